@@ -1,0 +1,31 @@
+// @ts-check
+/**
+ * Closes every run with what it ran against: one line a server (real or stand-in, and its version),
+ * then the tests that need a real mongod and did not run, by name. Nothing passes silently.
+ */
+export const NEEDS_REAL_MONGOD = '[needs real mongod]';
+
+export default class ServersReporter {
+  /** @param {unknown} _contexts @param {{ testResults: { testResults: { title: string, fullName: string, status: string }[] }[] }} results */
+  onRunComplete(_contexts, results) {
+    const notRun = [];
+    let ran = 0;
+    for (const file of results.testResults) {
+      for (const t of file.testResults) {
+        if (!t.title.includes(NEEDS_REAL_MONGOD)) continue;
+        if (t.status === 'passed' || t.status === 'failed') ran += 1;
+        else notRun.push(t.fullName.replace(NEEDS_REAL_MONGOD, '').replace(/\s+/g, ' ').trim());
+      }
+    }
+    const out = ['', 'servers used by this run:'];
+    for (const line of (process.env.CQRS_SYNC_SERVER_LINES ?? 'servers: unknown').split('\n')) {
+      out.push(`  ${line}`);
+    }
+    out.push(
+      notRun.length === 0
+        ? `needs real mongod: 0 tests not run (${ran} ran on a real mongod)`
+        : `needs real mongod: ${notRun.length} tests not run: ${notRun.join('; ')}`,
+    );
+    console.log(out.join('\n'));
+  }
+}
