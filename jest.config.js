@@ -1,6 +1,6 @@
 // @ts-check
-/** Three projects, one per test kind (the kind is in the file name). Servers start once per run in
- * the root globalSetup, only when an int or e2e project is selected. */
+/** Three projects, one per test kind (the kind is in the file name). Servers start once per run, in
+ * the globalSetup of the int and e2e projects, so a unit-only run starts none. */
 const swc = [
   '@swc/jest',
   {
@@ -9,6 +9,11 @@ const swc = [
     sourceMaps: 'inline',
   },
 ];
+// Server projects share one stack: the second globalSetup of a run finds it started.
+const servers = {
+  globalSetup: '<rootDir>/test/jest/global-setup.js',
+  globalTeardown: '<rootDir>/test/jest/global-teardown.js',
+};
 const common = {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
@@ -18,8 +23,6 @@ const common = {
 
 /** @type {import('jest').Config} */
 export default {
-  globalSetup: '<rootDir>/test/jest/global-setup.ts',
-  globalTeardown: '<rootDir>/test/jest/global-teardown.ts',
   reporters: ['default', '<rootDir>/test/jest/servers-reporter.js'],
   coverageProvider: 'v8',
   collectCoverageFrom: [
@@ -34,12 +37,14 @@ export default {
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/**/*.unit.test.ts'] },
     {
       ...common,
+      ...servers,
       displayName: 'int',
       testMatch: ['<rootDir>/**/*.int.test.ts'],
       slowTestThreshold: 30,
     },
     {
       ...common,
+      ...servers,
       displayName: 'e2e',
       testMatch: ['<rootDir>/**/*.e2e.test.ts'],
       slowTestThreshold: 60,

@@ -18,7 +18,9 @@ export default class ServersReporter {
       }
     }
     const out = ['', 'servers used by this run:'];
-    for (const line of (process.env.CQRS_SYNC_SERVER_LINES ?? 'servers: unknown').split('\n')) {
+    for (const line of (
+      process.env.CQRS_SYNC_SERVER_LINES ?? 'none started (unit tests only)'
+    ).split('\n')) {
       out.push(`  ${line}`);
     }
     out.push(
