@@ -17,7 +17,9 @@ async function main(): Promise<void> {
       for (const line of stack.lines()) console.log(`  ${line}`);
       console.log('\nclients connect with:');
       for (const [k, v] of Object.entries(stack.env)) console.log(`  ${k}=${redact(v)}`);
-      console.log('\n(relay, sink and the web app arrive with their issues.) Ctrl-C stops everything.');
+      console.log(
+        '\n(relay, sink and the web app arrive with their issues.) Ctrl-C stops everything.',
+      );
     },
   });
   console.log('demo stopped');
