@@ -1,0 +1,5 @@
+export * from './catalog.js';
+export * from './codec.js';
+export * from './envelope.js';
+export * from './errors.js';
+export * from './registry.js';
