@@ -135,8 +135,13 @@ export function buildCatalog(
     const eventNames = Object.keys(def.events);
     if (eventNames.length === 0) problems.push(`${where}.events: declare at least one event type`);
     const compiled: CatalogEvent[] = [];
-    for (const name of eventNames) {
-      const ev = def.events[name];
+    // Every aggregate type also has a snapshot event: the initial load publishes current state.
+    const all: Record<string, EventDefinition> = {
+      ...def.events,
+      [snapshotEventType(def.type)]: { fields: [] },
+    };
+    for (const name of Object.keys(all)) {
+      const ev = all[name];
       if (!ev) continue;
       const evWhere = `${where}.events.${name}`;
       if (!AVRO_NAME.test(name)) {
@@ -208,6 +213,12 @@ export function buildCatalog(
     },
     topics: () => [...new Set(aggregates.map((a) => a.topic))],
   };
+}
+
+/** The event type the initial load (`cqrs-sync relay snapshot`) publishes: `<Aggregate>Snapshotted`,
+ * with an empty payload and the current state. */
+export function snapshotEventType(aggregateType: string): string {
+  return `${aggregateType}Snapshotted`;
 }
 
 /** `{ event: <EventType>Payload, state: null | <Aggregate>State }`, named after the event type. */
