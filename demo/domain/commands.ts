@@ -1,0 +1,75 @@
+import type { EventCodec } from '../../schemas/codec.js';
+import {
+  commandHandler,
+  type CommandHandlerOptions,
+  type CommandResult,
+} from '../../write/command-handler.js';
+import type { WriteStore } from '../../write/ports.js';
+import { Repository } from '../../write/repository.js';
+import {
+  ChangeCustomerEmail,
+  createCustomer,
+  DeleteCustomer,
+  RegisterCustomer,
+  RenameCustomer,
+  type Customer,
+} from './customer.js';
+import type { CustomerState, OrderState } from './definitions.js';
+import {
+  AddOrderLine,
+  CancelOrder,
+  CreateOrder,
+  createOrder,
+  DeleteOrder,
+  PlaceOrder,
+  RemoveOrderLine,
+  type Order,
+} from './order.js';
+
+export type DemoCommandName =
+  | 'RegisterCustomer'
+  | 'RenameCustomer'
+  | 'ChangeCustomerEmail'
+  | 'DeleteCustomer'
+  | 'CreateOrder'
+  | 'AddOrderLine'
+  | 'RemoveOrderLine'
+  | 'PlaceOrder'
+  | 'CancelOrder'
+  | 'DeleteOrder';
+
+export type DemoCommands = Readonly<
+  Record<DemoCommandName, (input: unknown) => Promise<CommandResult>>
+>;
+
+/** The demo's command handlers over any `WriteStore` (MongoDB, or in memory in unit tests). */
+export function demoCommands(
+  store: WriteStore,
+  codec: EventCodec,
+  options: CommandHandlerOptions = {},
+): DemoCommands {
+  const customers = new Repository<CustomerState, Customer>({
+    store,
+    codec,
+    aggregateType: 'Customer',
+    create: createCustomer,
+  });
+  const orders = new Repository<OrderState, Order>({
+    store,
+    codec,
+    aggregateType: 'Order',
+    create: createOrder,
+  });
+  return {
+    RegisterCustomer: commandHandler(store, customers, RegisterCustomer, options),
+    RenameCustomer: commandHandler(store, customers, RenameCustomer, options),
+    ChangeCustomerEmail: commandHandler(store, customers, ChangeCustomerEmail, options),
+    DeleteCustomer: commandHandler(store, customers, DeleteCustomer, options),
+    CreateOrder: commandHandler(store, orders, CreateOrder, options),
+    AddOrderLine: commandHandler(store, orders, AddOrderLine, options),
+    RemoveOrderLine: commandHandler(store, orders, RemoveOrderLine, options),
+    PlaceOrder: commandHandler(store, orders, PlaceOrder, options),
+    CancelOrder: commandHandler(store, orders, CancelOrder, options),
+    DeleteOrder: commandHandler(store, orders, DeleteOrder, options),
+  };
+}

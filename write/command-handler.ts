@@ -1,0 +1,100 @@
+import type { z } from 'zod';
+import { PipelineError, isPipelineError } from '../schemas/errors.js';
+import type { AggregateRoot, DomainEvent } from './aggregate.js';
+import type { CommandOutcome, WriteStore } from './ports.js';
+import type { Repository } from './repository.js';
+
+/** Every command carries a client-chosen id: the same id twice runs once. */
+export interface Command {
+  readonly commandId: string;
+}
+
+export interface CommandDefinition<C extends Command, A> {
+  /** For errors and logs: `RegisterCustomer`. */
+  readonly name: string;
+  /** Validates the input; failures become `command_invalid`. */
+  readonly schema: z.ZodType<C>;
+  readonly aggregateId: (command: C) => string;
+  /** Runs the domain: calls the aggregate's methods, which raise events or throw domain errors. */
+  readonly execute: (aggregate: A, command: C) => void;
+}
+
+/** A command's result: run now, or a repeat of a recorded command with the first run's outcome. */
+export type CommandResult =
+  | ({ readonly applied: true } & CommandOutcome)
+  | ({ readonly applied: false; readonly reason: 'duplicate' | 'no_events' } & CommandOutcome);
+
+export interface CommandHandlerOptions {
+  /** Re-runs on `concurrency_conflict` (load again, execute again). Default 3. */
+  readonly maxConflictRetries?: number;
+}
+
+/**
+ * A handler for one command: validate, skip if its `commandId` is recorded (returning the recorded
+ * outcome), load, execute, save. Saving records the command in the same unit of work; a concurrent
+ * repeat that loses the race also gets the first outcome. Conflicts are retried, then rethrown.
+ */
+export function commandHandler<C extends Command, S extends object, A extends AggregateRoot<S>>(
+  store: WriteStore,
+  repository: Repository<S, A>,
+  definition: CommandDefinition<C, A>,
+  options: CommandHandlerOptions = {},
+): (input: unknown) => Promise<CommandResult> {
+  const maxRetries = options.maxConflictRetries ?? 3;
+  const recorded = async (commandId: string): Promise<CommandResult | undefined> => {
+    const outcome = await store.findCommand(commandId);
+    return outcome ? { applied: false, reason: 'duplicate', ...outcome } : undefined;
+  };
+
+  return async (input) => {
+    const command = parseCommand(definition, input);
+    const earlier = await recorded(command.commandId);
+    if (earlier) return earlier;
+    const aggregateId = definition.aggregateId(command);
+    for (let attempt = 0; ; attempt++) {
+      const aggregate = await repository.load(aggregateId);
+      definition.execute(aggregate, command);
+      try {
+        const saved = await repository.save(aggregate, { commandId: command.commandId });
+        if (saved.applied) return saved;
+        if (saved.reason === 'no_events') {
+          return {
+            applied: false,
+            reason: 'no_events',
+            aggregateType: repository.aggregateType,
+            aggregateId,
+            version: aggregate.version,
+            eventIds: [],
+          };
+        }
+        const first = await recorded(command.commandId);
+        if (first) return first;
+        throw new PipelineError(
+          'concurrency_conflict',
+          `command ${command.commandId} was recorded concurrently but cannot be read back`,
+          { retriable: true, context: { aggregateId, commandId: command.commandId } },
+        );
+      } catch (e) {
+        if (!isPipelineError(e, 'concurrency_conflict') || attempt >= maxRetries) throw e;
+      }
+    }
+  };
+}
+
+export function parseCommand<C extends Command>(
+  definition: Pick<CommandDefinition<C, unknown>, 'name' | 'schema'>,
+  input: unknown,
+): C {
+  const parsed = definition.schema.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(
+      (i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`,
+    );
+    throw new PipelineError(
+      'command_invalid',
+      `${definition.name} is invalid: ${problems.join('; ')}`,
+      { retriable: false, context: { command: definition.name } },
+    );
+  }
+  return parsed.data;
+}

@@ -1,0 +1,7 @@
+export * from './aggregate.js';
+export * from './command-handler.js';
+export * from './memory-store.js';
+export * from './mongo-store.js';
+export * from './outbox.js';
+export * from './ports.js';
+export * from './repository.js';

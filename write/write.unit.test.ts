@@ -1,0 +1,201 @@
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import { buildCatalog } from '../schemas/catalog.js';
+import { EventCodec } from '../schemas/codec.js';
+import { isPipelineError } from '../schemas/errors.js';
+import { demoCommands, type DemoCommands } from '../demo/domain/commands.js';
+import { demoAggregates } from '../demo/domain/definitions.js';
+import { InMemoryWriteStore } from './memory-store.js';
+import { noTransactions } from './mongo-store.js';
+import { stateCollectionName } from './outbox.js';
+import { InMemoryRegistry } from './testing.js';
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a rejection');
+}
+
+let store: InMemoryWriteStore;
+let codec: EventCodec;
+let cmd: DemoCommands;
+
+beforeEach(async () => {
+  store = new InMemoryWriteStore();
+  codec = new EventCodec(buildCatalog(demoAggregates), new InMemoryRegistry());
+  await codec.registerAll();
+  cmd = demoCommands(store, codec);
+});
+
+describe('command handling', () => {
+  it('saves state and one outbox entry per event, versions 1, 2, 3, payload { event, state }', async () => {
+    await cmd.RegisterCustomer({ commandId: 'c1', customerId: 'u1', name: 'Ann', email: 'a@x.io' });
+    await cmd.RenameCustomer({ commandId: 'c2', customerId: 'u1', name: 'Anna' });
+    const r = await cmd.ChangeCustomerEmail({ commandId: 'c3', customerId: 'u1', email: 'b@x.io' });
+    expect(r).toMatchObject({ applied: true, aggregateId: 'u1', version: 3 });
+    expect(store.outbox.map((e) => [e.type, e.version, e.status, e.commandId])).toEqual([
+      ['CustomerRegistered', 1, 'pending', 'c1'],
+      ['CustomerRenamed', 2, 'pending', 'c2'],
+      ['CustomerEmailChanged', 3, 'pending', 'c3'],
+    ]);
+    const last = store.outbox[2];
+    expect(last?._id).toBe(last?.eventId);
+    expect(last?.eventId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+    const decoded = await codec.decode(last?.payload ?? Buffer.alloc(0), 'CustomerEmailChanged');
+    expect(decoded.value).toEqual({
+      event: { email: 'b@x.io' },
+      state: { id: 'u1', name: 'Anna', email: 'b@x.io' },
+    });
+    expect(decoded.schemaId).toBe(last?.schemaId);
+  });
+
+  it('runs a repeated commandId once and returns the first outcome', async () => {
+    const input = { commandId: 'same', customerId: 'u2', name: 'Bo', email: 'bo@x.io' };
+    const first = await cmd.RegisterCustomer(input);
+    const again = await cmd.RegisterCustomer(input);
+    expect(first.applied).toBe(true);
+    expect(again).toEqual({ ...first, applied: false, reason: 'duplicate' });
+    expect(store.outbox).toHaveLength(1);
+  });
+
+  it('returns the first outcome when a concurrent repeat records the command first', async () => {
+    await cmd.RegisterCustomer({ commandId: 'r1', customerId: 'u3', name: 'C', email: 'c@x.io' });
+    store.beforeCommit = (c) => {
+      store.commands.set(c.commandId ?? '', { ...c.outcome, eventIds: ['first'] });
+    };
+    const r = await cmd.RenameCustomer({ commandId: 'r2', customerId: 'u3', name: 'D' });
+    expect(r).toMatchObject({ applied: false, reason: 'duplicate', eventIds: ['first'] });
+    expect(store.outbox).toHaveLength(1);
+  });
+
+  it('retries a concurrency conflict against the fresh state, then gives up with a retriable error', async () => {
+    await cmd.CreateOrder({ commandId: 'o1', orderId: 'o', customerId: 'u' });
+    // A competing writer saves version 2 between our load and our commit.
+    store.beforeCommit = () => {
+      const s = store.states.get('Order\u0000o');
+      if (s) store.states.set('Order\u0000o', { ...s, version: 2 });
+    };
+    const r = await cmd.AddOrderLine({
+      commandId: 'o2',
+      orderId: 'o',
+      lineId: 'l1',
+      sku: 'S',
+      quantity: 2,
+      unitPriceCents: 150,
+    });
+    expect(r).toMatchObject({ applied: true, version: 3 });
+
+    const noRetry = demoCommands(store, codec, { maxConflictRetries: 0 });
+    store.beforeCommit = () => {
+      const s = store.states.get('Order\u0000o');
+      if (s) store.states.set('Order\u0000o', { ...s, version: 9 });
+    };
+    const e = await rejection(noRetry.PlaceOrder({ commandId: 'o3', orderId: 'o' }));
+    expect(isPipelineError(e, 'concurrency_conflict') && e.retriable).toBe(true);
+    expect(store.outbox).toHaveLength(2);
+    expect(store.commands.has('o3')).toBe(false);
+  });
+
+  it('refuses invalid commands with command_invalid, naming the field', async () => {
+    const e = await rejection(cmd.RegisterCustomer({ commandId: 'x', customerId: 'u' }));
+    expect(isPipelineError(e, 'command_invalid')).toBe(true);
+    expect((e as Error).message).toMatch(/name/);
+  });
+
+  it('returns no_events for a command that changes nothing', async () => {
+    await cmd.RegisterCustomer({ commandId: 'n1', customerId: 'u9', name: 'N', email: 'n@x.io' });
+    const r = await cmd.RenameCustomer({ commandId: 'n2', customerId: 'u9', name: 'N' });
+    expect(r).toMatchObject({ applied: false, reason: 'no_events', version: 1, eventIds: [] });
+  });
+});
+
+describe('demo domain rules', () => {
+  const line = { lineId: 'l1', sku: 'SKU', quantity: 1, unitPriceCents: 250 };
+  const rule = async (p: Promise<unknown>, code = 'domain_rule_violated'): Promise<string> => {
+    const e = await rejection(p);
+    expect(isPipelineError(e) && e.code).toBe(code);
+    return (e as Error).message;
+  };
+
+  it('keeps orders consistent: lines, totals, status', async () => {
+    await cmd.CreateOrder({ commandId: 'a', orderId: 'o1', customerId: 'u1' });
+    await rule(cmd.PlaceOrder({ commandId: 'b', orderId: 'o1' }));
+    await rule(cmd.AddOrderLine({ commandId: 'c', orderId: 'o1', ...line, quantity: 0 }));
+    await cmd.AddOrderLine({ commandId: 'd', orderId: 'o1', ...line, quantity: 3 });
+    await rule(cmd.AddOrderLine({ commandId: 'd2', orderId: 'o1', ...line }));
+    await cmd.AddOrderLine({ commandId: 'e', orderId: 'o1', ...line, lineId: 'l2' });
+    await cmd.RemoveOrderLine({ commandId: 'f', orderId: 'o1', lineId: 'l2' });
+    await rule(cmd.RemoveOrderLine({ commandId: 'f2', orderId: 'o1', lineId: 'nope' }));
+    await cmd.PlaceOrder({ commandId: 'g', orderId: 'o1' });
+    expect(
+      await rule(cmd.AddOrderLine({ commandId: 'h', orderId: 'o1', ...line, lineId: 'l3' })),
+    ).toMatch(/placed/);
+    await cmd.CancelOrder({ commandId: 'i', orderId: 'o1', reason: 'changed mind' });
+    await rule(cmd.CancelOrder({ commandId: 'j', orderId: 'o1', reason: 'again' }));
+    expect(
+      await rule(cmd.AddOrderLine({ commandId: 'k', orderId: 'o1', ...line, lineId: 'l4' })),
+    ).toMatch(/cancelled/);
+    expect(store.states.get('Order\u0000o1')?.state).toEqual({
+      id: 'o1',
+      customerId: 'u1',
+      status: 'cancelled',
+      lines: [{ ...line, quantity: 3 }],
+      totalCents: 750,
+    });
+    await rule(cmd.CreateOrder({ commandId: 'l', orderId: 'o1', customerId: 'u1' }));
+    await cmd.DeleteOrder({ commandId: 'm', orderId: 'o1' });
+    const deleted = store.outbox.at(-1);
+    expect(deleted?.type).toBe('OrderDeleted');
+    expect((await codec.decode(deleted?.payload ?? Buffer.alloc(0))).value.state).toBeNull();
+    await rule(cmd.PlaceOrder({ commandId: 'n', orderId: 'o1' }), 'aggregate_not_found');
+  });
+
+  it('validates customers: email format, names, existence', async () => {
+    await rule(
+      cmd.RegisterCustomer({ commandId: 'a', customerId: 'u', name: 'A', email: 'not-an-email' }),
+    );
+    await rule(
+      cmd.RegisterCustomer({ commandId: 'a2', customerId: 'u', name: ' ', email: 'a@b.io' }),
+    );
+    await rule(
+      cmd.RenameCustomer({ commandId: 'b', customerId: 'u', name: 'B' }),
+      'aggregate_not_found',
+    );
+    await cmd.RegisterCustomer({ commandId: 'c', customerId: 'u', name: 'A', email: 'a@b.io' });
+    await rule(
+      cmd.RegisterCustomer({ commandId: 'c2', customerId: 'u', name: 'A', email: 'a@b.io' }),
+    );
+    await rule(cmd.ChangeCustomerEmail({ commandId: 'd', customerId: 'u', email: 'bad' }));
+    await rule(cmd.RenameCustomer({ commandId: 'd2', customerId: 'u', name: '  ' }));
+    const same = await cmd.ChangeCustomerEmail({
+      commandId: 'd3',
+      customerId: 'u',
+      email: 'a@b.io',
+    });
+    expect(same.applied).toBe(false);
+    await cmd.DeleteCustomer({ commandId: 'e', customerId: 'u' });
+    await rule(cmd.DeleteCustomer({ commandId: 'f', customerId: 'u' }), 'aggregate_not_found');
+    await rule(
+      cmd.RegisterCustomer({ commandId: 'g', customerId: 'u', name: 'A', email: 'a@b.io' }),
+    );
+  });
+});
+
+describe('helpers', () => {
+  it('recognises deployments without transactions', () => {
+    expect(noTransactions({ name: 'MongoCompatibilityError', message: 'x' })).toBe(true);
+    expect(
+      noTransactions({
+        code: 20,
+        message: 'Transaction numbers are only allowed on a replica set member or mongos',
+      }),
+    ).toBe(true);
+    expect(noTransactions({ code: 11000, message: 'dup' })).toBe(false);
+    expect(noTransactions(null)).toBe(false);
+  });
+  it('names state collections after the aggregate type', () => {
+    expect(stateCollectionName('OrderLine')).toBe('order-line');
+  });
+});
