@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { PipelineError, isPipelineError } from '../schemas/errors.js';
-import type { AggregateRoot, DomainEvent } from './aggregate.js';
+import type { AggregateRoot } from './aggregate.js';
 import type { CommandOutcome, WriteStore } from './ports.js';
 import type { Repository } from './repository.js';
 

@@ -1,9 +1,9 @@
 import { context, propagation } from '@opentelemetry/api';
-import type { Collection, Document } from 'mongodb';
+import type { Collection } from 'mongodb';
 import { v7 as uuidv7 } from 'uuid';
 import { kebab, type Catalog } from '../schemas/catalog.js';
 import type { EventCodec } from '../schemas/codec.js';
-import type { DomainEvent, PendingEvent } from './aggregate.js';
+import type { PendingEvent } from './aggregate.js';
 
 /** Default collection names in the write model's database. */
 export const DEFAULT_OUTBOX_COLLECTION = 'outbox';

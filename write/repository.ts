@@ -1,5 +1,5 @@
 import type { EventCodec } from '../schemas/codec.js';
-import type { AggregateRoot, DomainEvent } from './aggregate.js';
+import type { AggregateRoot } from './aggregate.js';
 import { buildOutboxEntries } from './outbox.js';
 import type { CommandOutcome, CommitResult, WriteStore } from './ports.js';
 
