@@ -1,0 +1,175 @@
+import { z } from 'zod';
+import { PipelineError } from '../schemas/errors.js';
+
+const ms = (def: number) => z.coerce.number().int().min(0).default(def);
+const positive = (def: number) => z.coerce.number().int().positive().default(def);
+
+/**
+ * Every environment variable the relay reads, with its default (times in milliseconds):
+ * - `MONGODB_URI` (required): the write model's MongoDB.
+ * - `KAFKA_BROKERS` (required): comma-separated `host:port` list.
+ * - `SCHEMA_REGISTRY_URL` (required): Confluent-compatible registry (decodes payloads to check them).
+ * - `RELAY_OUTBOX_DATABASE` (`cqrs`): database of the outbox, the lease and the relay's state.
+ * - `RELAY_OUTBOX_COLLECTION` (`outbox`).
+ * - `RELAY_CLIENT_ID` (`cqrs-sync-relay`): Kafka client id, and the prefix of the lease owner id.
+ * - `RELAY_BATCH_SIZE` (1000): outbox entries read and published per batch.
+ * - `RELAY_SCAN_INTERVAL_MS` (5000): scan for unrelayed entries this often while idle (also picks
+ *   up released aggregates).
+ * - `RELAY_LEASE_TTL_MS` (6000): a lease not renewed for this long may be taken over.
+ * - `RELAY_LEASE_RENEW_MS` (2000): the active relay renews this often (must be < TTL / 2).
+ * - `RELAY_STANDBY_POLL_MS` (1000): a standby relay tries to take the lease this often.
+ * - `RELAY_RETRY_INITIAL_MS` (200) / `RELAY_RETRY_MAX_MS` (5000): backoff after an error (doubles).
+ * - `RELAY_TOKEN_SAVE_INTERVAL_MS` (1000): saves the change stream's resume token at most this often.
+ * - `RELAY_GAP_WAIT_MS` (10000): how long a missing earlier version may take to appear before the
+ *   aggregate is held with `version_gap`.
+ * - `RELAY_DRAIN_TIMEOUT_MS` (15000): `stop()` waits this long for in-flight publishes.
+ * - `RELAY_SEND_TIMEOUT_MS` (30000): broker ack timeout of one batch.
+ * - `RELAY_OUTBOX_RETENTION_MS` (604800000 = 7 days): relayed entries' TTL.
+ * - `RELAY_TOPIC_PARTITIONS` (6), `RELAY_TOPIC_REPLICATION_FACTOR` (-1 = broker default): for topics
+ *   the relay creates (existing topics are left as they are).
+ * - `RELAY_MIN_COMPACTION_LAG_MS` (86400000 = 1 day): records stay uncompacted at least this long, so a
+ *   consumer less than a day behind sees every event, not only the last one per aggregate.
+ * - `RELAY_SNAPSHOT_COLLECTIONS` (``): state collection per aggregate type for `relay snapshot`,
+ *   `Customer=customers,Order=orders`; default the write side's naming (`Order` -> `order`).
+ * - `RELAY_LOG_LEVEL` (`info`).
+ */
+const schema = z.object({
+  MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb://'),
+  KAFKA_BROKERS: z.string().min(1),
+  SCHEMA_REGISTRY_URL: z.url(),
+  RELAY_OUTBOX_DATABASE: z.string().min(1).default('cqrs'),
+  RELAY_OUTBOX_COLLECTION: z.string().min(1).default('outbox'),
+  RELAY_CLIENT_ID: z.string().min(1).default('cqrs-sync-relay'),
+  RELAY_BATCH_SIZE: positive(1000),
+  RELAY_SCAN_INTERVAL_MS: positive(5000),
+  RELAY_LEASE_TTL_MS: positive(6000),
+  RELAY_LEASE_RENEW_MS: positive(2000),
+  RELAY_STANDBY_POLL_MS: positive(1000),
+  RELAY_RETRY_INITIAL_MS: positive(200),
+  RELAY_RETRY_MAX_MS: positive(5000),
+  RELAY_TOKEN_SAVE_INTERVAL_MS: ms(1000),
+  RELAY_GAP_WAIT_MS: ms(10_000),
+  RELAY_DRAIN_TIMEOUT_MS: positive(15_000),
+  RELAY_SEND_TIMEOUT_MS: positive(30_000),
+  RELAY_OUTBOX_RETENTION_MS: positive(7 * 24 * 3600 * 1000),
+  RELAY_TOPIC_PARTITIONS: positive(6),
+  RELAY_TOPIC_REPLICATION_FACTOR: z.coerce.number().int().min(-1).default(-1),
+  RELAY_MIN_COMPACTION_LAG_MS: ms(24 * 3600 * 1000),
+  RELAY_SNAPSHOT_COLLECTIONS: z.string().default(''),
+  RELAY_LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info'),
+});
+
+export interface RelayConfig {
+  readonly mongodbUri: string;
+  readonly kafkaBrokers: readonly string[];
+  readonly schemaRegistryUrl: string;
+  readonly database: string;
+  readonly outboxCollection: string;
+  readonly clientId: string;
+  readonly batchSize: number;
+  readonly scanIntervalMs: number;
+  readonly leaseTtlMs: number;
+  readonly leaseRenewMs: number;
+  readonly standbyPollMs: number;
+  readonly retryInitialMs: number;
+  readonly retryMaxMs: number;
+  readonly tokenSaveIntervalMs: number;
+  readonly gapWaitMs: number;
+  readonly drainTimeoutMs: number;
+  readonly sendTimeoutMs: number;
+  readonly outboxRetentionMs: number;
+  readonly topicPartitions: number;
+  readonly topicReplicationFactor: number;
+  readonly minCompactionLagMs: number;
+  readonly snapshotCollections: Readonly<Record<string, string>>;
+  readonly logLevel: string;
+}
+
+/** Reads and checks the relay's environment once; bad values fail with advice. */
+export function loadRelayConfig(
+  env: Record<string, string | undefined> = process.env,
+): RelayConfig {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new PipelineError(
+      'config_invalid',
+      `relay configuration is invalid:\n  ${problems.join('\n  ')}\n(see docs/relay.md for every variable and its default)`,
+      { retriable: false },
+    );
+  }
+  const e = parsed.data;
+  const config: RelayConfig = {
+    mongodbUri: e.MONGODB_URI,
+    kafkaBrokers: e.KAFKA_BROKERS.split(',')
+      .map((b) => b.trim())
+      .filter(Boolean),
+    schemaRegistryUrl: e.SCHEMA_REGISTRY_URL,
+    database: e.RELAY_OUTBOX_DATABASE,
+    outboxCollection: e.RELAY_OUTBOX_COLLECTION,
+    clientId: e.RELAY_CLIENT_ID,
+    batchSize: e.RELAY_BATCH_SIZE,
+    scanIntervalMs: e.RELAY_SCAN_INTERVAL_MS,
+    leaseTtlMs: e.RELAY_LEASE_TTL_MS,
+    leaseRenewMs: e.RELAY_LEASE_RENEW_MS,
+    standbyPollMs: e.RELAY_STANDBY_POLL_MS,
+    retryInitialMs: e.RELAY_RETRY_INITIAL_MS,
+    retryMaxMs: e.RELAY_RETRY_MAX_MS,
+    tokenSaveIntervalMs: e.RELAY_TOKEN_SAVE_INTERVAL_MS,
+    gapWaitMs: e.RELAY_GAP_WAIT_MS,
+    drainTimeoutMs: e.RELAY_DRAIN_TIMEOUT_MS,
+    sendTimeoutMs: e.RELAY_SEND_TIMEOUT_MS,
+    outboxRetentionMs: e.RELAY_OUTBOX_RETENTION_MS,
+    topicPartitions: e.RELAY_TOPIC_PARTITIONS,
+    topicReplicationFactor: e.RELAY_TOPIC_REPLICATION_FACTOR,
+    minCompactionLagMs: e.RELAY_MIN_COMPACTION_LAG_MS,
+    snapshotCollections: parseMapping(e.RELAY_SNAPSHOT_COLLECTIONS),
+    logLevel: e.RELAY_LOG_LEVEL,
+  };
+  return checkRelayConfig(config);
+}
+
+/** Cross-field checks, also for configs built in code. */
+export function checkRelayConfig(config: RelayConfig): RelayConfig {
+  const problems: string[] = [];
+  if (config.leaseRenewMs * 2 >= config.leaseTtlMs) {
+    problems.push(
+      `RELAY_LEASE_RENEW_MS (${config.leaseRenewMs}) must be less than half of RELAY_LEASE_TTL_MS (${config.leaseTtlMs}): set it to about a third`,
+    );
+  }
+  if (config.retryInitialMs > config.retryMaxMs) {
+    problems.push('RELAY_RETRY_INITIAL_MS must not exceed RELAY_RETRY_MAX_MS');
+  }
+  if (config.kafkaBrokers.length === 0) problems.push('KAFKA_BROKERS lists no broker');
+  if (problems.length > 0) {
+    throw new PipelineError(
+      'config_invalid',
+      `relay configuration is invalid:\n  ${problems.join('\n  ')}`,
+      {
+        retriable: false,
+      },
+    );
+  }
+  return Object.freeze(config);
+}
+
+function parseMapping(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const [k, v] = pair.split('=').map((s) => s.trim());
+    if (!k || !v) {
+      throw new PipelineError(
+        'config_invalid',
+        `RELAY_SNAPSHOT_COLLECTIONS: "${pair}" is not Type=collection`,
+        { retriable: false },
+      );
+    }
+    out[k] = v;
+  }
+  return out;
+}

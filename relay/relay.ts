@@ -1,0 +1,639 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Catalog } from '../schemas/catalog.js';
+import type { EventCodec } from '../schemas/codec.js';
+import { PipelineError, isPipelineError } from '../schemas/errors.js';
+import type { RelayConfig } from './config.js';
+import { checkEntry, type BadEntry, type CheckedEntry, type ReadyEntry } from './entry.js';
+import type {
+  ChangeFeed,
+  EventPublisher,
+  Lease,
+  LeaseStore,
+  OutboxSource,
+  OutgoingRecord,
+  RawEntry,
+  ScanKey,
+} from './ports.js';
+
+export type RelayState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+export type RelayRole = 'standby' | 'active';
+
+export interface RelayStats {
+  readonly published: number;
+  readonly failedEntries: number;
+  readonly scans: number;
+  readonly errors: number;
+  readonly leaseToken: number | undefined;
+}
+
+export interface RelayHandle {
+  readonly state: RelayState;
+  /** `active` while it holds the lease. */
+  readonly role: RelayRole;
+  readonly owner: string;
+  readonly metrics: Registry;
+  stats(): RelayStats;
+  /** Idempotent: finishes the batch in flight, marks what was acknowledged, releases the lease,
+   * closes what it created. */
+  stop(): Promise<void>;
+  /** Settles when the relay stopped (resolves) or failed (rejects). */
+  readonly done: Promise<void>;
+}
+
+export interface RelayParts {
+  readonly catalog: Catalog;
+  /** Decodes payloads to check them (needs only the registry's schemas by id). */
+  readonly codec: EventCodec;
+  readonly config: RelayConfig;
+  readonly logger: Logger;
+  readonly source: OutboxSource;
+  readonly publisher: EventPublisher;
+  readonly leases: LeaseStore;
+  /** Lease owner id; default `<clientId>@<host>/<pid>/<random>`. */
+  readonly owner?: string;
+  /** Closes what the caller created for this relay (clients), after the relay stopped. */
+  readonly closeOwned?: () => Promise<void>;
+}
+
+/** Aggregates whose last published version the relay remembers (beyond: one lookup each). */
+const REMEMBERED_AGGREGATES = 200_000;
+
+/**
+ * The relay: one active instance (lease with fencing token) publishes unrelayed outbox entries in
+ * per-aggregate version order. Scans are the only path that publishes; the change stream of the
+ * outbox only wakes the scan up, so a lost resume token can never skip an entry.
+ */
+export class Relay implements RelayHandle {
+  readonly owner: string;
+  readonly metrics = new Registry();
+  readonly done: Promise<void>;
+  private currentState: RelayState = 'starting';
+  private lease: Lease | undefined;
+  private leaseValidUntil = 0;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private feed: ChangeFeed | undefined;
+  private feedRetryAt = 0;
+  private pendingToken: unknown;
+  private tokenSavedAt = 0;
+  private scanRequested = true;
+  private nextScanAt = 0;
+  private wake: (() => void) | undefined;
+  private stopping = false;
+  private stopPromise: Promise<void> | undefined;
+  private loop: Promise<void> | undefined;
+  private markChain: Promise<void> = Promise.resolve();
+  private readonly lastPublished = new Map<string, number>();
+  private held = new Set<string>();
+  private readonly log: Logger;
+  private readonly counts = { published: 0, failedEntries: 0, scans: 0, errors: 0 };
+  private resolveDone!: () => void;
+  private rejectDone!: (e: unknown) => void;
+  private readonly m: {
+    published: Counter;
+    failed: Counter;
+    errors: Counter;
+    batch: Histogram;
+    held: Gauge;
+    active: Gauge;
+  };
+
+  constructor(private readonly parts: RelayParts) {
+    this.owner =
+      parts.owner ??
+      `${parts.config.clientId}@${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+    this.log = parts.logger.child({ component: 'relay', owner: this.owner });
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    this.done.catch(() => undefined);
+    const registers = [this.metrics];
+    this.m = {
+      published: new Counter({
+        name: 'cqrs_sync_relay_published_total',
+        help: 'Outbox entries published and acknowledged by the broker',
+        labelNames: ['topic'],
+        registers,
+      }),
+      failed: new Counter({
+        name: 'cqrs_sync_relay_failed_entries_total',
+        help: 'Outbox entries marked failed (their aggregate is held)',
+        labelNames: ['code'],
+        registers,
+      }),
+      errors: new Counter({
+        name: 'cqrs_sync_relay_errors_total',
+        help: 'Scan passes that failed and were retried with backoff',
+        registers,
+      }),
+      batch: new Histogram({
+        name: 'cqrs_sync_relay_publish_batch_seconds',
+        help: 'Time from send to broker ack of one batch',
+        registers,
+      }),
+      held: new Gauge({
+        name: 'cqrs_sync_relay_held_aggregates',
+        help: 'Aggregates held behind a failed entry',
+        registers,
+      }),
+      active: new Gauge({
+        name: 'cqrs_sync_relay_active',
+        help: '1 while this relay holds the lease',
+        registers,
+      }),
+    };
+  }
+
+  get state(): RelayState {
+    return this.currentState;
+  }
+
+  get role(): RelayRole {
+    return this.lease && Date.now() < this.leaseValidUntil ? 'active' : 'standby';
+  }
+
+  stats(): RelayStats {
+    return { ...this.counts, leaseToken: this.lease?.token };
+  }
+
+  /** Creates topics and indexes, then runs until stopped. Resolves once running. */
+  async start(): Promise<void> {
+    this.log.info({ state: 'starting' }, 'relay state');
+    try {
+      await this.parts.publisher.ensureTopics(this.parts.catalog.topics());
+      await this.parts.source.ensureIndexes(this.parts.config.outboxRetentionMs);
+    } catch (e) {
+      this.setState('failed', e);
+      await this.closeAll();
+      this.rejectDone(e);
+      throw e;
+    }
+    this.setState('running');
+    this.loop = this.run().then(
+      () => undefined,
+      async (e: unknown) => {
+        this.setState('failed', e);
+        await this.closeAll();
+        this.rejectDone(e);
+      },
+    );
+  }
+
+  stop(): Promise<void> {
+    this.stopPromise ??= (async () => {
+      if (this.currentState === 'failed' || this.currentState === 'stopped') return;
+      this.stopping = true;
+      this.setState('draining');
+      this.wake?.();
+      const drained = await withTimeout(
+        (async () => {
+          await this.loop;
+          await this.flushMarks().catch((e: unknown) => {
+            this.log.warn(
+              { err: e },
+              'marks not written while draining: those entries will be published again',
+            );
+          });
+        })(),
+        this.parts.config.drainTimeoutMs,
+      );
+      if (!drained)
+        this.log.warn({ timeoutMs: this.parts.config.drainTimeoutMs }, 'drain timed out');
+      await this.saveToken(true);
+      await this.closeAll();
+      this.setState('stopped');
+      this.resolveDone();
+    })();
+    return this.stopPromise;
+  }
+
+  private setState(state: RelayState, error?: unknown): void {
+    const from = this.currentState;
+    this.currentState = state;
+    if (error === undefined) this.log.info({ from, state }, 'relay state');
+    else this.log.error({ from, state, err: error }, 'relay state');
+  }
+
+  private async closeAll(): Promise<void> {
+    clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
+    await this.closeFeed();
+    const lease = this.lease;
+    this.dropLease();
+    if (lease) await this.parts.leases.release(lease).catch(() => undefined);
+    await this.parts.publisher.close().catch(() => undefined);
+    await this.parts.closeOwned?.().catch((e: unknown) => {
+      this.log.warn({ err: e }, 'closing clients failed');
+    });
+  }
+
+  // ---- main loop -------------------------------------------------------------------------------
+
+  private async run(): Promise<void> {
+    const { config } = this.parts;
+    let backoff = config.retryInitialMs;
+    while (!this.stopping) {
+      if (this.role === 'standby') {
+        if (this.lease) this.loseLease('lease expired before it could be renewed');
+        if (!(await this.acquire())) {
+          await this.sleep(config.standbyPollMs);
+          continue;
+        }
+      }
+      if (!this.feed && Date.now() >= this.feedRetryAt) await this.openFeed();
+      await this.saveToken(false);
+      if (this.scanRequested || Date.now() >= this.nextScanAt) {
+        this.scanRequested = false;
+        try {
+          await this.scanPass();
+          backoff = config.retryInitialMs;
+          this.nextScanAt = Date.now() + config.scanIntervalMs;
+        } catch (e) {
+          await this.flushMarks().catch(() => undefined);
+          if (isPipelineError(e, 'lease_lost')) {
+            this.loseLease(e.message);
+            continue;
+          }
+          this.counts.errors++;
+          this.m.errors.inc();
+          this.log.warn({ err: e, retryInMs: backoff }, 'scan pass failed; retrying');
+          this.scanRequested = true;
+          await this.sleep(backoff);
+          backoff = Math.min(backoff * 2, config.retryMaxMs);
+        }
+        continue;
+      }
+      await this.sleep(
+        Math.max(
+          10,
+          Math.min(this.nextScanAt, this.feed ? Infinity : this.feedRetryAt) - Date.now(),
+        ),
+      );
+    }
+  }
+
+  /** Waits `ms`, or less when woken (change, lease lost, stop). */
+  private sleep(ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      const wake = this.wake;
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = () => {
+        wake?.();
+        done();
+      };
+    }).then(() => {
+      this.wake = undefined;
+    });
+  }
+
+  // ---- lease -----------------------------------------------------------------------------------
+
+  private async acquire(): Promise<boolean> {
+    const { config } = this.parts;
+    let lease: Lease | undefined;
+    const asked = Date.now();
+    try {
+      lease = await this.parts.leases.tryAcquire(this.owner, config.leaseTtlMs);
+    } catch (e) {
+      this.log.warn({ err: e }, 'lease store unavailable');
+      return false;
+    }
+    if (!lease) return false;
+    this.lease = lease;
+    this.leaseValidUntil = asked + config.leaseTtlMs - config.leaseRenewMs / 2;
+    // Another relay may have published since we last held it: forget what we knew.
+    this.lastPublished.clear();
+    this.scanRequested = true;
+    this.m.active.set(1);
+    this.log.info({ token: lease.token }, 'lease acquired: active');
+    clearInterval(this.renewTimer);
+    this.renewTimer = setInterval(() => void this.renew(), config.leaseRenewMs);
+    this.renewTimer.unref();
+    return true;
+  }
+
+  private async renew(): Promise<void> {
+    const lease = this.lease;
+    if (!lease) return;
+    const asked = Date.now();
+    try {
+      if (await this.parts.leases.renew(lease, this.parts.config.leaseTtlMs)) {
+        if (this.lease === lease) {
+          this.leaseValidUntil =
+            asked + this.parts.config.leaseTtlMs - this.parts.config.leaseRenewMs / 2;
+        }
+      } else if (this.lease === lease) {
+        this.loseLease('another relay took the lease over');
+      }
+    } catch (e) {
+      this.log.warn({ err: e }, 'lease renewal failed');
+    }
+  }
+
+  private loseLease(why: string): void {
+    if (!this.lease) return;
+    this.log.warn({ token: this.lease.token, why }, 'lease lost: standby');
+    this.dropLease();
+    void this.closeFeed();
+    this.wake?.();
+  }
+
+  private dropLease(): void {
+    this.lease = undefined;
+    this.leaseValidUntil = 0;
+    clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
+    this.m.active.set(0);
+  }
+
+  private requireLease(): Lease {
+    const lease = this.lease;
+    if (!lease || Date.now() >= this.leaseValidUntil) {
+      throw new PipelineError('lease_lost', 'the relay no longer holds the lease', {
+        retriable: true,
+      });
+    }
+    return lease;
+  }
+
+  // ---- change feed -----------------------------------------------------------------------------
+
+  private async openFeed(): Promise<void> {
+    const { source } = this.parts;
+    let token: unknown;
+    try {
+      token = await source.loadResumeToken();
+      this.feed = await source.watch(token, this.feedHandlers());
+      this.log.info({ resumed: token !== undefined && token !== null }, 'change stream open');
+    } catch (e) {
+      if (token && source.isHistoryLost(e)) {
+        // The token is unknown or too old: forget it; the scan covers whatever happened since.
+        this.log.warn({ err: e }, 'resume token unusable: dropping it and scanning the outbox');
+        await source.saveResumeToken(null).catch(() => undefined);
+        this.feedRetryAt = 0;
+      } else {
+        this.log.warn({ err: e }, 'change stream failed to open; scans keep the relay going');
+        this.feedRetryAt = Date.now() + this.parts.config.retryMaxMs;
+      }
+      this.scanRequested = true;
+    }
+  }
+
+  private feedHandlers(): Parameters<OutboxSource['watch']>[1] {
+    return {
+      onChange: () => {
+        this.scanRequested = true;
+        this.wake?.();
+      },
+      onToken: (token) => {
+        this.pendingToken = token;
+      },
+      onError: (error, historyLost) => {
+        this.log.warn({ err: error, historyLost }, 'change stream failed: scanning');
+        this.feed = undefined;
+        if (historyLost) {
+          void this.parts.source.saveResumeToken(null).catch(() => undefined);
+          this.pendingToken = undefined;
+        }
+        this.feedRetryAt = Date.now() + (historyLost ? 0 : this.parts.config.retryInitialMs);
+        this.scanRequested = true;
+        this.wake?.();
+      },
+    };
+  }
+
+  private async closeFeed(): Promise<void> {
+    const feed = this.feed;
+    this.feed = undefined;
+    await feed?.close().catch(() => undefined);
+  }
+
+  private async saveToken(force: boolean): Promise<void> {
+    if (this.pendingToken === undefined || !this.lease) return;
+    if (!force && Date.now() - this.tokenSavedAt < this.parts.config.tokenSaveIntervalMs) return;
+    const token = this.pendingToken;
+    this.pendingToken = undefined;
+    this.tokenSavedAt = Date.now();
+    await this.parts.source.saveResumeToken(token).catch((e: unknown) => {
+      this.log.warn({ err: e }, 'resume token not saved');
+    });
+  }
+
+  // ---- scan and publish ------------------------------------------------------------------------
+
+  /** Publishes every publishable pending entry, page by page (next page read while this one sends). */
+  private async scanPass(): Promise<void> {
+    const { source, config } = this.parts;
+    const lease = this.requireLease();
+    this.counts.scans++;
+    this.held = new Set(await source.heldAggregates());
+    this.m.held.set(this.held.size);
+    let next = source.scanPending(undefined, config.batchSize);
+    let restarts = 0;
+    for (;;) {
+      const page = await next;
+      if (page.length === 0) break;
+      const last = page[page.length - 1];
+      const key = last && keyOf(last);
+      const full = page.length === config.batchSize;
+      if (full && key) next = source.scanPending(key, config.batchSize);
+      else next = Promise.resolve([]);
+      next.catch(() => undefined);
+      const hadBad = await this.processPage(page, lease);
+      if (full && !key) {
+        // The page ended on an entry without a usable key: it is failed now, start over once more.
+        await this.flushMarks();
+        if (!hadBad || ++restarts > 3) break;
+        next = source.scanPending(undefined, config.batchSize);
+      }
+      if (this.stopping) break;
+    }
+    await this.flushMarks();
+  }
+
+  /** Returns true when it marked a bad entry. */
+  private async processPage(page: readonly RawEntry[], lease: Lease): Promise<boolean> {
+    const { catalog, codec } = this.parts;
+    const checked = await Promise.all(page.map((raw) => checkEntry(raw, catalog, codec)));
+    const tentative = new Map<string, number>();
+    const blocked = new Set<string>();
+    const toPublish: ReadyEntry[] = [];
+    const remark: string[] = [];
+    let hadBad = false;
+
+    for (const item of checked) {
+      const aggregateId = aggregateOf(item);
+      if (aggregateId !== undefined && (this.held.has(aggregateId) || blocked.has(aggregateId))) {
+        continue;
+      }
+      if (!item.ok) {
+        hadBad = true;
+        await this.fail(item.bad, lease);
+        continue;
+      }
+      const e = item.entry;
+      const known = tentative.get(e.aggregateId) ?? this.lastPublished.get(e.aggregateId);
+      if (known !== undefined && e.version <= known) {
+        remark.push(e.id); // published already; its mark was lost
+        continue;
+      }
+      const contiguous = known === undefined ? e.version === 1 : e.version === known + 1;
+      if (!contiguous) {
+        const verdict = await this.predecessorVerdict(e, known);
+        if (verdict === 'wait') {
+          blocked.add(e.aggregateId);
+          continue;
+        }
+        if (verdict === 'held') {
+          this.held.add(e.aggregateId);
+          continue;
+        }
+        if (verdict === 'gap') {
+          hadBad = true;
+          await this.fail(
+            {
+              id: e.id,
+              aggregateId: e.aggregateId,
+              code: 'version_gap',
+              reason: `version ${e.version - 1} of ${e.aggregateId} is missing (last published ${known ?? 'unknown'}); release to publish anyway`,
+            },
+            lease,
+          );
+          continue;
+        }
+      }
+      tentative.set(e.aggregateId, e.version);
+      toPublish.push(e);
+    }
+
+    if (toPublish.length > 0) {
+      this.requireLease();
+      const timer = this.m.batch.startTimer();
+      await this.parts.publisher.publish(toPublish.map((e) => e.record));
+      timer();
+      for (const [aggregateId, version] of tentative) this.remember(aggregateId, version);
+      this.counts.published += toPublish.length;
+      const perTopic = new Map<string, number>();
+      for (const e of toPublish)
+        perTopic.set(e.record.topic, (perTopic.get(e.record.topic) ?? 0) + 1);
+      for (const [topic, n] of perTopic) this.m.published.inc({ topic }, n);
+    }
+    const ids = [...toPublish.map((e) => e.id), ...remark];
+    if (ids.length > 0) this.enqueueMark(ids, lease);
+    if (blocked.size > 0) {
+      // Wait briefly for a missing earlier version to appear, then look again.
+      this.nextScanAt = Math.min(this.nextScanAt, Date.now() + 250);
+    }
+    return hadBad;
+  }
+
+  /**
+   * Version v of an aggregate whose v-1 this relay did not publish: publish only if v-1 is relayed
+   * or skipped (or gone after retention); wait while it is pending or may still appear; hold if it
+   * failed; after `gapWaitMs` a missing version after one we published is a gap (held).
+   */
+  private async predecessorVerdict(
+    e: ReadyEntry,
+    known: number | undefined,
+  ): Promise<'ok' | 'wait' | 'held' | 'gap'> {
+    const status = await this.parts.source.versionStatus(e.aggregateId, e.version - 1);
+    switch (status) {
+      case 'relayed':
+      case 'skipped':
+        return 'ok';
+      case 'failed':
+        return 'held';
+      case 'pending':
+        return 'wait';
+      case 'absent': {
+        if (e.released) return 'ok';
+        const old = Date.now() - e.occurredAt.getTime() >= this.parts.config.gapWaitMs;
+        if (!old) return 'wait';
+        // Unknown aggregate: v-1 was relayed long ago and expired (TTL). Known: a real gap.
+        return known === undefined ? 'ok' : 'gap';
+      }
+    }
+  }
+
+  private async fail(bad: BadEntry, lease: Lease): Promise<void> {
+    await this.flushMarks();
+    if (!(await this.parts.leases.isCurrent(lease))) {
+      throw new PipelineError('lease_lost', 'lease taken over before marking a failed entry', {
+        retriable: true,
+      });
+    }
+    await this.parts.source.markFailed(
+      bad.id,
+      { code: bad.code, reason: bad.reason, at: new Date() },
+      lease.token,
+    );
+    if (bad.aggregateId !== undefined) this.held.add(bad.aggregateId);
+    this.m.held.set(this.held.size);
+    this.counts.failedEntries++;
+    this.m.failed.inc({ code: bad.code });
+    this.log.warn(
+      { eventId: bad.id, aggregateId: bad.aggregateId, code: bad.code, reason: bad.reason },
+      'outbox entry failed: aggregate held',
+    );
+  }
+
+  private remember(aggregateId: string, version: number): void {
+    this.lastPublished.delete(aggregateId);
+    this.lastPublished.set(aggregateId, version);
+    if (this.lastPublished.size > REMEMBERED_AGGREGATES) {
+      const oldest = this.lastPublished.keys().next().value;
+      if (oldest !== undefined) this.lastPublished.delete(oldest);
+    }
+  }
+
+  /** Marks run in order behind the publishes; the first failure stops the chain until flushed. */
+  private enqueueMark(ids: readonly string[], lease: Lease): void {
+    this.markChain = this.markChain.then(async () => {
+      if (!(await this.parts.leases.isCurrent(lease))) {
+        throw new PipelineError('lease_lost', 'lease taken over: not marking', { retriable: true });
+      }
+      await this.parts.source.markRelayed(ids, lease.token);
+    });
+    this.markChain.catch(() => undefined);
+  }
+
+  private async flushMarks(): Promise<void> {
+    const chain = this.markChain;
+    this.markChain = Promise.resolve();
+    await chain;
+  }
+}
+
+function keyOf(raw: RawEntry): ScanKey | undefined {
+  return typeof raw.aggregateId === 'string' && typeof raw.version === 'number'
+    ? { aggregateId: raw.aggregateId, version: raw.version }
+    : undefined;
+}
+
+function aggregateOf(item: CheckedEntry): string | undefined {
+  return item.ok ? item.entry.aggregateId : item.bad.aggregateId;
+}
+
+async function withTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => {
+      resolve(false);
+    }, ms);
+  });
+  try {
+    return await Promise.race([p.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export type { OutgoingRecord };

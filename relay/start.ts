@@ -1,0 +1,72 @@
+import { Kafka, logLevel, type LogEntry } from 'kafkajs';
+import { MongoClient } from 'mongodb';
+import { pino, type Logger } from 'pino';
+import type { Catalog } from '../schemas/catalog.js';
+import { EventCodec } from '../schemas/codec.js';
+import { ConfluentRegistry, type RegistryPort } from '../schemas/registry.js';
+import { loadRelayConfig, type RelayConfig } from './config.js';
+import { KafkaPublisher } from './kafka-publisher.js';
+import { MongoLeaseStore, MongoOutboxSource } from './mongo-outbox.js';
+import { Relay, type RelayHandle } from './relay.js';
+
+export interface StartRelayOptions {
+  readonly catalog: Catalog;
+  /** Default: `loadRelayConfig()` (the environment). */
+  readonly config?: RelayConfig;
+  readonly logger?: Logger;
+  /** Borrowed clients (not closed by the relay); created from the config when absent. */
+  readonly mongoClient?: MongoClient;
+  readonly kafka?: Kafka;
+  readonly registry?: RegistryPort;
+  /** Lease owner id (default: client id, host, pid, random). */
+  readonly owner?: string;
+}
+
+/** Starts a relay with the MongoDB and Kafka adapters. Resolves once it runs (it may be standby). */
+export async function startRelay(options: StartRelayOptions): Promise<RelayHandle> {
+  const config = options.config ?? loadRelayConfig();
+  const logger = options.logger ?? pino({ level: config.logLevel });
+  const ownMongo = options.mongoClient
+    ? undefined
+    : new MongoClient(config.mongodbUri, { serverSelectionTimeoutMS: 10_000 });
+  const mongo = options.mongoClient ?? ownMongo;
+  if (!mongo) throw new Error('unreachable');
+  const kafka = options.kafka ?? kafkaClient(config, logger);
+  const db = mongo.db(config.database);
+  const relay = new Relay({
+    catalog: options.catalog,
+    codec: new EventCodec(
+      options.catalog,
+      options.registry ?? new ConfluentRegistry(config.schemaRegistryUrl),
+    ),
+    config,
+    logger,
+    source: new MongoOutboxSource(db, config.outboxCollection),
+    publisher: new KafkaPublisher(kafka, { ...config, logger }),
+    leases: new MongoLeaseStore(db, config.outboxCollection),
+    ...(options.owner ? { owner: options.owner } : {}),
+    closeOwned: async () => {
+      await ownMongo?.close();
+    },
+  });
+  await relay.start();
+  return relay;
+}
+
+/** A kafkajs client logging through pino (warnings and errors only). */
+export function kafkaClient(config: RelayConfig, logger: Logger): Kafka {
+  const log = logger.child({ component: 'kafkajs' });
+  return new Kafka({
+    clientId: config.clientId,
+    brokers: [...config.kafkaBrokers],
+    logLevel: logLevel.WARN,
+    retry: { retries: 5, initialRetryTime: 300, maxRetryTime: config.retryMaxMs },
+    logCreator:
+      () =>
+      ({ level, log: entry }: LogEntry) => {
+        const { message, ...rest } = entry;
+        if (level <= logLevel.ERROR) log.error(rest, message);
+        else log.warn(rest, message);
+      },
+  });
+}
