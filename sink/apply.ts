@@ -1,0 +1,328 @@
+/**
+ * Applies batches of one partition: decode, plan (planner.ts), and run the plan in one MySQL
+ * transaction together with the dedupe ids, versions, held records and the partition offset.
+ * A projection failure a retry cannot fix rolls the batch back and replays it event by event, so
+ * only the poison event is dead-lettered. Retriable failures are thrown to the caller (which backs
+ * off and retries the same batch).
+ */
+import type { Catalog } from '../schemas/catalog.js';
+import type { EventCodec } from '../schemas/codec.js';
+import { PipelineError } from '../schemas/errors.js';
+import { decodeRecord } from './decode.js';
+import { classifyError } from './mysql-errors.js';
+import {
+  aggregateKeyOf,
+  planBatch,
+  type Decoded,
+  type HeldDecoded,
+  type Outcome,
+  type RawRecord,
+} from './planner.js';
+import type { DeliveredEvent, Operation, Projection } from './projection.js';
+import type {
+  AggregateKey,
+  AggregateRecord,
+  DeadLetterPublisher,
+  HeldRecord,
+  ReadModelStore,
+  SinkTransaction,
+} from './ports.js';
+
+export type OutcomeCounts = Record<
+  'applied' | 'duplicate' | 'stale' | 'held' | 'dead_lettered' | 'released',
+  number
+>;
+
+export const emptyCounts = (): OutcomeCounts => ({
+  applied: 0,
+  duplicate: 0,
+  stale: 0,
+  held: 0,
+  dead_lettered: 0,
+  released: 0,
+});
+
+export interface ApplierDeps {
+  readonly store: ReadModelStore;
+  readonly codec: EventCodec;
+  readonly catalog: Catalog;
+  readonly projections: readonly Projection[];
+  readonly deadLetters: DeadLetterPublisher;
+  readonly group: string;
+  readonly now?: () => Date;
+}
+
+export interface RedriveResult {
+  readonly aggregate: AggregateKey;
+  readonly applied: number;
+  readonly stale: number;
+}
+
+export class Applier {
+  private readonly handlers: { p: Projection; types: Set<string>; aggs: Set<string> }[];
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: ApplierDeps) {
+    this.now = deps.now ?? (() => new Date());
+    this.handlers = deps.projections.map((p) => ({
+      p,
+      types: new Set(p.handles.filter((h) => deps.catalog.findEvent(h))),
+      aggs: new Set(p.handles.filter((h) => deps.catalog.findAggregate(h))),
+    }));
+  }
+
+  /** Operations of every projection for these events (in order). */
+  plan(events: readonly DeliveredEvent[]): Operation[] {
+    const ops: Operation[] = [];
+    for (const h of this.handlers) {
+      const mine = events.filter(
+        (e) => h.types.has(e.eventType) || h.aggs.has(e.metadata.aggregateType),
+      );
+      if (mine.length === 0) continue;
+      try {
+        ops.push(...h.p.plan(mine));
+      } catch (e) {
+        throw classifyError(e, { projection: h.p.name });
+      }
+    }
+    return ops;
+  }
+
+  decode(raw: RawRecord): Promise<Decoded> {
+    return decodeRecord(raw, this.deps.codec, this.deps.catalog);
+  }
+
+  /** Applies records of one partition (offset order). Throws only retriable errors. */
+  async applyBatch(records: readonly RawRecord[]): Promise<OutcomeCounts> {
+    if (records.length === 0) return emptyCounts();
+    const decoded = await Promise.all(records.map((r) => this.decode(r)));
+    try {
+      return await this.runBatch(decoded, new Map());
+    } catch (e) {
+      const err = classifyError(e);
+      if (err.retriable) throw err;
+      if (decoded.length === 1)
+        return this.runBatch(decoded, new Map([[records[0]?.offset ?? '', err]]));
+      // Find the poison event: one transaction per event.
+      const total = emptyCounts();
+      for (const d of decoded) add(total, await this.applyBatch([d.raw]));
+      return total;
+    }
+  }
+
+  private async runBatch(
+    decoded: readonly Decoded[],
+    forcedDead: ReadonlyMap<string, PipelineError>,
+  ): Promise<OutcomeCounts> {
+    const last = decoded[decoded.length - 1];
+    if (!last) return emptyCounts();
+    return this.deps.store.transaction(async (tx) => {
+      const ids = decoded.map((d) => (d.ok ? d.event.metadata.eventId : d.eventId));
+      const seen = await tx.seen(ids);
+      const keys = uniqueKeys(decoded.map((d) => (d.ok ? d.event.metadata : d.key)));
+      const aggregates = await tx.lockAggregates(keys);
+      const held = await this.heldFor(
+        tx,
+        [...aggregates.values()].filter((a) => a.status === 'gap'),
+      );
+      const plan = planBatch({
+        records: decoded,
+        seen,
+        aggregates,
+        held,
+        forcedDead,
+        now: this.now(),
+      });
+      await tx.markSeen(plan.markSeen);
+      await tx.execute(this.plan(plan.apply));
+      await tx.saveAggregates(plan.aggregates);
+      await tx.hold(plan.hold);
+      await tx.release(plan.releaseIds);
+      for (const d of plan.deadHeld) await this.deadHeld(tx, d.id, d.error);
+      await tx.saveOffsets(this.deps.group, [
+        {
+          topic: last.raw.topic,
+          partition: last.raw.partition,
+          next: String(BigInt(last.raw.offset) + 1n),
+        },
+      ]);
+      // Before the commit: a crash in between dead-letters twice, never zero times.
+      await this.deps.deadLetters.publish(plan.dead);
+      const counts = countOutcomes(plan.outcomes);
+      counts.released = plan.released;
+      return counts;
+    });
+  }
+
+  private async deadHeld(tx: SinkTransaction, id: number, error: PipelineError): Promise<void> {
+    await tx.updateHeld(id, {
+      kind: 'dead',
+      errorCode: error.code,
+      errorMessage: error.message,
+      firstFailedAt: this.now(),
+      attempts: 1,
+    });
+  }
+
+  private async heldFor(
+    tx: SinkTransaction,
+    keys: readonly AggregateKey[],
+  ): Promise<Map<string, HeldDecoded[]>> {
+    const out = new Map<string, HeldDecoded[]>();
+    if (keys.length === 0) return out;
+    for (const h of await tx.heldOf(keys)) {
+      const k = aggregateKeyOf(h);
+      let list = out.get(k);
+      if (!list) out.set(k, (list = []));
+      list.push({ held: h, decoded: await this.decode(rawOfHeld(h)) });
+    }
+    return out;
+  }
+
+  /**
+   * Dead-letters the held events of aggregates whose gap is older than `timeoutMs`: the first held
+   * event goes to the DLT as `version_gap`, the aggregate is parked.
+   */
+  async expireGaps(timeoutMs: number): Promise<number> {
+    const cutoff = new Date(this.now().getTime() - timeoutMs);
+    return this.deps.store.transaction(async (tx) => {
+      const gaps = await tx.aggregatesWithStatus('gap', cutoff);
+      let n = 0;
+      for (const a of gaps) {
+        const held = await tx.heldOf([a]);
+        const first = held[0];
+        const error = new PipelineError(
+          'version_gap',
+          `version ${a.version + 1} of ${a.aggregateType} ${a.aggregateId} did not arrive within ${timeoutMs} ms (held: ${held.map((h) => h.version).join(', ')})`,
+          {
+            retriable: false,
+            context: {
+              aggregateType: a.aggregateType,
+              aggregateId: a.aggregateId,
+              version: a.version + 1,
+            },
+          },
+        );
+        await tx.saveAggregates([
+          {
+            ...a,
+            status: 'parked',
+            statusSince: this.now(),
+            reason: `version_gap: ${error.message}`,
+          },
+        ]);
+        if (first?.id !== undefined) {
+          await this.deadHeld(tx, first.id, error);
+          for (const h of held.slice(1))
+            if (h.id !== undefined) await tx.updateHeld(h.id, { kind: 'parked' });
+          await this.deps.deadLetters.publish([
+            {
+              record: { ...first, attempts: 1, firstFailedAt: this.now() },
+              errorCode: error.code,
+              errorMessage: error.message,
+            },
+          ]);
+        }
+        n++;
+      }
+      return n;
+    });
+  }
+
+  /**
+   * Applies the held events of a parked aggregate in version order (gaps accepted: events carry the
+   * state) and un-parks it. If one still fails, nothing is applied and its attempts are counted.
+   */
+  async redrive(target: string): Promise<RedriveResult> {
+    const key = await this.deps.store.transaction((tx) => tx.findHeldAggregate(target));
+    if (!key) {
+      throw new PipelineError(
+        'config_invalid',
+        `nothing held matches "${target}" (give a held id, an event id, or Type/aggregateId)`,
+        {
+          retriable: false,
+        },
+      );
+    }
+    let failure: { id: number; error: PipelineError; attempts: number } | undefined;
+    try {
+      return await this.deps.store.transaction(async (tx) => {
+        const current = (await tx.lockAggregates([key])).get(aggregateKeyOf(key));
+        let a: AggregateRecord = current ?? {
+          ...key,
+          version: 0,
+          deleted: false,
+          status: 'ok',
+          statusSince: this.now(),
+          reason: null,
+        };
+        const held = await tx.heldOf([key]);
+        let applied = 0;
+        let stale = 0;
+        for (const h of held) {
+          if (h.version > 0 && h.version <= a.version) {
+            stale++;
+            continue;
+          }
+          const d = await this.decode(rawOfHeld(h));
+          try {
+            if (!d.ok) throw d.error;
+            await tx.execute(this.plan([d.event]));
+          } catch (e) {
+            const error = classifyError(e);
+            if (!error.retriable && h.id !== undefined)
+              failure = { id: h.id, error, attempts: h.attempts + 1 };
+            throw error;
+          }
+          a = { ...a, version: d.event.metadata.version, deleted: d.event.deletes };
+          applied++;
+        }
+        await tx.release(held.flatMap((h) => (h.id === undefined ? [] : [h.id])));
+        await tx.saveAggregates([{ ...a, status: 'ok', statusSince: this.now(), reason: null }]);
+        return { aggregate: key, applied, stale };
+      });
+    } catch (e) {
+      const f = failure;
+      if (f) {
+        await this.deps.store.transaction(async (tx) => {
+          await tx.updateHeld(f.id, {
+            kind: 'dead',
+            attempts: f.attempts,
+            errorCode: f.error.code,
+            errorMessage: f.error.message,
+          });
+        });
+      }
+      throw e;
+    }
+  }
+}
+
+export function rawOfHeld(h: HeldRecord): RawRecord {
+  return {
+    topic: h.topic,
+    partition: h.partition,
+    offset: h.offset,
+    key: h.key,
+    value: h.value,
+    headers: h.headers,
+  };
+}
+
+function uniqueKeys(keys: readonly AggregateKey[]): AggregateKey[] {
+  const m = new Map<string, AggregateKey>();
+  for (const k of keys)
+    m.set(aggregateKeyOf(k), { aggregateType: k.aggregateType, aggregateId: k.aggregateId });
+  return [...m.values()];
+}
+
+function countOutcomes(outcomes: readonly Outcome[]): OutcomeCounts {
+  const c = emptyCounts();
+  for (const o of outcomes) c[o.applied ? 'applied' : o.reason]++;
+  return c;
+}
+
+export function add(into: OutcomeCounts, more: OutcomeCounts): OutcomeCounts {
+  for (const k of Object.keys(into) as (keyof OutcomeCounts)[]) into[k] += more[k];
+  return into;
+}

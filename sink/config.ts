@@ -1,0 +1,152 @@
+/**
+ * Every environment variable the sink reads, read once here and validated with zod. Times are in
+ * milliseconds. Defaults:
+ *
+ * - `KAFKA_BROKERS` (required): comma-separated `host:port` list.
+ * - `SCHEMA_REGISTRY_URL` (required): Confluent-compatible registry base URL.
+ * - `MYSQL_URL` (required): the read-model database. Migrations, `replay` and `dlq` use it (they
+ *   need DDL); the sink applies with it too unless `MYSQL_SINK_URL` is set.
+ * - `MYSQL_SINK_URL` (default `MYSQL_URL`): a least-privilege account (SELECT/INSERT/UPDATE/DELETE
+ *   on the read-model database) for `sink run`.
+ * - `SINK_GROUP_ID` (default `cqrs-sync-sink`): the consumer group; one group per read-model database.
+ * - `SINK_CLIENT_ID` (default `cqrs-sync-sink`).
+ * - `SINK_TOPICS` (default: every topic of the catalog): comma-separated topics to consume.
+ * - `SINK_DLT_TOPIC` (default `cqrs.sink.dlt`): the dead-letter topic, created at start-up if missing.
+ * - `SINK_BATCH_SIZE` (default 500): most events applied in one MySQL transaction.
+ * - `SINK_PARTITIONS_CONCURRENTLY` (default 4): partitions applied in parallel by one process.
+ * - `SINK_RETRY_INITIAL_MS` (default 200), `SINK_RETRY_MAX_MS` (default 30000),
+ *   `SINK_RETRY_FACTOR` (default 2): backoff with full jitter for retriable failures (no limit on
+ *   attempts: nothing is skipped).
+ * - `SINK_GAP_TIMEOUT_MS` (default 60000): how long events after a missing version are held before
+ *   the aggregate is dead-lettered as `version_gap`.
+ * - `SINK_GAP_CHECK_INTERVAL_MS` (default 5000): how often held gaps are checked for that timeout.
+ * - `SINK_SESSION_TIMEOUT_MS` (default 30000), `SINK_HEARTBEAT_INTERVAL_MS` (default 3000).
+ * - `SINK_LOCK_WAIT_TIMEOUT_MS` (default 10000): MySQL lock wait per statement (rounded up to s).
+ * - `SINK_MYSQL_POOL_SIZE` (default 8).
+ * - `SINK_STOP_GRACE_MS` (default 30000): how long `stop()` waits for the batch in flight.
+ * - `LOG_LEVEL` (default `info`).
+ */
+import { z } from 'zod';
+import { PipelineError } from '../schemas/errors.js';
+
+const ms = (d: number) => z.coerce.number().int().min(0).default(d);
+const positive = (d: number) => z.coerce.number().int().positive().default(d);
+const mysqlUrl = z.string().regex(/^mysql:\/\//, 'must start with mysql://');
+const list = z
+  .string()
+  .default('')
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== ''),
+  );
+
+const schema = z.object({
+  KAFKA_BROKERS: list.pipe(z.array(z.string()).min(1, 'give at least one host:port')),
+  SCHEMA_REGISTRY_URL: z.url(),
+  MYSQL_URL: mysqlUrl,
+  MYSQL_SINK_URL: mysqlUrl.optional(),
+  SINK_GROUP_ID: z.string().min(1).default('cqrs-sync-sink'),
+  SINK_CLIENT_ID: z.string().min(1).default('cqrs-sync-sink'),
+  SINK_TOPICS: list,
+  SINK_DLT_TOPIC: z
+    .string()
+    .regex(/^[a-zA-Z0-9._-]{1,249}$/)
+    .default('cqrs.sink.dlt'),
+  SINK_BATCH_SIZE: positive(500),
+  SINK_PARTITIONS_CONCURRENTLY: positive(4),
+  SINK_RETRY_INITIAL_MS: positive(200),
+  SINK_RETRY_MAX_MS: positive(30_000),
+  SINK_RETRY_FACTOR: z.coerce.number().min(1).default(2),
+  SINK_GAP_TIMEOUT_MS: ms(60_000),
+  SINK_GAP_CHECK_INTERVAL_MS: positive(5_000),
+  SINK_SESSION_TIMEOUT_MS: positive(30_000),
+  SINK_HEARTBEAT_INTERVAL_MS: positive(3_000),
+  SINK_LOCK_WAIT_TIMEOUT_MS: positive(10_000),
+  SINK_MYSQL_POOL_SIZE: positive(8),
+  SINK_STOP_GRACE_MS: positive(30_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface SinkConfig {
+  readonly kafkaBrokers: readonly string[];
+  readonly schemaRegistryUrl: string;
+  /** DDL-capable: migrations, replay, dlq. */
+  readonly mysqlAdminUrl: string;
+  /** What `sink run` applies with. */
+  readonly mysqlUrl: string;
+  readonly groupId: string;
+  readonly clientId: string;
+  /** Empty: every topic of the catalog. */
+  readonly topics: readonly string[];
+  readonly dltTopic: string;
+  readonly batchSize: number;
+  readonly partitionsConcurrently: number;
+  readonly retry: { readonly initialMs: number; readonly maxMs: number; readonly factor: number };
+  readonly gapTimeoutMs: number;
+  readonly gapCheckIntervalMs: number;
+  readonly sessionTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly lockWaitTimeoutMs: number;
+  readonly poolSize: number;
+  readonly stopGraceMs: number;
+  readonly logLevel: string;
+}
+
+/** Reads and validates the environment; throws `config_invalid` listing every problem. */
+export function loadSinkConfig(env: NodeJS.ProcessEnv = process.env): SinkConfig {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new PipelineError(
+      'config_invalid',
+      `sink configuration is invalid:\n  ${problems.join('\n  ')}\n(see sink/config.ts or docs/sink.md for every variable and its default)`,
+      { retriable: false },
+    );
+  }
+  const c = parsed.data;
+  const problems: string[] = [];
+  if (c.SINK_HEARTBEAT_INTERVAL_MS * 3 > c.SINK_SESSION_TIMEOUT_MS) {
+    problems.push(
+      `SINK_HEARTBEAT_INTERVAL_MS (${c.SINK_HEARTBEAT_INTERVAL_MS}) must be at most a third of SINK_SESSION_TIMEOUT_MS (${c.SINK_SESSION_TIMEOUT_MS}): set it to about ${Math.floor(c.SINK_SESSION_TIMEOUT_MS / 10)}`,
+    );
+  }
+  if (c.SINK_RETRY_INITIAL_MS > c.SINK_RETRY_MAX_MS) {
+    problems.push('SINK_RETRY_INITIAL_MS must not exceed SINK_RETRY_MAX_MS');
+  }
+  if (problems.length > 0) {
+    throw new PipelineError(
+      'config_invalid',
+      `sink configuration is invalid:\n  ${problems.join('\n  ')}`,
+      {
+        retriable: false,
+      },
+    );
+  }
+  return Object.freeze({
+    kafkaBrokers: c.KAFKA_BROKERS,
+    schemaRegistryUrl: c.SCHEMA_REGISTRY_URL,
+    mysqlAdminUrl: c.MYSQL_URL,
+    mysqlUrl: c.MYSQL_SINK_URL ?? c.MYSQL_URL,
+    groupId: c.SINK_GROUP_ID,
+    clientId: c.SINK_CLIENT_ID,
+    topics: c.SINK_TOPICS,
+    dltTopic: c.SINK_DLT_TOPIC,
+    batchSize: c.SINK_BATCH_SIZE,
+    partitionsConcurrently: c.SINK_PARTITIONS_CONCURRENTLY,
+    retry: {
+      initialMs: c.SINK_RETRY_INITIAL_MS,
+      maxMs: c.SINK_RETRY_MAX_MS,
+      factor: c.SINK_RETRY_FACTOR,
+    },
+    gapTimeoutMs: c.SINK_GAP_TIMEOUT_MS,
+    gapCheckIntervalMs: c.SINK_GAP_CHECK_INTERVAL_MS,
+    sessionTimeoutMs: c.SINK_SESSION_TIMEOUT_MS,
+    heartbeatIntervalMs: c.SINK_HEARTBEAT_INTERVAL_MS,
+    lockWaitTimeoutMs: c.SINK_LOCK_WAIT_TIMEOUT_MS,
+    poolSize: c.SINK_MYSQL_POOL_SIZE,
+    stopGraceMs: c.SINK_STOP_GRACE_MS,
+    logLevel: c.LOG_LEVEL,
+  });
+}

@@ -1,0 +1,203 @@
+/**
+ * Versioned SQL migrations, for the sink's own tables (scope `sink`) and for users' read-model tables
+ * (their own scope, e.g. `read-model`). Run with a DDL-capable account (`MYSQL_URL`); the sink itself
+ * runs with least privilege. Applied versions are recorded in `cqrs_schema_migrations` with a
+ * checksum: an edited, already-applied migration is refused. Runners are serialised with GET_LOCK.
+ *
+ * A migration folder holds `<version>_<name>.sql` files (`001_customers.sql`); statements are
+ * separated by a `;` at the end of a line.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type mysql from 'mysql2/promise';
+import { PipelineError } from '../schemas/errors.js';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  /** One or more statements. */
+  readonly sql: string | readonly string[];
+}
+
+export interface MigrationSet {
+  /** `sink` is taken by the sink's own tables. */
+  readonly scope: string;
+  readonly migrations: readonly Migration[];
+}
+
+export interface MigrationResult {
+  readonly scope: string;
+  readonly applied: readonly number[];
+  readonly current: number;
+}
+
+const FILE = /^(\d+)[_-](.+)\.sql$/;
+
+/** Splits a script on `;` at line ends (no procedures or delimiters). */
+export function splitStatements(script: string): string[] {
+  return script
+    .split(/;[ \t]*(?:\r?\n|$)/)
+    .map((s) =>
+      s
+        .split('\n')
+        .filter((l) => !/^\s*--/.test(l))
+        .join('\n')
+        .trim(),
+    )
+    .filter((s) => s !== '');
+}
+
+export function statementsOf(m: Migration): string[] {
+  return typeof m.sql === 'string' ? splitStatements(m.sql) : [...m.sql];
+}
+
+export function checksumOf(m: Migration): string {
+  return createHash('sha256').update(statementsOf(m).join(';\n')).digest('hex');
+}
+
+/** Reads `<version>_<name>.sql` files of a folder, in version order. */
+export async function loadMigrations(dir: string): Promise<Migration[]> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
+  const out: Migration[] = [];
+  for (const f of files) {
+    const m = FILE.exec(f);
+    if (!m) {
+      throw new PipelineError(
+        'config_invalid',
+        `migration file ${path.join(dir, f)}: name it <version>_<name>.sql, e.g. 001_customers.sql`,
+        { retriable: false },
+      );
+    }
+    out.push({
+      version: Number(m[1]),
+      name: m[2] ?? f,
+      sql: await readFile(path.join(dir, f), 'utf8'),
+    });
+  }
+  return checkSet({ scope: dir, migrations: out }).migrations as Migration[];
+}
+
+function checkSet(set: MigrationSet): MigrationSet {
+  const seen = new Set<number>();
+  for (const m of set.migrations) {
+    if (!Number.isSafeInteger(m.version) || m.version < 1) {
+      throw new PipelineError(
+        'config_invalid',
+        `migrations ${set.scope}: version ${m.version} of "${m.name}" must be a positive integer`,
+        { retriable: false },
+      );
+    }
+    if (seen.has(m.version)) {
+      throw new PipelineError(
+        'config_invalid',
+        `migrations ${set.scope}: version ${m.version} appears twice`,
+        { retriable: false },
+      );
+    }
+    seen.add(m.version);
+  }
+  return { ...set, migrations: [...set.migrations].sort((a, b) => a.version - b.version) };
+}
+
+/** Applies every pending migration of each set, in order. */
+export async function runMigrations(
+  conn: mysql.Connection,
+  sets: readonly MigrationSet[],
+  log: (line: string) => void = () => undefined,
+): Promise<MigrationResult[]> {
+  await conn.query(
+    `CREATE TABLE IF NOT EXISTS cqrs_schema_migrations (
+       scope VARCHAR(191) NOT NULL, version INT NOT NULL, name VARCHAR(255) NOT NULL,
+       checksum CHAR(64) NOT NULL, applied_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+       PRIMARY KEY (scope, version)) ENGINE=InnoDB`,
+  );
+  const [lock] = await conn.query('SELECT GET_LOCK(?, 60) AS got', ['cqrs_sync_migrations']);
+  if ((lock as { got: number | null }[])[0]?.got !== 1) {
+    throw new PipelineError('database_unavailable', 'another migration runner holds the lock', {
+      retriable: true,
+    });
+  }
+  try {
+    const results: MigrationResult[] = [];
+    for (const raw of sets) {
+      const set = checkSet(raw);
+      const [rows] = await conn.query(
+        'SELECT version, name, checksum FROM cqrs_schema_migrations WHERE scope = ?',
+        [set.scope],
+      );
+      const done = new Map(
+        (rows as { version: number; name: string; checksum: string }[]).map((r) => [r.version, r]),
+      );
+      const applied: number[] = [];
+      for (const m of set.migrations) {
+        const sum = checksumOf(m);
+        const prior = done.get(m.version);
+        if (prior) {
+          if (prior.checksum !== sum) {
+            throw new PipelineError(
+              'config_invalid',
+              `migration ${set.scope} ${m.version} (${m.name}) was changed after it was applied: add a new migration instead`,
+              { retriable: false },
+            );
+          }
+          continue;
+        }
+        for (const statement of statementsOf(m)) await conn.query(statement);
+        await conn.query(
+          'INSERT INTO cqrs_schema_migrations (scope, version, name, checksum) VALUES (?, ?, ?, ?)',
+          [set.scope, m.version, m.name, sum],
+        );
+        applied.push(m.version);
+        log(`migrations ${set.scope}: applied ${m.version} ${m.name}`);
+      }
+      const current = Math.max(0, ...set.migrations.map((m) => m.version));
+      results.push({ scope: set.scope, applied, current });
+    }
+    return results;
+  } finally {
+    await conn.query('SELECT RELEASE_LOCK(?)', ['cqrs_sync_migrations']);
+  }
+}
+
+/** The sink's own tables. */
+export const SINK_TABLES = {
+  events: 'cqrs_sink_events',
+  aggregates: 'cqrs_sink_aggregates',
+  held: 'cqrs_sink_held',
+  offsets: 'cqrs_sink_offsets',
+} as const;
+
+export const SINK_MIGRATIONS: MigrationSet = {
+  scope: 'sink',
+  migrations: [
+    {
+      version: 1,
+      name: 'sink bookkeeping',
+      sql: [
+        `CREATE TABLE IF NOT EXISTS cqrs_sink_events (
+           event_id VARCHAR(191) NOT NULL PRIMARY KEY,
+           seen_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)) ENGINE=InnoDB`,
+        `CREATE TABLE IF NOT EXISTS cqrs_sink_aggregates (
+           aggregate_type VARCHAR(128) NOT NULL, aggregate_id VARCHAR(191) NOT NULL,
+           version BIGINT NOT NULL, deleted TINYINT(1) NOT NULL DEFAULT 0,
+           status VARCHAR(8) NOT NULL DEFAULT 'ok', status_since DATETIME(3) NOT NULL,
+           reason TEXT NULL,
+           PRIMARY KEY (aggregate_type, aggregate_id), KEY by_status (status, status_since)) ENGINE=InnoDB`,
+        `CREATE TABLE IF NOT EXISTS cqrs_sink_held (
+           id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, kind VARCHAR(8) NOT NULL,
+           aggregate_type VARCHAR(128) NOT NULL, aggregate_id VARCHAR(191) NOT NULL,
+           version BIGINT NOT NULL, event_id VARCHAR(191) NOT NULL, event_type VARCHAR(255) NOT NULL,
+           topic VARCHAR(249) NOT NULL, kpartition INT NOT NULL, koffset BIGINT NOT NULL,
+           record_key BLOB NULL, record_value LONGBLOB NULL, record_headers TEXT NOT NULL,
+           error_code VARCHAR(64) NULL, error_message TEXT NULL, attempts INT NOT NULL DEFAULT 0,
+           first_failed_at DATETIME(3) NULL, held_at DATETIME(3) NOT NULL,
+           UNIQUE KEY one_per_event (event_id), KEY by_aggregate (aggregate_type, aggregate_id, version)) ENGINE=InnoDB`,
+        `CREATE TABLE IF NOT EXISTS cqrs_sink_offsets (
+           consumer_group VARCHAR(191) NOT NULL, topic VARCHAR(249) NOT NULL, kpartition INT NOT NULL,
+           next_offset BIGINT NOT NULL, updated_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+           PRIMARY KEY (consumer_group, topic, kpartition)) ENGINE=InnoDB`,
+      ],
+    },
+  ],
+};

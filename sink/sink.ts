@@ -1,0 +1,375 @@
+/**
+ * `startSink`: the consumer group that applies events to MySQL. Per partition batch: the records
+ * after the offset stored in MySQL (the truth; Kafka's committed offset is only where fetching
+ * starts) are applied in transactions of up to `batchSize` events, then the Kafka offset is
+ * committed. Retriable failures back off with jitter and retry the same batch, heartbeating, until
+ * they succeed or the sink is stopped: nothing is skipped.
+ */
+import type mysql from 'mysql2/promise';
+import { Kafka, logLevel, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
+import pino, { type Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Catalog } from '../schemas/catalog.js';
+import { EventCodec } from '../schemas/codec.js';
+import { isPipelineError } from '../schemas/errors.js';
+import { ConfluentRegistry, type RegistryPort } from '../schemas/registry.js';
+import { Applier, add, emptyCounts, type OutcomeCounts } from './apply.js';
+import { backoffDelay, sleep } from './backoff.js';
+import type { SinkConfig } from './config.js';
+import { KafkaDeadLetterPublisher } from './dead-letter.js';
+import { rawRecord } from './decode.js';
+import { SinkMetrics } from './metrics.js';
+import { classifyError } from './mysql-errors.js';
+import { MysqlStore } from './mysql-store.js';
+import type { Projection } from './projection.js';
+import { checkProjections, requiredTables } from './validate.js';
+
+export type SinkState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+
+export interface StartSinkOptions {
+  readonly catalog: Catalog;
+  readonly projections: readonly Projection[];
+  readonly config: SinkConfig;
+  readonly logger?: Logger;
+  /** Borrowed clients: the sink does not close what it did not create. */
+  readonly kafka?: Kafka;
+  readonly pool?: mysql.Pool;
+  readonly registry?: RegistryPort;
+  /** Logical -> physical table names (shadow rebuilds). */
+  readonly physical?: (table: string) => string;
+  /** Overrides `config.mysqlUrl` (replay applies with the admin account). */
+  readonly mysqlUrl?: string;
+}
+
+export interface SinkHandle {
+  readonly state: SinkState;
+  /** Outcomes so far. */
+  readonly counts: Readonly<OutcomeCounts>;
+  readonly metrics: Registry;
+  readonly applier: Applier;
+  readonly store: MysqlStore;
+  /** Resolves when the sink stopped, rejects when it failed. */
+  readonly done: Promise<void>;
+  /** Drains the batch in flight, commits, disconnects. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export function kafkaLogCreator(log: Logger) {
+  return () =>
+    ({
+      level,
+      log: entry,
+    }: {
+      level: number;
+      log: { message: string } & Record<string, unknown>;
+    }) => {
+      const { message, ...rest } = entry;
+      if (level <= (logLevel.ERROR as number)) log.error(rest, message);
+      else if (level === (logLevel.WARN as number)) log.warn(rest, message);
+      else log.debug(rest, message);
+    };
+}
+
+export function createKafka(config: SinkConfig, logger: Logger): Kafka {
+  return new Kafka({
+    clientId: config.clientId,
+    brokers: [...config.kafkaBrokers],
+    logLevel: logLevel.WARN,
+    logCreator: kafkaLogCreator(logger.child({ component: 'kafkajs' })),
+  });
+}
+
+export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
+  const { config, catalog } = o;
+  const log = (o.logger ?? pino({ level: config.logLevel })).child({ component: 'sink' });
+  let state: SinkState = 'starting';
+  const transition = (to: SinkState, fields: Record<string, unknown> = {}): void => {
+    const from = state;
+    state = to;
+    if (to === 'failed') log.error({ from, to, ...fields }, 'sink state changed');
+    else log.info({ from, to, ...fields }, 'sink state changed');
+  };
+  log.info({ state, group: config.groupId }, 'sink starting');
+
+  checkProjections(catalog, o.projections);
+  const topics = config.topics.length > 0 ? [...config.topics] : catalog.topics();
+  const metrics = new SinkMetrics();
+  const counts = emptyCounts();
+  const abort = new AbortController();
+  const aborted = (): boolean => abort.signal.aborted;
+  const store = new MysqlStore({
+    connection: o.pool ?? o.mysqlUrl ?? config.mysqlUrl,
+    poolSize: config.poolSize,
+    lockWaitTimeoutMs: config.lockWaitTimeoutMs,
+    ...(o.physical ? { physical: o.physical } : {}),
+  });
+  const kafka = o.kafka ?? createKafka(config, log);
+  const registry = o.registry ?? new ConfluentRegistry(config.schemaRegistryUrl);
+  let producer: Producer | undefined;
+  let consumer: Consumer | undefined;
+  let gapTimer: NodeJS.Timeout | undefined;
+  let resolveDone!: () => void;
+  let rejectDone!: (e: unknown) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolveDone = res;
+    rejectDone = rej;
+  });
+  done.catch(() => undefined);
+
+  const cleanup = async (): Promise<void> => {
+    if (gapTimer) clearInterval(gapTimer);
+    await consumer?.disconnect().catch((e: unknown) => {
+      log.warn({ err: e }, 'consumer disconnect failed');
+    });
+    await producer?.disconnect().catch((e: unknown) => {
+      log.warn({ err: e }, 'producer disconnect failed');
+    });
+    await store.close().catch((e: unknown) => {
+      log.warn({ err: e }, 'mysql pool close failed');
+    });
+  };
+
+  let applier: Applier;
+  try {
+    await store.checkTables(requiredTables(o.projections));
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [{ topic: config.dltTopic, numPartitions: 1 }],
+      });
+    } finally {
+      await admin.disconnect();
+    }
+    producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    applier = new Applier({
+      store,
+      codec: new EventCodec(catalog, registry),
+      catalog,
+      projections: o.projections,
+      deadLetters: new KafkaDeadLetterPublisher(producer, config.dltTopic),
+      group: config.groupId,
+    });
+    consumer = kafka.consumer({
+      groupId: config.groupId,
+      sessionTimeout: config.sessionTimeoutMs,
+      heartbeatInterval: config.heartbeatIntervalMs,
+      maxBytesPerPartition: 4 * 1024 * 1024,
+    });
+  } catch (e) {
+    transition('failed', { err: e });
+    await cleanup();
+    throw e;
+  }
+  const c = consumer;
+
+  // MySQL's offsets, loaded once per partition assignment.
+  const stored = new Map<string, string | null>();
+  const sought = new Set<string>();
+  c.on(c.events.GROUP_JOIN, (ev) => {
+    stored.clear();
+    sought.clear();
+    log.info({ assignment: ev.payload.memberAssignment }, 'partitions assigned');
+  });
+
+  const fail = (e: unknown): void => {
+    if (state === 'failed' || state === 'stopped') return;
+    transition('failed', { err: e });
+    abort.abort();
+    void (async () => {
+      await c.stop().catch(() => undefined);
+      await cleanup();
+      rejectDone(e);
+    })();
+  };
+
+  const applyWithRetry = async (
+    p: EachBatchPayload,
+    records: ReturnType<typeof rawRecord>[],
+  ): Promise<boolean> => {
+    for (let attempt = 1; ; attempt++) {
+      if (abort.signal.aborted || !p.isRunning() || p.isStale()) return false;
+      const started = process.hrtime.bigint();
+      try {
+        const got = await applier.applyBatch(records);
+        metrics.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+        metrics.record(got);
+        add(counts, got);
+        if (got.dead_lettered > 0)
+          log.warn(
+            { ...where(records), deadLettered: got.dead_lettered },
+            'events dead-lettered, aggregates parked',
+          );
+        return true;
+      } catch (e) {
+        const err = classifyError(e, where(records));
+        if (!err.retriable) throw err;
+        metrics.retries.inc();
+        const delay = backoffDelay(attempt, config.retry);
+        log.warn(
+          { ...where(records), attempt, delayMs: delay, err: err.message },
+          'batch failed, retrying',
+        );
+        // Back off while heartbeating: the partition stays ours, nothing is committed or skipped.
+        const until = Date.now() + delay;
+        while (Date.now() < until && !aborted()) {
+          await sleep(Math.min(config.heartbeatIntervalMs, until - Date.now()), abort.signal);
+          await p.heartbeat();
+        }
+      }
+    }
+  };
+
+  const eachBatch = async (p: EachBatchPayload): Promise<void> => {
+    const { topic, partition } = p.batch;
+    const tp = `${topic}:${partition}`;
+    try {
+      let next = stored.get(tp);
+      for (let attempt = 1; next === undefined; attempt++) {
+        try {
+          next = (await store.load(config.groupId, topic)).get(partition) ?? null;
+          stored.set(tp, next);
+        } catch (e) {
+          if (!classifyError(e).retriable || abort.signal.aborted) throw e;
+          await sleep(backoffDelay(attempt, config.retry), abort.signal);
+          await p.heartbeat();
+        }
+      }
+      let messages = p.batch.messages;
+      const first = messages[0];
+      if (next !== null && first && BigInt(first.offset) > BigInt(next) && !sought.has(tp)) {
+        // Kafka's committed offset is ahead of MySQL's (a restored database): MySQL wins.
+        sought.add(tp);
+        log.warn(
+          { topic, partition, from: first.offset, to: next },
+          'seeking to the offset stored in MySQL',
+        );
+        c.seek({ topic, partition, offset: next });
+        return;
+      }
+      if (next !== null) {
+        const from = BigInt(next);
+        messages = messages.filter((m) => BigInt(m.offset) >= from);
+      }
+      for (let i = 0; i < messages.length; i += config.batchSize) {
+        const chunk = messages.slice(i, i + config.batchSize);
+        const last = chunk[chunk.length - 1];
+        if (!last) break;
+        const ok = await applyWithRetry(
+          p,
+          chunk.map((m) => rawRecord(topic, partition, m)),
+        );
+        if (!ok) return;
+        const after = String(BigInt(last.offset) + 1n);
+        stored.set(tp, after);
+        p.resolveOffset(last.offset);
+        await c.commitOffsets([{ topic, partition, offset: after }]).catch((e: unknown) => {
+          log.debug({ err: e, topic, partition }, 'kafka offset commit failed (MySQL has it)');
+        });
+        await p.heartbeat();
+      }
+    } catch (e) {
+      if (isRebalance(e)) throw e;
+      if (isPipelineError(e) && e.retriable) throw e;
+      fail(e);
+    }
+  };
+
+  try {
+    await c.connect();
+    for (const topic of topics) await c.subscribe({ topic, fromBeginning: true });
+    c.on(c.events.CRASH, (ev) => {
+      if (!ev.payload.restart) fail(ev.payload.error);
+    });
+    await c.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: config.partitionsConcurrently,
+      eachBatch,
+    });
+  } catch (e) {
+    transition('failed', { err: e });
+    await cleanup();
+    throw e;
+  }
+  if (config.gapTimeoutMs >= 0) {
+    gapTimer = setInterval(
+      () => {
+        applier.expireGaps(config.gapTimeoutMs).then(
+          (n) => {
+            if (n > 0) {
+              counts.dead_lettered += n;
+              metrics.events.inc({ outcome: 'dead_lettered' }, n);
+              log.warn({ aggregates: n }, 'version gaps timed out: dead-lettered and parked');
+            }
+          },
+          (e: unknown) => {
+            log.warn({ err: e }, 'gap check failed');
+          },
+        );
+      },
+      Math.min(config.gapCheckIntervalMs, Math.max(100, config.gapTimeoutMs)),
+    );
+    gapTimer.unref();
+  }
+  transition('running', { topics });
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      if (state === 'stopped' || state === 'failed') {
+        await done.catch(() => undefined);
+        return;
+      }
+      transition('draining');
+      abort.abort();
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<'timeout'>((r) => {
+        timer = setTimeout(() => {
+          r('timeout');
+        }, config.stopGraceMs);
+      });
+      const drained = await Promise.race([c.stop().then(() => 'ok' as const), grace]);
+      clearTimeout(timer);
+      if (drained === 'timeout')
+        log.warn({ graceMs: config.stopGraceMs }, 'batch did not drain in time; disconnecting');
+      await cleanup();
+      transition('stopped', { counts });
+      resolveDone();
+    })();
+    return stopping;
+  };
+
+  return {
+    get state() {
+      return state;
+    },
+    counts,
+    metrics: metrics.registry,
+    applier,
+    store,
+    done,
+    stop,
+  };
+}
+
+function where(records: readonly { topic: string; partition: number; offset: string }[]) {
+  return {
+    topic: records[0]?.topic,
+    partition: records[0]?.partition,
+    offset: records[0]?.offset,
+    count: records.length,
+  };
+}
+
+function isRebalance(e: unknown): boolean {
+  const t = (e as { type?: unknown; name?: unknown }).type;
+  return (
+    t === 'REBALANCE_IN_PROGRESS' ||
+    t === 'NOT_COORDINATOR_FOR_GROUP' ||
+    t === 'ILLEGAL_GENERATION' ||
+    t === 'UNKNOWN_MEMBER_ID'
+  );
+}

@@ -1,0 +1,143 @@
+/** Shared set-up of the sink's int tests: a catalog with topics of its own, the registry, a
+ * database with the demo read model, a producer. Only for `*.int.test.ts` (needs the run's servers). */
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import pino from 'pino';
+import { buildCatalog, type Catalog } from '../schemas/catalog.js';
+import { EventCodec } from '../schemas/codec.js';
+import { ConfluentRegistry } from '../schemas/registry.js';
+import { demoAggregates } from '../demo/domain/definitions.js';
+import { demoMigrations, demoProjections } from '../demo/read-model/projections.js';
+import { testServers, uniqueName } from '../test/support/servers.js';
+import { loadSinkConfig, type SinkConfig } from './config.js';
+import type { MigrationSet } from './migrations.js';
+import { defineProjection, type Projection } from './projection.js';
+import { startSink, type SinkHandle } from './sink.js';
+import {
+  createTestDatabase,
+  createTopics,
+  eventRecord,
+  produce,
+  type EventSpec,
+  type TestDatabase,
+} from './testing.js';
+
+/** Exactly-once witness: one row per applied event (no key, so a second apply adds a second row). */
+export const appliedLog = defineProjection({
+  name: 'applied_log',
+  handles: ['Customer', 'Order'],
+  tables: [{ name: 'applied_log', columns: ['event_id', 'aggregate_id', 'version'] }],
+  apply: (e, { sql, table }) =>
+    sql`INSERT INTO ${table('applied_log')} (event_id, aggregate_id, version) VALUES (${e.metadata.eventId}, ${e.metadata.aggregateId}, ${e.metadata.version})`,
+});
+
+export const APPLIED_LOG_MIGRATIONS: MigrationSet = {
+  scope: 'test-applied-log',
+  migrations: [
+    {
+      version: 1,
+      name: 'applied log',
+      sql: 'CREATE TABLE applied_log (n BIGINT AUTO_INCREMENT PRIMARY KEY, event_id VARCHAR(64) NOT NULL, aggregate_id VARCHAR(64) NOT NULL, version BIGINT NOT NULL)',
+    },
+  ],
+};
+
+export const testProjections: readonly Projection[] = [...demoProjections, appliedLog];
+
+export interface SinkTestEnv {
+  readonly prefix: string;
+  readonly catalog: Catalog;
+  readonly codec: EventCodec;
+  readonly kafka: Kafka;
+  readonly producer: Producer;
+  readonly db: TestDatabase;
+  readonly group: string;
+  readonly dlt: string;
+  readonly env: Record<string, string>;
+  config(extra?: Record<string, string>): SinkConfig;
+  send(specs: readonly EventSpec[]): Promise<void>;
+  start(extra?: Record<string, string>, projections?: readonly Projection[]): Promise<SinkHandle>;
+  close(): Promise<void>;
+}
+
+export async function sinkTestEnv(
+  name: string,
+  {
+    partitions = 3,
+    mysqlUrl,
+    logLevelName = 'warn',
+  }: {
+    partitions?: number;
+    mysqlUrl?: { admin: string; sink: string };
+    logLevelName?: string;
+  } = {},
+): Promise<SinkTestEnv> {
+  const servers = testServers();
+  const prefix = `${uniqueName(name)}.`;
+  const catalog = buildCatalog(demoAggregates, { topicPrefix: prefix });
+  const codec = new EventCodec(catalog, new ConfluentRegistry(servers.schemaRegistryUrl));
+  await codec.registerAll();
+  const kafka = new Kafka({
+    clientId: name,
+    brokers: servers.kafkaBrokers,
+    logLevel: logLevel.NOTHING,
+  });
+  await createTopics(kafka, catalog.topics(), partitions);
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const db = await createTestDatabase(
+    mysqlUrl?.admin ?? servers.mysqlUrl,
+    mysqlUrl?.sink ?? servers.mysqlSinkUrl,
+    uniqueName(name),
+    [await demoMigrations(), APPLIED_LOG_MIGRATIONS],
+  );
+  const group = uniqueName(`${name}_group`);
+  const dlt = uniqueName(`${name}_dlt`);
+  const env: Record<string, string> = {
+    KAFKA_BROKERS: servers.kafkaBrokers.join(','),
+    SCHEMA_REGISTRY_URL: servers.schemaRegistryUrl,
+    MYSQL_URL: db.adminUrl,
+    MYSQL_SINK_URL: db.sinkUrl,
+    SINK_GROUP_ID: group,
+    SINK_DLT_TOPIC: dlt,
+    SINK_RETRY_INITIAL_MS: '100',
+    SINK_RETRY_MAX_MS: '2000',
+    SINK_SESSION_TIMEOUT_MS: '10000',
+    SINK_HEARTBEAT_INTERVAL_MS: '1000',
+    SINK_GAP_CHECK_INTERVAL_MS: '200',
+    LOG_LEVEL: logLevelName,
+  };
+  const handles: SinkHandle[] = [];
+  const config = (extra: Record<string, string> = {}) => loadSinkConfig({ ...env, ...extra });
+  return {
+    prefix,
+    catalog,
+    codec,
+    kafka,
+    producer,
+    db,
+    group,
+    dlt,
+    env,
+    config,
+    send: (specs) =>
+      produce(
+        producer,
+        specs.map((s) => eventRecord(codec, catalog, s)),
+      ),
+    start: async (extra = {}, projections = testProjections) => {
+      const h = await startSink({
+        catalog,
+        projections,
+        config: config(extra),
+        logger: pino({ level: env.LOG_LEVEL ?? 'warn' }),
+      });
+      handles.push(h);
+      return h;
+    },
+    close: async () => {
+      for (const h of handles) await h.stop();
+      await producer.disconnect();
+      await db.drop();
+    },
+  };
+}

@@ -1,0 +1,304 @@
+/**
+ * Helpers for the sink's tests and benchmark: a database of its own with the migrations applied and
+ * the sink's least-privilege account granted on it, and Kafka records built like the relay builds
+ * them (`EventCodec.encode` + `toHeaders`).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Kafka, Producer } from 'kafkajs';
+import mysql from 'mysql2/promise';
+import type { Catalog } from '../schemas/catalog.js';
+import type { EventCodec } from '../schemas/codec.js';
+import { toHeaders } from '../schemas/envelope.js';
+import { runMigrations, SINK_MIGRATIONS, type MigrationSet } from './migrations.js';
+
+export function withDatabase(url: string, db: string): string {
+  const u = new URL(url);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+export interface TestDatabase {
+  readonly name: string;
+  /** DDL-capable, on this database. */
+  readonly adminUrl: string;
+  /** Least privilege, on this database. */
+  readonly sinkUrl: string;
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  drop(): Promise<void>;
+}
+
+export async function createTestDatabase(
+  adminUrl: string,
+  sinkUrl: string,
+  name: string,
+  sets: readonly MigrationSet[],
+): Promise<TestDatabase> {
+  const root = await mysql.createConnection(adminUrl);
+  const sink = await mysql.createConnection(sinkUrl);
+  try {
+    const [who] = await sink.query('SELECT CURRENT_USER() AS u');
+    const account = (who as { u: string }[])[0]?.u ?? '';
+    const at = account.lastIndexOf('@');
+    await root.query(`CREATE DATABASE \`${name}\``);
+    await root.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON \`${name}\`.* TO ?@?`, [
+      account.slice(0, at),
+      account.slice(at + 1),
+    ]);
+  } finally {
+    await sink.end();
+    await root.end();
+  }
+  const dbAdminUrl = withDatabase(adminUrl, name);
+  const conn = await mysql.createConnection({ uri: dbAdminUrl, multipleStatements: false });
+  await runMigrations(conn, [SINK_MIGRATIONS, ...sets]);
+  return {
+    name,
+    adminUrl: dbAdminUrl,
+    sinkUrl: withDatabase(sinkUrl, name),
+    query: async <T>(sql: string, params: unknown[] = []) => {
+      const [rows] = await conn.query(sql, params);
+      return rows as T[];
+    },
+    drop: async () => {
+      await conn.query(`DROP DATABASE \`${name}\``);
+      await conn.end();
+    },
+  };
+}
+
+export interface EventSpec {
+  readonly aggregateId: string;
+  readonly version: number;
+  readonly eventType: string;
+  readonly payload: Record<string, unknown>;
+  readonly state: Record<string, unknown> | null;
+  readonly eventId?: string;
+}
+
+export interface ProducedRecord {
+  readonly topic: string;
+  readonly key: string;
+  readonly value: Buffer;
+  readonly headers: Record<string, string>;
+}
+
+export function eventRecord(codec: EventCodec, catalog: Catalog, s: EventSpec): ProducedRecord {
+  const ev = catalog.event(s.eventType);
+  const value = codec.encode(s.eventType, { event: s.payload, state: s.state });
+  return {
+    topic: ev.topic,
+    key: s.aggregateId,
+    value,
+    headers: toHeaders({
+      eventId: s.eventId ?? randomUUID(),
+      eventType: s.eventType,
+      aggregateType: ev.aggregateType,
+      aggregateId: s.aggregateId,
+      version: s.version,
+      schemaId: codec.schemaIdOf(s.eventType),
+      occurredAt: new Date(),
+    }),
+  };
+}
+
+/** A test catalog's topics, created with `partitions` partitions each. */
+export async function createTopics(
+  kafka: Kafka,
+  topics: readonly string[],
+  partitions: number,
+): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: topics.map((topic) => ({ topic, numPartitions: partitions })),
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function produce(
+  producer: Producer,
+  records: readonly ProducedRecord[],
+): Promise<void> {
+  const byTopic = new Map<string, ProducedRecord[]>();
+  for (const r of records) {
+    let list = byTopic.get(r.topic);
+    if (!list) byTopic.set(r.topic, (list = []));
+    list.push(r);
+  }
+  await producer.sendBatch({
+    acks: -1,
+    topicMessages: [...byTopic].map(([topic, list]) => ({
+      topic,
+      messages: list.map((r) => ({ key: r.key, value: r.value, headers: r.headers })),
+    })),
+  });
+}
+
+/** The demo domain's events with the state they carry (the write side's job, done by hand). */
+export class DemoHistory {
+  private readonly customers = new Map<string, { v: number; s: Record<string, unknown> | null }>();
+  private readonly orders = new Map<
+    string,
+    {
+      v: number;
+      s: {
+        id: string;
+        customerId: string;
+        status: string;
+        lines: Record<string, unknown>[];
+        totalCents: number;
+      } | null;
+    }
+  >();
+
+  private next(map: Map<string, { v: number; s: unknown }>, id: string): number {
+    return (map.get(id)?.v ?? 0) + 1;
+  }
+
+  customerRegistered(id: string, name: string, email: string): EventSpec {
+    const version = this.next(this.customers, id);
+    const state = { id, name, email };
+    this.customers.set(id, { v: version, s: state });
+    return {
+      aggregateId: id,
+      version,
+      eventType: 'CustomerRegistered',
+      payload: { name, email },
+      state,
+    };
+  }
+
+  customerRenamed(id: string, name: string): EventSpec {
+    const c = this.customers.get(id);
+    const version = this.next(this.customers, id);
+    const state = { ...(c?.s ?? {}), name };
+    this.customers.set(id, { v: version, s: state });
+    return { aggregateId: id, version, eventType: 'CustomerRenamed', payload: { name }, state };
+  }
+
+  customerDeleted(id: string): EventSpec {
+    const version = this.next(this.customers, id);
+    this.customers.set(id, { v: version, s: null });
+    return { aggregateId: id, version, eventType: 'CustomerDeleted', payload: {}, state: null };
+  }
+
+  orderCreated(id: string, customerId: string): EventSpec {
+    const version = this.next(this.orders, id);
+    const state = { id, customerId, status: 'open', lines: [], totalCents: 0 };
+    this.orders.set(id, { v: version, s: state });
+    return {
+      aggregateId: id,
+      version,
+      eventType: 'OrderCreated',
+      payload: { customerId },
+      state: { ...state },
+    };
+  }
+
+  orderLineAdded(
+    id: string,
+    lineId: string,
+    sku: string,
+    quantity: number,
+    unitPriceCents: number,
+  ): EventSpec {
+    const o = this.orders.get(id)?.s;
+    if (!o) throw new Error(`no order ${id}`);
+    const version = this.next(this.orders, id);
+    const line = { lineId, sku, quantity, unitPriceCents };
+    const state = {
+      ...o,
+      lines: [...o.lines, line],
+      totalCents: o.totalCents + quantity * unitPriceCents,
+    };
+    this.orders.set(id, { v: version, s: state });
+    return { aggregateId: id, version, eventType: 'OrderLineAdded', payload: line, state };
+  }
+
+  orderLineRemoved(id: string, lineId: string): EventSpec {
+    const o = this.orders.get(id)?.s;
+    if (!o) throw new Error(`no order ${id}`);
+    const version = this.next(this.orders, id);
+    const lines = o.lines.filter((l) => l.lineId !== lineId);
+    const totalCents = lines.reduce(
+      (t, l) => t + (l.quantity as number) * (l.unitPriceCents as number),
+      0,
+    );
+    const state = { ...o, lines, totalCents };
+    this.orders.set(id, { v: version, s: state });
+    return { aggregateId: id, version, eventType: 'OrderLineRemoved', payload: { lineId }, state };
+  }
+
+  orderPlaced(id: string): EventSpec {
+    const o = this.orders.get(id)?.s;
+    if (!o) throw new Error(`no order ${id}`);
+    const version = this.next(this.orders, id);
+    const state = { ...o, status: 'placed' };
+    this.orders.set(id, { v: version, s: state });
+    return { aggregateId: id, version, eventType: 'OrderPlaced', payload: {}, state };
+  }
+
+  orderDeleted(id: string): EventSpec {
+    const version = this.next(this.orders, id);
+    this.orders.set(id, { v: version, s: null });
+    return { aggregateId: id, version, eventType: 'OrderDeleted', payload: {}, state: null };
+  }
+
+  /** The rows the demo read model must hold after every event was applied once, in order. */
+  expected(): { customers: unknown[]; orders: unknown[]; lines: unknown[] } {
+    const customers = [...this.customers]
+      .filter(([, c]) => c.s)
+      .map(([id, c]) => ({ id, name: c.s?.name, email: c.s?.email, version: c.v }))
+      .sort((a, b) => a.id.localeCompare(b.id));
+    const orders = [...this.orders]
+      .filter(([, o]) => o.s)
+      .map(([id, o]) => ({
+        id,
+        customer_id: o.s?.customerId,
+        status: o.s?.status,
+        total_cents: o.s?.totalCents,
+        version: o.v,
+      }))
+      .sort((a, b) => a.id.localeCompare(b.id));
+    const lines = [...this.orders]
+      .flatMap(([id, o]) =>
+        (o.s?.lines ?? []).map((l) => ({
+          order_id: id,
+          line_id: l.lineId,
+          sku: l.sku,
+          quantity: l.quantity,
+          unit_price_cents: l.unitPriceCents,
+        })),
+      )
+      .sort((a, b) =>
+        `${a.order_id}/${a.line_id as string}`.localeCompare(
+          `${b.order_id}/${b.line_id as string}`,
+        ),
+      );
+    return { customers, orders, lines };
+  }
+}
+
+/** The demo tables as plain sorted rows (BIGINTs as numbers), to compare with `DemoHistory.expected()`. */
+export async function demoTables(
+  db: TestDatabase,
+): Promise<{ customers: unknown[]; orders: unknown[]; lines: unknown[] }> {
+  const customers = await db.query(
+    'SELECT id, name, email, CAST(version AS SIGNED) AS version FROM customers ORDER BY id',
+  );
+  const orders = await db.query(
+    'SELECT id, customer_id, status, CAST(total_cents AS DOUBLE) AS total_cents, CAST(version AS DOUBLE) AS version FROM orders ORDER BY id',
+  );
+  const lines = await db.query(
+    'SELECT order_id, line_id, sku, quantity, CAST(unit_price_cents AS DOUBLE) AS unit_price_cents FROM order_lines ORDER BY order_id, line_id',
+  );
+  return {
+    customers: customers.map((r) => ({ ...r, version: Number(r.version) })),
+    orders,
+    lines,
+  };
+}
