@@ -1,7 +1,8 @@
 // @ts-check
 /**
  * Closes every run with what it ran against: one line a server (real or stand-in, and its version),
- * then the tests that need a real mongod and did not run, by name. Nothing passes silently.
+ * then the tests that need a real mongod and did not run, by name, then any other skipped test by
+ * name. Nothing passes silently.
  */
 export const NEEDS_REAL_MONGOD = '[needs real mongod]';
 
@@ -9,12 +10,18 @@ export default class ServersReporter {
   /** @param {unknown} _contexts @param {{ testResults: { testResults: { title: string, fullName: string, status: string }[] }[] }} results */
   onRunComplete(_contexts, results) {
     const notRun = [];
+    const otherSkips = [];
     let ran = 0;
     for (const file of results.testResults) {
       for (const t of file.testResults) {
-        if (!t.title.includes(NEEDS_REAL_MONGOD)) continue;
-        if (t.status === 'passed' || t.status === 'failed') ran += 1;
-        else notRun.push(t.fullName.replace(NEEDS_REAL_MONGOD, '').replace(/\s+/g, ' ').trim());
+        const skipped = t.status !== 'passed' && t.status !== 'failed';
+        const name = t.fullName.replace(NEEDS_REAL_MONGOD, '').replace(/\s+/g, ' ').trim();
+        if (t.title.includes(NEEDS_REAL_MONGOD)) {
+          if (skipped) notRun.push(name);
+          else ran += 1;
+        } else if (skipped) {
+          otherSkips.push(name);
+        }
       }
     }
     const out = ['', 'servers used by this run:'];
@@ -23,6 +30,8 @@ export default class ServersReporter {
     ).split('\n')) {
       out.push(`  ${line}`);
     }
+    if (otherSkips.length > 0)
+      out.push(`skipped: ${otherSkips.length} tests: ${otherSkips.join('; ')}`);
     out.push(
       notRun.length === 0
         ? `needs real mongod: 0 tests not run (${ran} ran on a real mongod)`
