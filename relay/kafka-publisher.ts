@@ -1,4 +1,4 @@
-import { CompressionTypes, type Kafka, type Producer } from 'kafkajs';
+import { CompressionTypes, Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { PipelineError } from '../schemas/errors.js';
 import type { EventPublisher, OutgoingRecord } from './ports.js';
@@ -84,6 +84,7 @@ export class KafkaPublisher implements EventPublisher {
   private connected(): Promise<Producer> {
     this.producer ??= (async () => {
       const p = this.kafka.producer({
+        createPartitioner: Partitioners.DefaultPartitioner,
         idempotent: true,
         maxInFlightRequests: 1,
         allowAutoTopicCreation: false,

@@ -118,6 +118,7 @@ export class MongoOutboxSource implements OutboxSource {
       ...(resumeToken ? { resumeAfter: resumeToken } : {}),
     });
     const feed = { closed: false };
+    const isClosed = (): boolean => feed.closed;
     // The first call opens the cursor (and fails now on a bad token).
     const first = await stream.tryNext().catch(async (e: unknown) => {
       await stream.close().catch(() => undefined);
@@ -132,7 +133,7 @@ export class MongoOutboxSource implements OutboxSource {
           if (change && change.operationType === 'insert') handlers.onChange();
           if (stream.resumeToken) handlers.onToken(stream.resumeToken);
         } catch (e) {
-          if (feed.closed) return;
+          if (isClosed()) return;
           feed.closed = true;
           await stream.close().catch(() => undefined);
           handlers.onError(e, isHistoryLost(e));

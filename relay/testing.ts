@@ -1,0 +1,201 @@
+/**
+ * Helpers for the relay's int tests (real broker, registry and MongoDB): a config with short timings,
+ * a catalog with topics of its own, and a reader of everything on a topic.
+ */
+import { Kafka, logLevel } from 'kafkajs';
+import { buildCatalog, type Catalog } from '../schemas/catalog.js';
+import type { EventCodec } from '../schemas/codec.js';
+import { HEADERS } from '../schemas/envelope.js';
+import { demoAggregates } from '../demo/domain/definitions.js';
+import { checkRelayConfig, type RelayConfig } from './config.js';
+
+export interface TestServerUrls {
+  readonly kafkaBrokers: readonly string[];
+  readonly schemaRegistryUrl: string;
+  readonly mongodbUri: string;
+}
+
+/** Relay settings for tests: small batches, fast lease and retries. */
+export function testRelayConfig(
+  servers: TestServerUrls,
+  database: string,
+  overrides: Partial<RelayConfig> = {},
+): RelayConfig {
+  return checkRelayConfig({
+    mongodbUri: servers.mongodbUri,
+    kafkaBrokers: servers.kafkaBrokers,
+    schemaRegistryUrl: servers.schemaRegistryUrl,
+    database,
+    outboxCollection: 'outbox',
+    clientId: 'relay-test',
+    batchSize: 200,
+    scanIntervalMs: 1000,
+    leaseTtlMs: 3000,
+    leaseRenewMs: 1000,
+    standbyPollMs: 300,
+    retryInitialMs: 100,
+    retryMaxMs: 2000,
+    tokenSaveIntervalMs: 200,
+    gapWaitMs: 2000,
+    drainTimeoutMs: 10_000,
+    sendTimeoutMs: 10_000,
+    outboxRetentionMs: 7 * 24 * 3600 * 1000,
+    topicPartitions: 3,
+    topicReplicationFactor: -1,
+    minCompactionLagMs: 0,
+    snapshotCollections: {},
+    logLevel: 'warn',
+    ...overrides,
+  });
+}
+
+/** The demo catalog with topics no other test uses: `<prefix>.customer`, `<prefix>.order`. */
+export function testCatalog(prefix: string): Catalog {
+  return buildCatalog(demoAggregates, { topicPrefix: `${prefix}.` });
+}
+
+export interface ReadRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly key: string;
+  readonly eventId: string;
+  readonly eventType: string;
+  readonly version: number;
+  readonly value: Buffer;
+}
+
+/** Every record on the topics (from the beginning), once the topics hold `atLeast` records. */
+export async function readTopics(
+  brokers: readonly string[],
+  topics: readonly string[],
+  atLeast: number,
+  timeoutMs = 60_000,
+): Promise<ReadRecord[]> {
+  const kafka = new Kafka({
+    clientId: 'relay-test-reader',
+    brokers: [...brokers],
+    logLevel: logLevel.NOTHING,
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  const deadline = Date.now() + timeoutMs;
+  let total = 0;
+  try {
+    for (;;) {
+      total = 0;
+      for (const t of topics) {
+        const offsets = await admin.fetchTopicOffsets(t).catch(() => []);
+        for (const o of offsets) total += Number(o.high);
+      }
+      if (total >= atLeast) break;
+      if (Date.now() > deadline) {
+        throw new Error(`timed out: ${total} of ${atLeast} records on ${topics.join(', ')}`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  const consumer = kafka.consumer({ groupId: `reader-${Date.now()}-${Math.random()}` });
+  const records: ReadRecord[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [...topics], fromBeginning: true });
+    let resolve!: () => void;
+    const all = new Promise<void>((r) => (resolve = r));
+    await consumer.run({
+      eachMessage: ({ topic, partition, message }) => {
+        const h = (name: string): string => message.headers?.[name]?.toString() ?? '';
+        records.push({
+          topic,
+          partition,
+          key: message.key?.toString() ?? '',
+          eventId: h(HEADERS.eventId),
+          eventType: h(HEADERS.eventType),
+          version: Number(h(HEADERS.version)),
+          value: message.value ?? Buffer.alloc(0),
+        });
+        if (records.length >= total) resolve();
+        return Promise.resolve();
+      },
+    });
+    await Promise.race([
+      all,
+      new Promise((_, reject) =>
+        setTimeout(() => {
+          reject(new Error(`read ${records.length} of ${total} records`));
+        }, timeoutMs),
+      ),
+    ]);
+  } finally {
+    await consumer.disconnect();
+  }
+  return records;
+}
+
+export interface OrderCheck {
+  /** Records that repeat a version already seen for their key (allowed: at-least-once). */
+  readonly duplicates: number;
+  /** Keys where a version came before its predecessor. */
+  readonly outOfOrder: string[];
+  /** Versions per key, without repeats. */
+  readonly versions: ReadonlyMap<string, number[]>;
+}
+
+/** Per key: every version arrives after its predecessor; repeats are counted. */
+export function checkOrder(records: readonly ReadRecord[]): OrderCheck {
+  const max = new Map<string, number>();
+  const versions = new Map<string, number[]>();
+  const outOfOrder = new Set<string>();
+  let duplicates = 0;
+  for (const r of records) {
+    const seen = max.get(r.key) ?? 0;
+    if (r.version <= seen) {
+      duplicates++;
+      continue;
+    }
+    if (r.version !== seen + 1) outOfOrder.add(r.key);
+    max.set(r.key, r.version);
+    let list = versions.get(r.key);
+    if (!list) versions.set(r.key, (list = []));
+    list.push(r.version);
+  }
+  return { duplicates, outOfOrder: [...outOfOrder], versions };
+}
+
+/** Valid outbox documents for customers `ids`, versions `from`..`to` (Registered, then Renamed). */
+export function customerEntries(
+  codec: EventCodec,
+  ids: readonly string[],
+  from: number,
+  to: number,
+): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const id of ids) {
+    for (let v = from; v <= to; v++) {
+      const type = v === 1 ? 'CustomerRegistered' : 'CustomerRenamed';
+      const state = { id, name: `name-${v}`, email: `${id}@x.io` };
+      const event = v === 1 ? { name: state.name, email: state.email } : { name: state.name };
+      const eventId = `${id}-v${v}-${Math.random().toString(36).slice(2, 10)}`;
+      out.push({
+        _id: eventId,
+        eventId,
+        aggregateType: 'Customer',
+        aggregateId: id,
+        version: v,
+        type,
+        occurredAt: new Date(),
+        schemaId: codec.schemaIdOf(type),
+        payload: codec.encode(type, { event, state }),
+        commandId: null,
+        traceparent: null,
+        tracestate: null,
+        status: 'pending',
+        relayedAt: null,
+        failure: null,
+        attempts: 0,
+      });
+    }
+  }
+  return out;
+}
