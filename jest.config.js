@@ -26,7 +26,7 @@ export default {
   reporters: ['default', '<rootDir>/test/jest/servers-reporter.js'],
   coverageProvider: 'v8',
   collectCoverageFrom: [
-    '{write,relay,sink,schemas,infra}/**/*.ts',
+    '{write,relay,sink,schemas,ops,infra,bin}/**/*.ts',
     '!**/*.test.ts',
     '!infra/local/cli.ts',
     '!infra/local/docker.ts',
