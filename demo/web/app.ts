@@ -1,0 +1,594 @@
+/**
+ * The demo's web app on `node:http`: static files (plain HTML + JS, no build step), a JSON API
+ * (commands -> MongoDB; queries <- MySQL only) and a Server-Sent Events stream for live updates.
+ *
+ * Status codes: 202 command accepted (the query side follows), 400 invalid request (field-level
+ * messages, nothing written), 404, 409 concurrency conflict, 413, 415, 422 domain rule violated,
+ * 503 a database is unavailable.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { z } from 'zod';
+import { isPipelineError } from '../../schemas/errors.js';
+import type { DemoCommandName } from '../domain/commands.js';
+import { newAggregateId, type CommandRun, type DemoWriter } from './commands.js';
+import type { Journey, JourneyTracker } from './journeys.js';
+import type { Pipeline } from './pipeline.js';
+import type { ReadModel } from './queries.js';
+import {
+  AddLineBody,
+  CancelOrderBody,
+  CreateCustomerBody,
+  CreateOrderBody,
+  fieldErrors,
+  ID,
+  RedriveBody,
+  ReplayBody,
+  UpdateCustomerBody,
+  VersionedBody,
+} from './validation.js';
+
+export interface DemoAppOptions {
+  readonly writer: DemoWriter;
+  readonly readModel: ReadModel;
+  readonly journeys: JourneyTracker;
+  readonly pipeline: Pipeline;
+  readonly logger: Logger;
+  readonly mongoStandIn: boolean;
+  readonly listLimit: number;
+  readonly pollMs: number;
+  readonly pipelinePollMs: number;
+  /** Served together at /metrics (asked per request: a replay replaces the sink's). */
+  readonly registries: () => readonly Registry[];
+}
+
+export interface DemoApp {
+  readonly server: Server;
+  listen(port: number, host: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+const MAX_BODY_BYTES = 64 * 1024;
+const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'public');
+const STATIC: Readonly<Record<string, { file: string; type: string }>> = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
+};
+const SECURITY_HEADERS = {
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+};
+
+/** An error answer: the status and a JSON body. */
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: Record<string, unknown>,
+  ) {
+    super(typeof body.message === 'string' ? body.message : `HTTP ${status}`);
+  }
+}
+
+const badRequest = (message: string, fields?: Record<string, string[]>): HttpError =>
+  new HttpError(400, { error: 'invalid_request', message, ...(fields ? { fields } : {}) });
+
+function parse<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
+  const r = schema.safeParse(body);
+  if (!r.success) throw badRequest('the request is invalid', fieldErrors(r.error));
+  return r.data;
+}
+
+/** Without undefined values (so a missing optional never overrides a default). */
+function defined(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+/** Maps the write side's error codes to HTTP. */
+function commandError(e: unknown): HttpError {
+  if (isPipelineError(e)) {
+    const body = { error: e.code, message: e.message, retriable: e.retriable };
+    switch (e.code) {
+      case 'command_invalid':
+        return new HttpError(400, body);
+      case 'domain_rule_violated':
+        return new HttpError(422, body);
+      case 'aggregate_not_found':
+        return new HttpError(404, body);
+      case 'concurrency_conflict':
+        return new HttpError(409, body);
+      case 'database_unavailable':
+      case 'transactions_unsupported':
+        return new HttpError(503, body);
+      default:
+        break;
+    }
+  }
+  if (isMongoUnavailable(e)) {
+    return new HttpError(503, {
+      error: 'database_unavailable',
+      message: 'MongoDB (the write model) is unavailable: the command was not saved; try again',
+      retriable: true,
+    });
+  }
+  throw e;
+}
+
+function isMongoUnavailable(e: unknown): boolean {
+  const name = (e as { name?: unknown } | null)?.name;
+  return (
+    typeof name === 'string' &&
+    /MongoNetwork|MongoServerSelection|MongoNotConnected|MongoTopologyClosed/.test(name)
+  );
+}
+
+function readError(e: unknown, what: string): HttpError {
+  return new HttpError(503, {
+    error: 'database_unavailable',
+    message: `${what} is unavailable: ${e instanceof Error ? e.message : String(e)}`,
+    retriable: true,
+  });
+}
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  const length = Number(req.headers['content-length'] ?? 0);
+  if (length === 0 && req.headers['transfer-encoding'] === undefined) return {};
+  if (type !== 'application/json') {
+    throw new HttpError(415, {
+      error: 'unsupported_media_type',
+      message: 'send the body as application/json',
+    });
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) {
+      throw new HttpError(413, {
+        error: 'payload_too_large',
+        message: `the body may be at most ${MAX_BODY_BYTES} bytes`,
+      });
+    }
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw badRequest('the body is not valid JSON');
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    ...SECURITY_HEADERS,
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+  });
+  res.end(text);
+}
+
+type Params = Readonly<Record<string, string>>;
+type Handler = (req: IncomingMessage, params: Params) => Promise<{ status: number; body: unknown }>;
+
+interface Route {
+  readonly method: string;
+  readonly pattern: RegExp;
+  readonly names: readonly string[];
+  readonly handler: Handler;
+}
+
+function route(method: string, template: string, handler: Handler): Route {
+  const names: string[] = [];
+  const pattern = new RegExp(
+    `^${template.replace(/:([a-zA-Z]+)/g, (_, n: string) => {
+      names.push(n);
+      return '([^/]+)';
+    })}$`,
+  );
+  return { method, pattern, names, handler };
+}
+
+export function createDemoApp(o: DemoAppOptions): DemoApp {
+  const log = o.logger.child({ component: 'demo-web' });
+  const files = new Map(
+    Object.entries(STATIC).map(([p, s]) => [
+      p,
+      { body: readFileSync(path.join(PUBLIC_DIR, s.file)), type: s.type },
+    ]),
+  );
+  const clients = new Set<ServerResponse>();
+  let ticker: NodeJS.Timeout | undefined;
+  let pipelineTicker: NodeJS.Timeout | undefined;
+  let lastWatermark = '';
+  let ticking = false;
+  let pipelineTicking = false;
+
+  const broadcast = (event: string, data: unknown): void => {
+    const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    for (const c of clients) c.write(frame);
+  };
+
+  const tick = async (): Promise<void> => {
+    if (ticking) return;
+    ticking = true;
+    try {
+      const changed = await o.journeys.refresh();
+      if (changed.length > 0) broadcast('journeys', changed);
+      const mark = await o.readModel.watermark().catch(() => lastWatermark);
+      if (mark !== lastWatermark) {
+        lastWatermark = mark;
+        broadcast('readmodel', { watermark: mark });
+      }
+    } catch (e) {
+      log.warn({ err: e }, 'live update tick failed');
+    } finally {
+      ticking = false;
+    }
+  };
+
+  const pipelineTick = async (): Promise<void> => {
+    if (pipelineTicking) return;
+    pipelineTicking = true;
+    try {
+      broadcast('pipeline', await o.pipeline.status());
+    } catch (e) {
+      log.warn({ err: e }, 'pipeline status failed');
+    } finally {
+      pipelineTicking = false;
+    }
+  };
+
+  const startTickers = (): void => {
+    ticker ??= setInterval(() => void tick(), o.pollMs);
+    pipelineTicker ??= setInterval(() => void pipelineTick(), o.pipelinePollMs);
+  };
+  const stopTickers = (): void => {
+    clearInterval(ticker);
+    clearInterval(pipelineTicker);
+    ticker = undefined;
+    pipelineTicker = undefined;
+  };
+
+  const command = async (
+    name: DemoCommandName,
+    input: Record<string, unknown>,
+    expectedVersion?: number,
+  ): Promise<CommandRun> => {
+    let run: CommandRun;
+    try {
+      run = await o.writer.run(name, defined(input), expectedVersion);
+    } catch (e) {
+      throw commandError(e);
+    }
+    const journeys = o.journeys.track(run);
+    if (journeys.length > 0) broadcast('journeys', journeys);
+    log.info(
+      {
+        command: name,
+        aggregateId: run.result.aggregateId,
+        version: run.result.version,
+        applied: run.result.applied,
+      },
+      'command accepted',
+    );
+    return run;
+  };
+
+  const accepted = (runs: readonly CommandRun[]) => {
+    const last = runs[runs.length - 1];
+    return {
+      status: 202,
+      body: {
+        accepted: true,
+        aggregateType: last?.result.aggregateType,
+        aggregateId: last?.result.aggregateId,
+        version: last?.result.version,
+        commands: runs.map((r) => ({
+          command: r.command,
+          applied: r.result.applied,
+          ...(r.result.applied ? {} : { reason: r.result.reason }),
+          version: r.result.version,
+          eventIds: r.result.eventIds,
+        })),
+      },
+    };
+  };
+
+  const idParam = (params: Params, name: string): string => {
+    const v = params[name] ?? '';
+    if (!ID.test(v))
+      throw badRequest(`invalid ${name}`, { [name]: ['use 1 to 64 letters, digits, - or _'] });
+    return v;
+  };
+
+  const routes: Route[] = [
+    route('GET', '/api/customers', async () => {
+      try {
+        return { status: 200, body: { customers: await o.readModel.customers(o.listLimit) } };
+      } catch (e) {
+        throw readError(e, 'MySQL (the read model)');
+      }
+    }),
+    route('GET', '/api/orders', async () => {
+      try {
+        return { status: 200, body: { orders: await o.readModel.orders(o.listLimit) } };
+      } catch (e) {
+        throw readError(e, 'MySQL (the read model)');
+      }
+    }),
+    route('GET', '/api/journeys', async () => {
+      await o.journeys.refresh();
+      return { status: 200, body: { journeys: o.journeys.list() } };
+    }),
+    route('GET', '/api/pipeline', async () => ({
+      status: 200,
+      body: await o.pipeline.status(),
+    })),
+    route('GET', '/api/dead-letters', async () => {
+      try {
+        return { status: 200, body: { deadLetters: await o.pipeline.deadLetters() } };
+      } catch (e) {
+        throw readError(e, 'MySQL (the sink tables)');
+      }
+    }),
+    route('GET', '/api/info', () =>
+      Promise.resolve({ status: 200, body: { mongoStandIn: o.mongoStandIn } }),
+    ),
+    route('POST', '/api/customers', async (req) => {
+      const b = parse(CreateCustomerBody, await readBody(req));
+      const run = await command('RegisterCustomer', {
+        commandId: b.commandId,
+        customerId: b.customerId ?? newAggregateId('c'),
+        name: b.name,
+        email: b.email,
+      });
+      return accepted([run]);
+    }),
+    route('PATCH', '/api/customers/:id', async (req, params) => {
+      const customerId = idParam(params, 'id');
+      const b = parse(UpdateCustomerBody, await readBody(req));
+      const runs: CommandRun[] = [];
+      let expected = b.expectedVersion;
+      const sub = (suffix: string) => (b.commandId ? `${b.commandId}-${suffix}` : undefined);
+      if (b.name !== undefined) {
+        const run = await command(
+          'RenameCustomer',
+          { commandId: sub('name'), customerId, name: b.name },
+          expected,
+        );
+        runs.push(run);
+        if (expected !== undefined) expected = run.result.version;
+      }
+      if (b.email !== undefined) {
+        runs.push(
+          await command(
+            'ChangeCustomerEmail',
+            { commandId: sub('email'), customerId, email: b.email },
+            expected,
+          ),
+        );
+      }
+      return accepted(runs);
+    }),
+    route('DELETE', '/api/customers/:id', async (req, params) => {
+      const customerId = idParam(params, 'id');
+      const b = parse(VersionedBody, await readBody(req));
+      return accepted([
+        await command('DeleteCustomer', { commandId: b.commandId, customerId }, b.expectedVersion),
+      ]);
+    }),
+    route('POST', '/api/orders', async (req) => {
+      const b = parse(CreateOrderBody, await readBody(req));
+      return accepted([
+        await command('CreateOrder', {
+          commandId: b.commandId,
+          orderId: b.orderId ?? newAggregateId('o'),
+          customerId: b.customerId,
+        }),
+      ]);
+    }),
+    route('POST', '/api/orders/:id/lines', async (req, params) => {
+      const orderId = idParam(params, 'id');
+      const b = parse(AddLineBody, await readBody(req));
+      return accepted([
+        await command(
+          'AddOrderLine',
+          {
+            commandId: b.commandId,
+            orderId,
+            lineId: b.lineId ?? newAggregateId('l'),
+            sku: b.sku,
+            quantity: b.quantity,
+            unitPriceCents: b.unitPriceCents,
+          },
+          b.expectedVersion,
+        ),
+      ]);
+    }),
+    route('DELETE', '/api/orders/:id/lines/:lineId', async (req, params) => {
+      const orderId = idParam(params, 'id');
+      const lineId = idParam(params, 'lineId');
+      const b = parse(VersionedBody, await readBody(req));
+      return accepted([
+        await command(
+          'RemoveOrderLine',
+          { commandId: b.commandId, orderId, lineId },
+          b.expectedVersion,
+        ),
+      ]);
+    }),
+    route('POST', '/api/orders/:id/place', async (req, params) => {
+      const orderId = idParam(params, 'id');
+      const b = parse(VersionedBody, await readBody(req));
+      return accepted([
+        await command('PlaceOrder', { commandId: b.commandId, orderId }, b.expectedVersion),
+      ]);
+    }),
+    route('POST', '/api/orders/:id/cancel', async (req, params) => {
+      const orderId = idParam(params, 'id');
+      const b = parse(CancelOrderBody, await readBody(req));
+      return accepted([
+        await command(
+          'CancelOrder',
+          { commandId: b.commandId, orderId, reason: b.reason },
+          b.expectedVersion,
+        ),
+      ]);
+    }),
+    route('DELETE', '/api/orders/:id', async (req, params) => {
+      const orderId = idParam(params, 'id');
+      const b = parse(VersionedBody, await readBody(req));
+      return accepted([
+        await command('DeleteOrder', { commandId: b.commandId, orderId }, b.expectedVersion),
+      ]);
+    }),
+    route('POST', '/api/pipeline/redrive', async (req) => {
+      const b = parse(RedriveBody, await readBody(req));
+      try {
+        const result = await o.pipeline.control.redrive(b.target);
+        log.info({ target: b.target, ...result }, 're-drive done');
+        void tick();
+        return { status: 200, body: result };
+      } catch (e) {
+        if (isPipelineError(e)) {
+          const status = e.code === 'config_invalid' ? 404 : e.retriable ? 503 : 422;
+          throw new HttpError(status, { error: e.code, message: e.message });
+        }
+        throw e;
+      }
+    }),
+    route('POST', '/api/pipeline/replay', async (req) => {
+      parse(ReplayBody, await readBody(req));
+      const replay = o.pipeline.control.replay;
+      if (!replay) {
+        throw new HttpError(409, {
+          error: 'replay_unavailable',
+          message:
+            'the sink runs in another process: run `cqrs-sync replay --group <group> --to earliest` there',
+        });
+      }
+      const result = await replay();
+      log.warn({ ...result }, 'replay started from the earliest offsets');
+      return { status: 200, body: result };
+    }),
+  ];
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = req.method ?? 'GET';
+    const file = files.get(url.pathname);
+    if (file && (method === 'GET' || method === 'HEAD')) {
+      res.writeHead(200, {
+        ...SECURITY_HEADERS,
+        'content-type': file.type,
+        'cache-control': 'no-cache',
+      });
+      res.end(method === 'HEAD' ? undefined : file.body);
+      return;
+    }
+    if (url.pathname === '/healthz' && method === 'GET') {
+      send(res, 200, { alive: true });
+      return;
+    }
+    if (url.pathname === '/metrics' && method === 'GET') {
+      const registries = o.registries();
+      const bodies = await Promise.all(registries.map((r) => r.metrics()));
+      res.writeHead(200, {
+        'content-type': registries[0]?.contentType ?? 'text/plain; version=0.0.4',
+      });
+      res.end(bodies.join('\n'));
+      return;
+    }
+    if (url.pathname === '/api/stream' && method === 'GET') {
+      res.writeHead(200, {
+        ...SECURITY_HEADERS,
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+      });
+      res.write(
+        `retry: 1000\nevent: hello\ndata: ${JSON.stringify({ mongoStandIn: o.mongoStandIn })}\n\n`,
+      );
+      clients.add(res);
+      startTickers();
+      void pipelineTick();
+      req.on('close', () => {
+        clients.delete(res);
+        if (clients.size === 0) stopTickers();
+      });
+      return;
+    }
+    let allowed = false;
+    for (const r of routes) {
+      const m = r.pattern.exec(url.pathname);
+      if (!m) continue;
+      allowed = true;
+      if (r.method !== method) continue;
+      const params: Record<string, string> = {};
+      r.names.forEach((n, i) => {
+        params[n] = decodeURIComponent(m[i + 1] ?? '');
+      });
+      const out = await r.handler(req, params);
+      send(res, out.status, out.body);
+      return;
+    }
+    if (allowed)
+      throw new HttpError(405, {
+        error: 'method_not_allowed',
+        message: `${method} is not allowed here`,
+      });
+    throw new HttpError(404, { error: 'not_found', message: `nothing at ${url.pathname}` });
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      if (e instanceof HttpError) {
+        if (e.status >= 500) log.warn({ status: e.status, err: e.message }, 'request failed');
+        send(res, e.status, e.body);
+        return;
+      }
+      log.error({ err: e, url: req.url, method: req.method }, 'request failed unexpectedly');
+      if (!res.headersSent)
+        send(res, 500, { error: 'internal', message: 'internal error (see the log)' });
+      else res.end();
+    });
+  });
+
+  return {
+    server,
+    listen: (port, host) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          const a = server.address() as AddressInfo;
+          resolve(`http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`);
+        });
+      }),
+    close: async () => {
+      stopTickers();
+      for (const c of clients) c.end();
+      clients.clear();
+      await new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+        server.closeAllConnections();
+      });
+    },
+  };
+}
+
+export type { Journey };

@@ -1,0 +1,240 @@
+/**
+ * The pipeline panel: relay state, outbox backlog, consumer lag, dead letters and parked aggregates,
+ * and the operator's two repairs, re-drive and replay. Each source is asked separately and a source
+ * that does not answer is reported as such: one database down never blanks the whole panel.
+ */
+import type { Admin, Kafka } from 'kafkajs';
+import type { Collection, Db } from 'mongodb';
+import type { Catalog } from '../../schemas/catalog.js';
+import type { RelayHandle } from '../../relay/relay.js';
+import type { RedriveResult } from '../../sink/apply.js';
+import type { SinkHandle } from '../../sink/sink.js';
+import type { HeldEvent, ReadModel } from './queries.js';
+
+export interface PipelineStatus {
+  readonly at: number;
+  readonly mongo: { readonly standIn: boolean };
+  readonly relay:
+    | {
+        readonly source: 'in-process';
+        readonly state: string;
+        readonly role: string;
+        readonly published: number;
+        readonly failedEntries: number;
+      }
+    | { readonly source: 'lease'; readonly owner: string | null; readonly active: boolean }
+    | { readonly source: 'unknown'; readonly error: string };
+  readonly outbox:
+    | { readonly ok: true; readonly pending: number; readonly failed: number }
+    | { readonly ok: false; readonly error: string };
+  readonly sink:
+    | {
+        readonly source: 'in-process';
+        readonly state: string;
+        readonly counts: Readonly<Record<string, number>>;
+      }
+    | { readonly source: 'external' };
+  readonly readModel:
+    | {
+        readonly ok: true;
+        readonly deadLetters: number;
+        readonly parked: number;
+        readonly held: number;
+        readonly applied: number;
+      }
+    | { readonly ok: false; readonly error: string };
+  readonly lag:
+    | {
+        readonly ok: true;
+        readonly total: number;
+        readonly partitions: readonly { topic: string; partition: number; lag: number }[];
+      }
+    | { readonly ok: false; readonly error: string };
+  readonly replayAvailable: boolean;
+}
+
+export interface ReplayResult {
+  readonly tablesCleared: readonly string[];
+  readonly partitionsRewound: number;
+}
+
+/** What runs the sink's repairs: the in-process sink's applier, or one built for the web app. */
+export interface PipelineControl {
+  redrive(target: string): Promise<RedriveResult>;
+  /** Absent when the sink runs in another process: use `cqrs-sync replay` there. */
+  readonly replay?: () => Promise<ReplayResult>;
+}
+
+export interface PipelineOptions {
+  readonly db: Db;
+  readonly outboxCollection: string;
+  readonly readModel: ReadModel;
+  readonly kafka: Kafka;
+  readonly catalog: Catalog;
+  readonly mongoStandIn: boolean;
+  readonly control: PipelineControl;
+  readonly relay?: () => RelayHandle | undefined;
+  readonly sink?: () => SinkHandle | undefined;
+}
+
+const TIMEOUT_MS = 3000;
+
+function within<T>(what: string, p: Promise<T>, ms = TIMEOUT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new Error(`${what}: no answer within ${ms} ms`));
+    }, ms);
+  });
+  return Promise.race([p, timeout]).finally(() => {
+    clearTimeout(timer);
+  });
+}
+
+const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+export class Pipeline {
+  private readonly outbox: Collection;
+  private readonly leases: Collection<{ _id: string; owner?: string; expiresAt?: Date }>;
+  private admin: Admin | undefined;
+  private adminConnecting: Promise<Admin> | undefined;
+
+  constructor(private readonly o: PipelineOptions) {
+    this.outbox = o.db.collection(o.outboxCollection);
+    this.leases = o.db.collection('relay_lease');
+  }
+
+  get control(): PipelineControl {
+    return this.o.control;
+  }
+
+  async status(): Promise<PipelineStatus> {
+    const [relay, outbox, readModel, lag] = await Promise.all([
+      this.relayStatus(),
+      this.outboxStatus(),
+      this.readModelStatus(),
+      this.lagStatus(),
+    ]);
+    const sink = this.o.sink?.();
+    return {
+      at: Date.now(),
+      mongo: { standIn: this.o.mongoStandIn },
+      relay,
+      outbox,
+      sink: sink
+        ? { source: 'in-process', state: sink.state, counts: { ...sink.counts } }
+        : { source: 'external' },
+      readModel,
+      lag,
+      replayAvailable: this.o.control.replay !== undefined,
+    };
+  }
+
+  deadLetters(): Promise<HeldEvent[]> {
+    return this.o.readModel.held();
+  }
+
+  private async relayStatus(): Promise<PipelineStatus['relay']> {
+    const relay = this.o.relay?.();
+    if (relay) {
+      const s = relay.stats();
+      return {
+        source: 'in-process',
+        state: relay.state,
+        role: relay.role,
+        published: s.published,
+        failedEntries: s.failedEntries,
+      };
+    }
+    try {
+      const lease = await this.leases.findOne(
+        { _id: this.o.outboxCollection },
+        { maxTimeMS: TIMEOUT_MS },
+      );
+      return {
+        source: 'lease',
+        owner: lease?.owner ?? null,
+        active: (lease?.expiresAt?.getTime() ?? 0) > Date.now(),
+      };
+    } catch (e) {
+      return { source: 'unknown', error: `MongoDB: ${message(e)}` };
+    }
+  }
+
+  private async outboxStatus(): Promise<PipelineStatus['outbox']> {
+    try {
+      const [pending, failed] = await within(
+        'MongoDB',
+        Promise.all([
+          this.outbox.countDocuments({ status: 'pending' }, { maxTimeMS: TIMEOUT_MS }),
+          this.outbox.countDocuments({ status: 'failed' }, { maxTimeMS: TIMEOUT_MS }),
+        ]),
+      );
+      return { ok: true, pending, failed };
+    } catch (e) {
+      return { ok: false, error: `MongoDB: ${message(e)}` };
+    }
+  }
+
+  private async readModelStatus(): Promise<PipelineStatus['readModel']> {
+    try {
+      const b = await within('MySQL', this.o.readModel.bookkeeping());
+      return {
+        ok: true,
+        deadLetters: b.deadLetters,
+        parked: b.parked,
+        held: b.held,
+        applied: b.applied,
+      };
+    } catch (e) {
+      return { ok: false, error: `MySQL: ${message(e)}` };
+    }
+  }
+
+  /** Per partition: the topic's end offset minus the next offset the sink stored in MySQL. */
+  private async lagStatus(): Promise<PipelineStatus['lag']> {
+    try {
+      const [admin, book] = await Promise.all([
+        within('Kafka', this.connectAdmin()),
+        within('MySQL', this.o.readModel.bookkeeping()),
+      ]);
+      const partitions: { topic: string; partition: number; lag: number }[] = [];
+      for (const topic of this.o.catalog.topics()) {
+        const ends = await within('Kafka', admin.fetchTopicOffsets(topic)).catch((e: unknown) => {
+          // A topic the relay has not created yet has no lag.
+          if (/does not host this topic-partition|UNKNOWN_TOPIC/i.test(message(e))) return [];
+          throw e;
+        });
+        for (const p of ends) {
+          const next = book.offsets.get(`${topic}:${p.partition}`) ?? BigInt(p.low);
+          const lag = BigInt(p.high) - next;
+          partitions.push({ topic, partition: p.partition, lag: Number(lag > 0n ? lag : 0n) });
+        }
+      }
+      return { ok: true, total: partitions.reduce((a, p) => a + p.lag, 0), partitions };
+    } catch (e) {
+      return { ok: false, error: message(e) };
+    }
+  }
+
+  private connectAdmin(): Promise<Admin> {
+    if (this.admin) return Promise.resolve(this.admin);
+    this.adminConnecting ??= (async () => {
+      const admin = this.o.kafka.admin({ retry: { retries: 1 } });
+      try {
+        await admin.connect();
+      } catch (e) {
+        this.adminConnecting = undefined;
+        throw e;
+      }
+      this.admin = admin;
+      return admin;
+    })();
+    return this.adminConnecting;
+  }
+
+  async close(): Promise<void> {
+    const admin = this.admin ?? (await this.adminConnecting?.catch(() => undefined));
+    await admin?.disconnect().catch(() => undefined);
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * `startDemoWeb`: the web app with its clients (MongoDB for commands, MySQL for queries, Kafka for
+ * lag, the registry for the codec). `npm run demo` passes the relay and sink it runs in-process;
+ * `cqrs-sync demo-web` (compose) runs it alone and re-drives with an applier of its own.
+ */
+import { Kafka, logLevel } from 'kafkajs';
+import { MongoClient } from 'mongodb';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { RelayHandle } from '../../relay/relay.js';
+import { buildCatalog, type Catalog } from '../../schemas/catalog.js';
+import { EventCodec } from '../../schemas/codec.js';
+import { ConfluentRegistry } from '../../schemas/registry.js';
+import { Applier } from '../../sink/apply.js';
+import { KafkaDeadLetterPublisher } from '../../sink/dead-letter.js';
+import { MysqlStore } from '../../sink/mysql-store.js';
+import type { SinkHandle } from '../../sink/sink.js';
+import { MongoWriteStore } from '../../write/mongo-store.js';
+import { DEFAULT_OUTBOX_COLLECTION } from '../../write/outbox.js';
+import { demoAggregates } from '../domain/definitions.js';
+import { demoProjections } from '../read-model/projections.js';
+import { createDemoApp } from './app.js';
+import { demoWriter } from './commands.js';
+import type { DemoWebConfig } from './config.js';
+import { JourneyTracker } from './journeys.js';
+import { Pipeline, type PipelineControl, type ReplayResult } from './pipeline.js';
+import { ReadModel } from './queries.js';
+
+export interface StartDemoWebOptions {
+  readonly config: DemoWebConfig;
+  readonly logger: Logger;
+  readonly catalog?: Catalog;
+  /** In-process relay and sink (npm run demo); absent for a standalone web app. */
+  readonly relay?: () => RelayHandle | undefined;
+  readonly sink?: () => SinkHandle | undefined;
+  readonly replay?: () => Promise<ReplayResult>;
+  readonly registries?: () => readonly Registry[];
+  /** Borrowed. */
+  readonly mongoClient?: MongoClient;
+}
+
+export interface DemoWeb {
+  readonly url: string;
+  readonly transactional: boolean;
+  /** Idempotent: closes the HTTP server, then the clients it created. */
+  stop(): Promise<void>;
+}
+
+export function demoCatalog(): Catalog {
+  return buildCatalog(demoAggregates);
+}
+
+export async function startDemoWeb(o: StartDemoWebOptions): Promise<DemoWeb> {
+  const { config } = o;
+  const log = o.logger.child({ component: 'demo-web' });
+  const catalog = o.catalog ?? demoCatalog();
+  const ownMongo = o.mongoClient
+    ? undefined
+    : new MongoClient(config.mongodbUri, { serverSelectionTimeoutMS: 3000 });
+  const mongo = o.mongoClient ?? ownMongo;
+  if (!mongo) throw new Error('unreachable: no MongoDB client');
+  const db = mongo.db(config.mongoDatabase);
+  const registry = new ConfluentRegistry(config.schemaRegistryUrl);
+  const codec = new EventCodec(catalog, registry);
+  await codec.registerAll();
+
+  const store = new MongoWriteStore({
+    client: mongo,
+    database: config.mongoDatabase,
+    // Only ever for the harness's stand-in (it has no transactions); a real MongoDB is atomic.
+    unsafeAllowNonTransactional: config.mongoStandIn,
+    logger: o.logger,
+  });
+  const transactional = await store.init();
+  if (!transactional) {
+    log.warn(
+      { mongoStandIn: config.mongoStandIn },
+      'UNSAFE DEMO MODE: MongoDB has no transactions (the stand-in): state and outbox are written one after another. Never like this in production.',
+    );
+  }
+
+  const readModel = new ReadModel(config.mysqlReadUrl, config.sinkGroupId);
+  const kafka = new Kafka({
+    clientId: 'cqrs-sync-demo-web',
+    brokers: [...config.kafkaBrokers],
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 3000,
+    retry: { retries: 1 },
+  });
+
+  // Re-drive with the in-process sink's applier, or with one of our own (admin account).
+  let ownApplier: { applier: Applier; close: () => Promise<void> } | undefined;
+  const applier = async (): Promise<Applier> => {
+    const inProcess = o.sink?.();
+    if (inProcess && inProcess.state === 'running') return inProcess.applier;
+    if (!ownApplier) {
+      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      const mysqlStore = new MysqlStore({ connection: config.mysqlUrl, poolSize: 2 });
+      ownApplier = {
+        applier: new Applier({
+          store: mysqlStore,
+          codec,
+          catalog,
+          projections: demoProjections,
+          deadLetters: new KafkaDeadLetterPublisher(producer, config.dltTopic),
+          group: config.sinkGroupId,
+        }),
+        close: async () => {
+          await producer.disconnect().catch(() => undefined);
+          await mysqlStore.close().catch(() => undefined);
+        },
+      };
+    }
+    return ownApplier.applier;
+  };
+  const control: PipelineControl = {
+    redrive: async (target) => (await applier()).redrive(target),
+    ...(o.replay ? { replay: o.replay } : {}),
+  };
+
+  const journeys = new JourneyTracker(db, DEFAULT_OUTBOX_COLLECTION, readModel, catalog);
+  const pipeline = new Pipeline({
+    db,
+    outboxCollection: DEFAULT_OUTBOX_COLLECTION,
+    readModel,
+    kafka,
+    catalog,
+    mongoStandIn: config.mongoStandIn,
+    control,
+    ...(o.relay ? { relay: o.relay } : {}),
+    ...(o.sink ? { sink: o.sink } : {}),
+  });
+  const app = createDemoApp({
+    writer: demoWriter(store, codec),
+    readModel,
+    journeys,
+    pipeline,
+    logger: o.logger,
+    mongoStandIn: config.mongoStandIn,
+    listLimit: config.listLimit,
+    pollMs: config.pollMs,
+    pipelinePollMs: config.pipelinePollMs,
+    registries: o.registries ?? (() => []),
+  });
+  const url = await app.listen(config.port, config.host);
+  log.info({ url, transactional }, 'demo web app listening');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    transactional,
+    stop: () => {
+      stopping ??= (async () => {
+        await app.close();
+        await pipeline.close();
+        await ownApplier?.close();
+        await readModel.close().catch(() => undefined);
+        await ownMongo?.close().catch(() => undefined);
+        log.info('demo web app stopped');
+      })();
+      return stopping;
+    },
+  };
+}
