@@ -85,7 +85,8 @@ export class MysqlStore implements ReadModelStore, OffsetStore {
       if (!this.prepared.has(core)) {
         await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
         await conn.query(
-          `SET SESSION innodb_lock_wait_timeout = ${this.lockWaitS}, time_zone = '+00:00'`,
+          // Strict: data that does not fit is refused (and dead-lettered), never silently truncated.
+          `SET SESSION innodb_lock_wait_timeout = ${this.lockWaitS}, time_zone = '+00:00', sql_mode = CONCAT(@@sql_mode, ',STRICT_TRANS_TABLES')`,
         );
         this.prepared.add(core);
       }

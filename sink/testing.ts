@@ -180,6 +180,20 @@ export class DemoHistory {
     return { aggregateId: id, version, eventType: 'CustomerRenamed', payload: { name }, state };
   }
 
+  customerEmailChangedLike(id: string, email: string): EventSpec {
+    const c = this.customers.get(id);
+    const version = this.next(this.customers, id);
+    const state = { ...(c?.s ?? {}), email };
+    this.customers.set(id, { v: version, s: state });
+    return {
+      aggregateId: id,
+      version,
+      eventType: 'CustomerEmailChanged',
+      payload: { email },
+      state,
+    };
+  }
+
   customerDeleted(id: string): EventSpec {
     const version = this.next(this.customers, id);
     this.customers.set(id, { v: version, s: null });
