@@ -5,27 +5,13 @@
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
-import { MongoClient } from 'mongodb';
-import mysql from 'mysql2/promise';
 import { pino, type Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import { isHarnessError } from '../infra/local/errors.js';
 import { killAllNow } from '../infra/local/process.js';
 import { redact, startStack, type Stack } from '../infra/local/stack.js';
-import { loadRelayConfig } from '../relay/config.js';
-import type { RelayHandle } from '../relay/relay.js';
-import { startRelay } from '../relay/start.js';
 import { isPipelineError } from '../schemas/errors.js';
-import { loadSinkConfig, type SinkConfig } from '../sink/config.js';
-import { runMigrations, SINK_MIGRATIONS, SINK_TABLES } from '../sink/migrations.js';
-import { MysqlStore } from '../sink/mysql-store.js';
-import { startSink, type SinkHandle } from '../sink/sink.js';
-import { projectionTables } from '../sink/validate.js';
-import { demoMigrations, demoProjections } from './read-model/projections.js';
 import { environmentWith, loadDemoWebConfig } from './web/config.js';
-import type { ReplayResult } from './web/pipeline.js';
-import { demoCatalog, startDemoWeb, type DemoWeb } from './web/server.js';
+import { startDemoPipeline } from './web/run.js';
 
 const say = (line = ''): void => {
   process.stdout.write(`${line}\n`);
@@ -59,15 +45,6 @@ function demoLogger(runDir: string, level: string): { logger: Logger; file: stri
     ]),
   );
   return { logger, file };
-}
-
-async function migrate(mysqlUrl: string, log: (line: string) => void): Promise<void> {
-  const conn = await mysql.createConnection({ uri: mysqlUrl, multipleStatements: false });
-  try {
-    await runMigrations(conn, [SINK_MIGRATIONS, await demoMigrations()], log);
-  } finally {
-    await conn.end();
-  }
 }
 
 async function main(): Promise<number> {
@@ -122,89 +99,16 @@ async function main(): Promise<number> {
       );
     }
 
-    const catalog = demoCatalog();
-    say('\nmigrations…');
-    await migrate(webConfig.mysqlUrl, (l) => {
-      say(`  ${l}`);
-    });
-
-    const mongo = new MongoClient(webConfig.mongodbUri, { serverSelectionTimeoutMS: 3000 });
-    await mongo.connect();
-    shutdown.add('MongoDB client', () => mongo.close());
-
-    const relayConfig = loadRelayConfig(env);
-    const relay: RelayHandle = await startRelay({
-      catalog,
-      config: relayConfig,
+    say('\nmigrations, relay, sink, web app…');
+    const demo = await startDemoPipeline({
+      env,
       logger,
-      mongoClient: mongo,
+      log: (l) => {
+        say(`  ${l}`);
+      },
     });
-    shutdown.add('relay', () => relay.stop());
-
-    const sinkConfig: SinkConfig = loadSinkConfig(env);
-    const runSink = () =>
-      startSink({ catalog, projections: demoProjections, config: sinkConfig, logger });
-    let sink: SinkHandle | undefined = await runSink();
-    shutdown.add('sink', async () => {
-      await sink?.stop();
-    });
-
-    const kafka = new Kafka({
-      clientId: 'cqrs-sync-demo',
-      brokers: [...sinkConfig.kafkaBrokers],
-      logLevel: logLevel.NOTHING,
-    });
-    /** Rebuilds the read model from the topics: stop the sink, empty the projections' tables and
-     * the sink's bookkeeping, rewind its stored offsets to each partition's earliest, start again.
-     * Events carry their aggregate's state, so even a compacted topic rebuilds every row. */
-    let replaying: Promise<ReplayResult> | undefined;
-    const replay = (): Promise<ReplayResult> => {
-      replaying ??= (async () => {
-        await sink?.stop();
-        sink = undefined;
-        const store = new MysqlStore({ connection: sinkConfig.mysqlAdminUrl, poolSize: 1 });
-        const admin = kafka.admin();
-        try {
-          const tables = [
-            ...projectionTables(demoProjections),
-            SINK_TABLES.events,
-            SINK_TABLES.aggregates,
-            SINK_TABLES.held,
-          ];
-          for (const t of tables) await store.pool.query(`DELETE FROM \`${t}\``);
-          await admin.connect();
-          let partitions = 0;
-          for (const topic of catalog.topics()) {
-            const offsets = await admin.fetchTopicOffsets(topic).catch(() => []);
-            await store.setOffsets(
-              sinkConfig.groupId,
-              offsets.map((p) => ({ topic, partition: p.partition, next: p.low })),
-            );
-            partitions += offsets.length;
-          }
-          return { tablesCleared: tables, partitionsRewound: partitions };
-        } finally {
-          await admin.disconnect().catch(() => undefined);
-          await store.close();
-          sink = await runSink();
-        }
-      })().finally(() => {
-        replaying = undefined;
-      });
-      return replaying;
-    };
-
-    const web: DemoWeb = await startDemoWeb({
-      config: webConfig,
-      logger,
-      catalog,
-      mongoClient: mongo,
-      relay: () => relay,
-      sink: () => sink,
-      replay,
-      registries: (): Registry[] => [relay.metrics, ...(sink ? [sink.metrics] : [])],
-    });
-    shutdown.add('web app', () => web.stop());
+    shutdown.add('relay, sink and web app', () => demo.stop());
+    const { web, relay, relayConfig, sinkConfig } = demo;
 
     say('\nrunning:');
     for (const line of stack.lines()) say(`  ${line}`);
@@ -224,9 +128,9 @@ async function main(): Promise<number> {
       await new Promise<void>((resolve) => {
         wake = resolve;
         // A crash of the relay or sink ends the demo with an error.
-        relay.done.catch((e: unknown) => {
+        demo.failed.catch((e: unknown) => {
           failed = true;
-          say(`relay failed: ${e instanceof Error ? e.message : String(e)}`);
+          say(`pipeline failed: ${e instanceof Error ? e.message : String(e)}`);
           resolve();
         });
       });

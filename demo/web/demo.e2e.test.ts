@@ -1,0 +1,154 @@
+/**
+ * The demo in a real browser (Debian's chromium through playwright-core; nothing is downloaded):
+ * create a customer, see it on the query side (MySQL), edit it, delete it; bad input shows field
+ * messages; data is shown as text, never as markup. Screenshots go to test-results/demo/.
+ */
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { buildCatalog } from '../../schemas/catalog.js';
+import { createTestDatabase, type TestDatabase } from '../../sink/testing.js';
+import { testServers, uniqueName, waitFor } from '../../test/support/servers.js';
+import { demoAggregates } from '../domain/definitions.js';
+import { demoMigrations } from '../read-model/projections.js';
+import { startDemoPipeline, type DemoPipeline } from './run.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = path.resolve('test-results', 'demo');
+
+let db: TestDatabase | undefined;
+let demo: DemoPipeline | undefined;
+let context: BrowserContext | undefined;
+let page: Page;
+let userDataDir: string | undefined;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `${CHROMIUM} is missing: the browser test drives Debian's chromium and never downloads one. Install it with \`sudo apt-get install -y chromium\` (.ci/run does).`,
+    );
+  }
+  mkdirSync(SHOTS, { recursive: true });
+  const s = testServers();
+  const name = uniqueName('demo_e2e');
+  db = await createTestDatabase(s.mysqlUrl, s.mysqlSinkUrl, name, [await demoMigrations()]);
+  demo = await startDemoPipeline({
+    env: {
+      MONGODB_URI: s.mongodbUri,
+      CQRS_SYNC_MONGO_KIND: s.mongoKind,
+      KAFKA_BROKERS: s.kafkaBrokers.join(','),
+      SCHEMA_REGISTRY_URL: s.schemaRegistryUrl,
+      MYSQL_URL: db.adminUrl,
+      MYSQL_SINK_URL: db.sinkUrl,
+      RELAY_OUTBOX_DATABASE: name,
+      SINK_GROUP_ID: name,
+      SINK_DLT_TOPIC: `${name}.dlt`,
+      DEMO_PORT: '0',
+      DEMO_POLL_MS: '100',
+      LOG_LEVEL: 'warn',
+    },
+    logger: pino({ level: 'warn' }),
+    catalog: buildCatalog(demoAggregates, { topicPrefix: `${name}.` }),
+    migrate: false,
+  });
+  userDataDir = mkdtempSync(path.join(tmpdir(), 'cqrs-sync-chromium-'));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: { width: 1440, height: 900 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+}, 120_000);
+
+afterAll(async () => {
+  await context?.close();
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  await demo?.stop();
+  await db?.drop();
+}, 60_000);
+
+function required<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`${what} did not start (see beforeAll's error)`);
+  return value;
+}
+
+const shot = (file: string) => page.screenshot({ path: path.join(SHOTS, file), fullPage: true });
+const customerRow = (text: string) => page.locator('#customers tbody tr', { hasText: text });
+
+it('creates, edits and deletes a customer, and the query side follows live', async () => {
+  const d = required(demo, 'the demo');
+  const rm = required(db, 'the test database');
+  await page.goto(`${d.web.url}/`);
+  await page.locator('#live.on').waitFor({ timeout: 15_000 });
+  if (d.webConfig.mongoStandIn) {
+    await expect(page.locator('#unsafe-banner').isVisible()).resolves.toBe(true);
+  }
+
+  // A bad request: field-level messages, nothing written.
+  await page.getByRole('button', { name: 'Register customer' }).click();
+  await page.locator('#create-customer .field-error[data-for="email"]').waitFor();
+  await expect(
+    page.locator('#create-customer .field-error[data-for="name"]').textContent(),
+  ).resolves.toBe('must not be empty');
+  await shot('01-validation.png');
+
+  // Create: accepted by MongoDB, shown once MySQL has it.
+  const form = page.locator('#create-customer');
+  await form.getByLabel('Name').fill('Ada Lovelace');
+  await form.getByLabel('Email').fill('ada@example.org');
+  await page.getByRole('button', { name: 'Register customer' }).click();
+  await customerRow('Ada Lovelace').waitFor({ timeout: 30_000 });
+  const rows = await rm.query<{ id: string; name: string; version: number }>(
+    'SELECT id, name, version FROM customers',
+  );
+  expect(rows.map((r) => r.name)).toEqual(['Ada Lovelace']);
+  await page.locator('.journey .lag').first().waitFor({ timeout: 30_000 });
+  await shot('02-created.png');
+
+  // Edit: a new name and email, applied in MySQL as version 3.
+  await customerRow('Ada Lovelace').getByRole('button', { name: 'Edit' }).click();
+  const editing = page.locator('#customers tr.editing');
+  await editing.getByLabel('New name').fill('Ada King');
+  await editing.getByLabel('New email').fill('ada.king@example.org');
+  await editing.getByRole('button', { name: 'Save' }).click();
+  await customerRow('ada.king@example.org').waitFor({ timeout: 30_000 });
+  await expect(customerRow('Ada King').locator('td').nth(2).textContent()).resolves.toBe('3');
+  await shot('03-edited.png');
+
+  // Data is text, never markup (and the CSP would refuse inline handlers anyway).
+  const evil = '<img src=x onerror="window.__pwned=1">';
+  await form.getByLabel('Name').fill(evil);
+  await form.getByLabel('Email').fill('evil@example.org');
+  await page.getByRole('button', { name: 'Register customer' }).click();
+  await customerRow('evil@example.org').waitFor({ timeout: 30_000 });
+  await expect(customerRow('evil@example.org').locator('td').first().textContent()).resolves.toBe(
+    evil,
+  );
+  await expect(page.locator('#customers img').count()).resolves.toBe(0);
+  await expect(
+    page.evaluate(() => (globalThis as { __pwned?: number }).__pwned),
+  ).resolves.toBeUndefined();
+
+  // Delete: gone from the query side.
+  await customerRow('Ada King').getByRole('button', { name: 'Delete' }).click();
+  await customerRow('Ada King').waitFor({ state: 'detached', timeout: 30_000 });
+  await waitFor('the row to leave MySQL', async () => {
+    const left = await rm.query('SELECT id FROM customers WHERE name = ?', ['Ada King']);
+    return left.length === 0;
+  });
+  await page.locator('#pipeline dd').first().waitFor();
+  await shot('04-deleted.png');
+});
