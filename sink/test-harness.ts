@@ -6,42 +6,21 @@ import { buildCatalog, type Catalog } from '../schemas/catalog.js';
 import { EventCodec } from '../schemas/codec.js';
 import { ConfluentRegistry } from '../schemas/registry.js';
 import { demoAggregates } from '../demo/domain/definitions.js';
-import { demoMigrations, demoProjections } from '../demo/read-model/projections.js';
+import { demoMigrations } from '../demo/read-model/projections.js';
 import { testServers, uniqueName } from '../test/support/servers.js';
 import { loadSinkConfig, type SinkConfig } from './config.js';
-import type { MigrationSet } from './migrations.js';
-import { defineProjection, type Projection } from './projection.js';
+import type { Projection } from './projection.js';
 import { startSink, type SinkHandle } from './sink.js';
 import {
+  APPLIED_LOG_MIGRATIONS,
   createTestDatabase,
   createTopics,
   eventRecord,
   produce,
   type EventSpec,
+  testProjections,
   type TestDatabase,
 } from './testing.js';
-
-/** Exactly-once witness: one row per applied event (no key, so a second apply adds a second row). */
-export const appliedLog = defineProjection({
-  name: 'applied_log',
-  handles: ['Customer', 'Order'],
-  tables: [{ name: 'applied_log', columns: ['event_id', 'aggregate_id', 'version'] }],
-  apply: (e, { sql, table }) =>
-    sql`INSERT INTO ${table('applied_log')} (event_id, aggregate_id, version) VALUES (${e.metadata.eventId}, ${e.metadata.aggregateId}, ${e.metadata.version})`,
-});
-
-export const APPLIED_LOG_MIGRATIONS: MigrationSet = {
-  scope: 'test-applied-log',
-  migrations: [
-    {
-      version: 1,
-      name: 'applied log',
-      sql: 'CREATE TABLE applied_log (n BIGINT AUTO_INCREMENT PRIMARY KEY, event_id VARCHAR(64) NOT NULL, aggregate_id VARCHAR(64) NOT NULL, version BIGINT NOT NULL)',
-    },
-  ],
-};
-
-export const testProjections: readonly Projection[] = [...demoProjections, appliedLog];
 
 export interface SinkTestEnv {
   readonly prefix: string;

@@ -9,7 +9,9 @@ import mysql from 'mysql2/promise';
 import type { Catalog } from '../schemas/catalog.js';
 import type { EventCodec } from '../schemas/codec.js';
 import { toHeaders } from '../schemas/envelope.js';
+import { demoProjections } from '../demo/read-model/projections.js';
 import { runMigrations, SINK_MIGRATIONS, type MigrationSet } from './migrations.js';
+import { defineProjection, type Projection } from './projection.js';
 
 export function withDatabase(url: string, db: string): string {
   const u = new URL(url);
@@ -315,4 +317,53 @@ export async function demoTables(
     orders,
     lines,
   };
+}
+
+/** Exactly-once witness: one row per applied event (no key, so a second apply adds a second row). */
+export const appliedLog = defineProjection({
+  name: 'applied_log',
+  handles: ['Customer', 'Order'],
+  tables: [{ name: 'applied_log', columns: ['event_id', 'aggregate_id', 'version'] }],
+  apply: (e, { sql, table }) =>
+    sql`INSERT INTO ${table('applied_log')} (event_id, aggregate_id, version) VALUES (${e.metadata.eventId}, ${e.metadata.aggregateId}, ${e.metadata.version})`,
+});
+
+export const APPLIED_LOG_MIGRATIONS: MigrationSet = {
+  scope: 'test-applied-log',
+  migrations: [
+    {
+      version: 1,
+      name: 'applied log',
+      sql: 'CREATE TABLE applied_log (n BIGINT AUTO_INCREMENT PRIMARY KEY, event_id VARCHAR(64) NOT NULL, aggregate_id VARCHAR(64) NOT NULL, version BIGINT NOT NULL)',
+    },
+  ],
+};
+
+export const testProjections: readonly Projection[] = [...demoProjections, appliedLog];
+
+/** A mixed workload of the demo domain: customers renamed and deleted, orders with lines. */
+export function demoWorkload(h: DemoHistory, n: number, tag: string): EventSpec[] {
+  const out: EventSpec[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = `${tag}-c${i}`;
+    const o = `${tag}-o${i}`;
+    out.push(h.customerRegistered(c, `Customer ${i}`, `c${i}@example.com`));
+    out.push(h.orderCreated(o, c));
+    out.push(h.orderLineAdded(o, 'l1', `sku-${i}`, 1 + (i % 3), 100 + i));
+    out.push(h.orderLineAdded(o, 'l2', `sku-${i + 1}`, 2, 250));
+    out.push(h.customerRenamed(c, `Customer ${i} renamed`));
+    if (i % 4 === 0) out.push(h.orderLineRemoved(o, 'l1'));
+    out.push(h.orderPlaced(o));
+    if (i % 7 === 0) out.push(h.customerDeleted(c));
+    if (i % 11 === 0) out.push(h.orderDeleted(o));
+  }
+  return out;
+}
+
+/** Every applied event once: [rows, distinct event ids]. */
+export async function appliedOnce(db: TestDatabase): Promise<{ rows: number; distinct: number }> {
+  const [r] = await db.query<{ rows: number; distinct: number }>(
+    'SELECT COUNT(*) AS `rows`, COUNT(DISTINCT event_id) AS `distinct` FROM applied_log',
+  );
+  return { rows: Number(r?.rows), distinct: Number(r?.distinct) };
 }

@@ -1,0 +1,344 @@
+/**
+ * `cqrs-sync sink …`: the sink's commands, for the `bin/` dispatcher.
+ *
+ *   sink [run]                       apply events until SIGTERM/SIGINT (exit 0) or a crash (exit 1)
+ *   sink migrate                     run the sink's and the read model's migrations (MYSQL_URL)
+ *   sink dlq list                    dead letters and parked aggregates
+ *   sink dlq show <id>               one held record, decoded when possible
+ *   sink dlq redrive <target>        apply a parked aggregate's held events in order and un-park it
+ *   sink dlq drop <id>               discard one dead letter (its aggregate stays parked)
+ *   sink replay --to earliest|<time> [--shadow]   rebuild / re-deliver (group must be idle)
+ */
+import mysql from 'mysql2/promise';
+import pino, { type Logger } from 'pino';
+import type { Catalog } from '../schemas/catalog.js';
+import { EventCodec } from '../schemas/codec.js';
+import { isPipelineError } from '../schemas/errors.js';
+import { ConfluentRegistry } from '../schemas/registry.js';
+import { Applier, rawOfHeld } from './apply.js';
+import { loadSinkConfig, type SinkConfig } from './config.js';
+import { runMigrations, SINK_MIGRATIONS, SINK_TABLES, type MigrationSet } from './migrations.js';
+import { heldFromRow, MysqlStore } from './mysql-store.js';
+import type { Projection } from './projection.js';
+import { replay } from './replay.js';
+import { startSink } from './sink.js';
+
+export interface SinkUser {
+  readonly catalog: Catalog;
+  readonly projections: readonly Projection[];
+  /** The read model's migrations (`sink migrate` runs them after the sink's own). */
+  readonly migrations?: MigrationSet | readonly MigrationSet[];
+}
+
+export interface CliIo {
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+  /** Environment for the config (default process.env, read in config.ts). */
+  readonly env?: NodeJS.ProcessEnv;
+  readonly logger?: Logger;
+  /** Registers shutdown signals; default: SIGTERM and SIGINT on `process`. */
+  readonly onSignal?: (handler: () => void) => () => void;
+}
+
+const HELP: Record<string, string> = {
+  sink: `usage: cqrs-sync sink <command>
+
+commands:
+  run                 apply events to MySQL until SIGTERM/SIGINT (the default)
+  migrate             run the sink's and the read model's migrations (needs MYSQL_URL with DDL rights)
+  dlq list|show|redrive|drop
+                      dead letters, parked aggregates, re-drive
+  replay              rebuild the read model or re-deliver from a time
+
+Every command takes --help. Configuration comes from the environment: see docs/sink.md.
+example:
+  KAFKA_BROKERS=localhost:9092 SCHEMA_REGISTRY_URL=http://localhost:8081 \\
+  MYSQL_URL=mysql://admin:pw@localhost/read MYSQL_SINK_URL=mysql://sink:pw@localhost/read cqrs-sync sink run`,
+  run: `usage: cqrs-sync sink run
+
+Consumes every topic of the catalog (or SINK_TOPICS) in group SINK_GROUP_ID and applies each event once,
+in per-aggregate version order. SIGTERM/SIGINT drain the batch in flight, commit and exit 0; a crash
+exits 1.
+example:
+  cqrs-sync sink run`,
+  migrate: `usage: cqrs-sync sink migrate
+
+Applies pending migrations of the sink's own tables and of the read model, with MYSQL_URL.
+example:
+  MYSQL_URL=mysql://admin:pw@localhost/read cqrs-sync sink migrate`,
+  dlq: `usage: cqrs-sync sink dlq <list|show <id>|redrive <target>|drop <id>> [--json]
+
+  list              dead letters (with error and attempts) and every parked aggregate with its held events
+  show <id>         one held record: headers, error, decoded payload and state
+  redrive <target>  applies the parked aggregate's held events in version order (gaps accepted: events
+                    carry the state) and un-parks it; target: a held id, an event id, Type/aggregateId
+                    or an aggregate id. If an event still fails, nothing is applied and attempts grow.
+  drop <id>         discards one dead letter; its aggregate stays parked until re-driven
+examples:
+  cqrs-sync sink dlq list
+  cqrs-sync sink dlq show 17
+  cqrs-sync sink dlq redrive Order/8d1c…
+  cqrs-sync sink dlq drop 17`,
+  replay: `usage: cqrs-sync sink replay --to earliest|<ISO time> [--group <g>] [--shadow]
+
+Refused while the group has active members (stop the sinks first).
+  --to earliest        rebuild: empties the read model and the sink's bookkeeping, re-applies everything
+  --to <time>          re-deliver from that time; dedupe and the version gate apply only what is missing
+  --shadow             (with earliest) rebuild into <table>__shadow tables, then swap them in with one
+                       atomic RENAME: reads are served from the old tables until the swap
+  --group <g>          default SINK_GROUP_ID
+A progress bar is printed while it runs; when it finishes, start the sinks again.
+examples:
+  cqrs-sync sink replay --to earliest --shadow
+  cqrs-sync sink replay --to 2026-11-20T00:00:00Z`,
+};
+
+function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+export async function sinkCli(
+  argv: readonly string[],
+  user: SinkUser,
+  io: Partial<CliIo> = {},
+): Promise<number> {
+  const out = io.out ?? ((l: string) => void process.stdout.write(`${l}\n`));
+  const err = io.err ?? ((l: string) => void process.stderr.write(`${l}\n`));
+  const args = argv[0] === 'sink' ? argv.slice(1) : [...argv];
+  const command = args[0] && !args[0].startsWith('-') ? args[0] : 'run';
+  const rest = args[0] === command ? args.slice(1) : args;
+  if (args.includes('--help') || args.includes('-h') || command === 'help') {
+    out(HELP[command] ?? HELP.sink ?? '');
+    return 0;
+  }
+  if (!HELP[command]) {
+    err(`unknown command "${command}"\n\n${HELP.sink ?? ''}`);
+    return 2;
+  }
+  let config: SinkConfig;
+  try {
+    config = loadSinkConfig(io.env);
+  } catch (e) {
+    err(isPipelineError(e) ? e.message : String(e));
+    return 2;
+  }
+  const logger = io.logger ?? pino({ level: config.logLevel });
+  try {
+    switch (command) {
+      case 'run':
+        return await run(user, config, logger, io);
+      case 'migrate':
+        return await migrate(user, config, out);
+      case 'dlq':
+        return await dlq(rest, user, config, logger, out, err);
+      default: {
+        const to = flag(rest, '--to');
+        if (!to || (to !== 'earliest' && Number.isNaN(Date.parse(to)))) {
+          err(`replay needs --to earliest or --to <ISO time>\n\n${HELP.replay ?? ''}`);
+          return 2;
+        }
+        const group = flag(rest, '--group');
+        const r = await replay({
+          catalog: user.catalog,
+          projections: user.projections,
+          config: group ? { ...config, groupId: group } : config,
+          to: to === 'earliest' ? 'earliest' : new Date(to),
+          shadow: rest.includes('--shadow'),
+          logger,
+          progress: err,
+        });
+        out(
+          `replayed ${r.events} events in ${(r.ms / 1000).toFixed(1)} s${r.swapped ? '; shadow tables swapped in' : ''}`,
+        );
+        return 0;
+      }
+    }
+  } catch (e) {
+    err(
+      `sink ${command} failed: ${isPipelineError(e) ? e.message : e instanceof Error ? e.message : String(e)}`,
+    );
+    return 1;
+  }
+}
+
+async function run(
+  user: SinkUser,
+  config: SinkConfig,
+  logger: Logger,
+  io: Partial<CliIo>,
+): Promise<number> {
+  const sink = await startSink({
+    catalog: user.catalog,
+    projections: user.projections,
+    config,
+    logger,
+  });
+  const onSignal =
+    io.onSignal ??
+    ((h: () => void) => {
+      process.once('SIGTERM', h);
+      process.once('SIGINT', h);
+      return () => {
+        process.off('SIGTERM', h);
+        process.off('SIGINT', h);
+      };
+    });
+  const off = onSignal(() => void sink.stop());
+  try {
+    await sink.done;
+    return 0;
+  } catch (e) {
+    logger.error({ err: e }, 'sink crashed');
+    return 1;
+  } finally {
+    off();
+    logger.flush();
+  }
+}
+
+async function migrate(
+  user: SinkUser,
+  config: SinkConfig,
+  out: (l: string) => void,
+): Promise<number> {
+  const conn = await mysql.createConnection(config.mysqlAdminUrl);
+  try {
+    const sets =
+      user.migrations === undefined
+        ? []
+        : 'scope' in user.migrations
+          ? [user.migrations]
+          : user.migrations;
+    const results = await runMigrations(conn, [SINK_MIGRATIONS, ...(sets as MigrationSet[])], out);
+    for (const r of results)
+      out(`${r.scope}: at version ${r.current} (${r.applied.length} applied now)`);
+    return 0;
+  } finally {
+    await conn.end();
+  }
+}
+
+async function dlq(
+  args: readonly string[],
+  user: SinkUser,
+  config: SinkConfig,
+  _logger: Logger,
+  out: (l: string) => void,
+  err: (l: string) => void,
+): Promise<number> {
+  const [sub, target] = args;
+  const json = args.includes('--json');
+  const store = new MysqlStore({ connection: config.mysqlAdminUrl, poolSize: 2 });
+  const codec = new EventCodec(user.catalog, new ConfluentRegistry(config.schemaRegistryUrl));
+  const applier = new Applier({
+    store,
+    codec,
+    catalog: user.catalog,
+    projections: user.projections,
+    deadLetters: { publish: () => Promise.resolve() },
+    group: config.groupId,
+  });
+  const t = (x: string): string => `\`${x}\``;
+  try {
+    switch (sub) {
+      case 'list': {
+        const [dead] = await store.pool.query(
+          `SELECT id, aggregate_type, aggregate_id, version, event_type, error_code, error_message, attempts, first_failed_at,
+             topic, kpartition, koffset FROM ${t(SINK_TABLES.held)} WHERE kind = 'dead' ORDER BY id`,
+        );
+        const [parked] = await store.pool.query(
+          `SELECT a.aggregate_type, a.aggregate_id, a.version, a.status, a.status_since, a.reason, COUNT(h.id) AS held
+           FROM ${t(SINK_TABLES.aggregates)} a LEFT JOIN ${t(SINK_TABLES.held)} h
+             ON h.aggregate_type = a.aggregate_type AND h.aggregate_id = a.aggregate_id
+           WHERE a.status <> 'ok' GROUP BY a.aggregate_type, a.aggregate_id, a.version, a.status, a.status_since, a.reason`,
+        );
+        if (json) {
+          out(JSON.stringify({ dead, parked }, null, 2));
+          return 0;
+        }
+        const d = dead as Record<string, unknown>[];
+        const p = parked as Record<string, unknown>[];
+        out(`${d.length} dead letter(s):`);
+        for (const r of d) {
+          out(
+            `  #${String(r.id)} ${String(r.aggregate_type)}/${String(r.aggregate_id)} v${String(r.version)} ${String(r.event_type)} at ${String(r.topic)}[${String(r.kpartition)}]@${String(r.koffset)}: ${String(r.error_code)} (attempts ${String(r.attempts)}): ${String(r.error_message).slice(0, 160)}`,
+          );
+        }
+        out(`${p.length} parked or waiting aggregate(s):`);
+        for (const r of p) {
+          out(
+            `  ${String(r.aggregate_type)}/${String(r.aggregate_id)} at v${String(r.version)} ${String(r.status)} since ${new Date(String(r.status_since)).toISOString()}, ${String(r.held)} held: ${String(r.reason)}`,
+          );
+        }
+        return 0;
+      }
+      case 'show': {
+        if (!target) {
+          err(HELP.dlq ?? '');
+          return 2;
+        }
+        const [rows] = await store.pool.query(`SELECT * FROM ${t(SINK_TABLES.held)} WHERE id = ?`, [
+          target,
+        ]);
+        const row = (rows as Parameters<typeof heldFromRow>[0][])[0];
+        if (!row) {
+          err(`no held record #${target}`);
+          return 1;
+        }
+        const h = heldFromRow(row);
+        const d = await applier.decode(rawOfHeld(h));
+        out(
+          JSON.stringify(
+            {
+              ...h,
+              key: h.key?.toString() ?? null,
+              value: undefined,
+              valueBytes: h.value?.length ?? 0,
+              decoded: d.ok
+                ? { payload: d.event.payload, state: d.event.state }
+                : { error: d.error.message },
+            },
+            null,
+            2,
+          ),
+        );
+        return 0;
+      }
+      case 'redrive': {
+        if (!target) {
+          err(HELP.dlq ?? '');
+          return 2;
+        }
+        const r = await applier.redrive(target);
+        out(
+          `re-drove ${r.aggregate.aggregateType}/${r.aggregate.aggregateId}: ${r.applied} applied, ${r.stale} stale; un-parked`,
+        );
+        return 0;
+      }
+      case 'drop': {
+        if (!target) {
+          err(HELP.dlq ?? '');
+          return 2;
+        }
+        const [res] = await store.pool.query(
+          `DELETE FROM ${t(SINK_TABLES.held)} WHERE id = ? AND kind = 'dead'`,
+          [target],
+        );
+        if ((res as { affectedRows: number }).affectedRows !== 1) {
+          err(`no dead letter #${target}`);
+          return 1;
+        }
+        out(
+          `dropped dead letter #${target}; its aggregate stays parked until \`sink dlq redrive\``,
+        );
+        return 0;
+      }
+      default:
+        err(HELP.dlq ?? '');
+        return 2;
+    }
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * Replay and rebuild. `--to earliest` rebuilds the read model from the start of every topic:
+ * in place (the projections' tables and the sink's bookkeeping are emptied first) or, with
+ * `--shadow`, into `<table>__shadow` copies that replace the live tables in one atomic RENAME once
+ * they caught up, so reads are served from the old tables throughout. `--to <timestamp>` moves the
+ * group back to that time and re-delivers from there: dedupe and the version gate make it fill only
+ * what is missing (after restoring a backup), it changes nothing already applied.
+ *
+ * Refused while the consumer group has active members: stop the sinks first.
+ */
+import mysql from 'mysql2/promise';
+import type { Kafka } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { Catalog } from '../schemas/catalog.js';
+import { PipelineError } from '../schemas/errors.js';
+import type { SinkConfig } from './config.js';
+import { SINK_TABLES } from './migrations.js';
+import { MysqlStore } from './mysql-store.js';
+import type { PartitionOffset } from './ports.js';
+import type { Projection } from './projection.js';
+import { createKafka, startSink } from './sink.js';
+import { projectionTables } from './validate.js';
+
+export const SHADOW_SUFFIX = '__shadow';
+
+export interface ReplayOptions {
+  readonly catalog: Catalog;
+  readonly projections: readonly Projection[];
+  readonly config: SinkConfig;
+  readonly to: 'earliest' | Date;
+  readonly shadow: boolean;
+  readonly logger: Logger;
+  readonly kafka?: Kafka;
+  /** A progress line, about once a second. */
+  readonly progress?: (line: string) => void;
+}
+
+export interface ReplayResult {
+  readonly events: number;
+  readonly ms: number;
+  readonly swapped: boolean;
+}
+
+export async function activeMembers(kafka: Kafka, group: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { groups } = await admin.describeGroups([group]);
+    return groups[0]?.members.length ?? 0;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function replay(o: ReplayOptions): Promise<ReplayResult> {
+  const started = Date.now();
+  const { config } = o;
+  const group = config.groupId;
+  if (o.shadow && o.to !== 'earliest') {
+    throw new PipelineError(
+      'config_invalid',
+      '--shadow rebuilds from the start: use it with --to earliest',
+      { retriable: false },
+    );
+  }
+  const kafka = o.kafka ?? createKafka(config, o.logger);
+  const members = await activeMembers(kafka, group);
+  if (members > 0) {
+    throw new PipelineError(
+      'config_invalid',
+      `consumer group ${group} has ${members} active member(s): stop its sinks before a replay`,
+      { retriable: false },
+    );
+  }
+  const topics = config.topics.length > 0 ? [...config.topics] : o.catalog.topics();
+  const admin = kafka.admin();
+  await admin.connect();
+  const start: PartitionOffset[] = [];
+  const end = new Map<string, bigint>();
+  let total = 0n;
+  try {
+    for (const topic of topics) {
+      const offs = await admin.fetchTopicOffsets(topic);
+      const at =
+        o.to === 'earliest'
+          ? offs.map((p) => ({ partition: p.partition, offset: p.low }))
+          : await admin.fetchTopicOffsetsByTimestamp(topic, o.to.getTime());
+      for (const p of offs) {
+        const from = at.find((a) => a.partition === p.partition)?.offset ?? p.high;
+        const s = BigInt(from) < 0n ? BigInt(p.high) : BigInt(from);
+        start.push({ topic, partition: p.partition, next: String(s) });
+        end.set(`${topic}:${p.partition}`, BigInt(p.high));
+        total += BigInt(p.high) - s;
+      }
+      await admin.setOffsets({
+        groupId: group,
+        topic,
+        partitions: start
+          .filter((s) => s.topic === topic)
+          .map((s) => ({ partition: s.partition, offset: s.next })),
+      });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+
+  const tables = [
+    ...projectionTables(o.projections),
+    SINK_TABLES.events,
+    SINK_TABLES.aggregates,
+    SINK_TABLES.held,
+    SINK_TABLES.offsets,
+  ];
+  const q = (t: string): string => `\`${t}\``;
+  const conn = await mysql.createConnection(config.mysqlAdminUrl);
+  const suffix = o.shadow ? SHADOW_SUFFIX : '';
+  const physical = (t: string): string => `${t}${suffix}`;
+  try {
+    if (o.shadow) {
+      for (const t of tables) {
+        await conn.query(`DROP TABLE IF EXISTS ${q(t + SHADOW_SUFFIX)}`);
+        await conn.query(`CREATE TABLE ${q(t + SHADOW_SUFFIX)} LIKE ${q(t)}`);
+      }
+    } else if (o.to === 'earliest') {
+      for (const t of tables.filter((x) => x !== SINK_TABLES.offsets))
+        await conn.query(`DELETE FROM ${q(t)}`);
+    }
+    const offsets = new MysqlStore({ connection: config.mysqlAdminUrl, physical });
+    try {
+      await conn.query(`DELETE FROM ${q(physical(SINK_TABLES.offsets))} WHERE consumer_group = ?`, [
+        group,
+      ]);
+      await offsets.setOffsets(group, start);
+
+      o.logger.info({ group, to: o.to, shadow: o.shadow, events: Number(total) }, 'replay started');
+      const sink = await startSink({
+        catalog: o.catalog,
+        projections: o.projections,
+        config,
+        logger: o.logger,
+        physical,
+        mysqlUrl: config.mysqlAdminUrl,
+      });
+      try {
+        for (;;) {
+          const done = await progressOf(offsets, group, topics, start, end);
+          const secs = Math.max(0.001, (Date.now() - started) / 1000);
+          o.progress?.(
+            `replay: ${bar(done, Number(total))} ${done.toLocaleString('en')}/${Number(total).toLocaleString('en')} events, ${Math.round(done / secs).toLocaleString('en')} ev/s`,
+          );
+          if (done >= Number(total)) break;
+          if (sink.state === 'failed') await sink.done;
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      } finally {
+        await sink.stop();
+      }
+    } finally {
+      await offsets.close();
+    }
+    if (o.shadow) {
+      // Other groups' positions move along with the swap.
+      await conn.query(
+        `INSERT IGNORE INTO ${q(SINK_TABLES.offsets + SHADOW_SUFFIX)} SELECT * FROM ${q(SINK_TABLES.offsets)} WHERE consumer_group <> ?`,
+        [group],
+      );
+      const renames = tables.flatMap((t) => [
+        `${q(t)} TO ${q(`${t}__old`)}`,
+        `${q(t + SHADOW_SUFFIX)} TO ${q(t)}`,
+      ]);
+      for (const t of tables) await conn.query(`DROP TABLE IF EXISTS ${q(`${t}__old`)}`);
+      await conn.query(`RENAME TABLE ${renames.join(', ')}`);
+      for (const t of tables) await conn.query(`DROP TABLE IF EXISTS ${q(`${t}__old`)}`);
+    }
+  } finally {
+    await conn.end();
+  }
+  const result = { events: Number(total), ms: Date.now() - started, swapped: o.shadow };
+  o.logger.info(result, 'replay finished');
+  return result;
+}
+
+async function progressOf(
+  store: MysqlStore,
+  group: string,
+  topics: readonly string[],
+  start: readonly PartitionOffset[],
+  end: ReadonlyMap<string, bigint>,
+): Promise<number> {
+  let done = 0n;
+  for (const topic of topics) {
+    const stored = await store.load(group, topic);
+    for (const s of start.filter((x) => x.topic === topic)) {
+      const high = end.get(`${topic}:${s.partition}`) ?? 0n;
+      const at = BigInt(stored.get(s.partition) ?? s.next);
+      done += (at > high ? high : at) - BigInt(s.next);
+    }
+  }
+  return Number(done);
+}
+
+export function bar(done: number, total: number, width = 30): string {
+  const f = total === 0 ? 1 : Math.min(1, done / total);
+  const full = Math.round(f * width);
+  return `[${'#'.repeat(full)}${'.'.repeat(width - full)}] ${Math.floor(f * 100)}%`;
+}
