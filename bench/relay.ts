@@ -75,7 +75,11 @@ async function main(): Promise<void> {
     const pending = await outbox.countDocuments({ status: 'pending' });
     console.log(`relay: ${ENTRIES} in ${relayMs} ms (pending after stop: ${pending})`);
 
-    const kafka = new Kafka({ clientId: 'bench-raw', brokers: servers.kafkaBrokers, logLevel: logLevel.NOTHING });
+    const kafka = new Kafka({
+      clientId: 'bench-raw',
+      brokers: servers.kafkaBrokers,
+      logLevel: logLevel.NOTHING,
+    });
     const admin = kafka.admin();
     await admin.connect();
     const topic = `${run}.raw`;
@@ -89,14 +93,19 @@ async function main(): Promise<void> {
     await producer.connect();
     const rawStart = Date.now();
     for (let i = 0; i < raw.length; i += BATCH) {
-      await producer.sendBatch({ acks: -1, topicMessages: [{ topic, messages: raw.slice(i, i + BATCH) }] });
+      await producer.sendBatch({
+        acks: -1,
+        topicMessages: [{ topic, messages: raw.slice(i, i + BATCH) }],
+      });
     }
     const rawMs = Date.now() - rawStart;
     await producer.disconnect();
     console.log(`raw: ${ENTRIES} in ${rawMs} ms`);
     const relayEps = Math.round(ENTRIES / (relayMs / 1000));
     const rawEps = Math.round(ENTRIES / (rawMs / 1000));
-    console.log(`bench-relay: relay_eps=${relayEps} raw_eps=${rawEps} ratio=${(relayEps / rawEps).toFixed(2)}`);
+    console.log(
+      `bench-relay: relay_eps=${relayEps} raw_eps=${rawEps} ratio=${(relayEps / rawEps).toFixed(2)}`,
+    );
   } finally {
     await mongo.close();
     await stack.stop();
