@@ -34,7 +34,10 @@ function spawnSink(): ChildProcess {
 const exited = (p: ChildProcess): Promise<number | null> =>
   new Promise((r) => {
     if (p.exitCode !== null || p.signalCode !== null) r(p.exitCode);
-    else p.once('exit', (code) => { r(code); });
+    else
+      p.once('exit', (code) => {
+        r(code);
+      });
   });
 
 it('ends with the expected tables after kill -9 in the middle of batches, 20 times', async () => {

@@ -51,8 +51,14 @@ export async function createTestDatabase(
     await root.end();
   }
   const dbAdminUrl = withDatabase(adminUrl, name);
-  const conn = await mysql.createConnection({ uri: dbAdminUrl, multipleStatements: false });
-  await runMigrations(conn, [SINK_MIGRATIONS, ...sets]);
+  const migrator = await mysql.createConnection(dbAdminUrl);
+  try {
+    await runMigrations(migrator, [SINK_MIGRATIONS, ...sets]);
+  } finally {
+    await migrator.end();
+  }
+  // A pool: it reconnects after a server restart (the outage test).
+  const conn = mysql.createPool({ uri: dbAdminUrl, connectionLimit: 2 });
   return {
     name,
     adminUrl: dbAdminUrl,
