@@ -64,7 +64,7 @@ function spawnRelay(prefix: string, database: string, extra: Record<string, stri
         KAFKA_BROKERS: servers.kafkaBrokers.join(','),
         SCHEMA_REGISTRY_URL: servers.schemaRegistryUrl,
         RELAY_OUTBOX_DATABASE: database,
-        RELAY_BATCH_SIZE: '50',
+        RELAY_BATCH_SIZE: '100',
         RELAY_LEASE_TTL_MS: '3000',
         RELAY_LEASE_RENEW_MS: '1000',
         RELAY_STANDBY_POLL_MS: '300',
@@ -96,14 +96,20 @@ describe('relay crashes', () => {
     const { database, prefix, catalog, codec, outbox } = await setup();
     const aggregates = ids('k', 30);
     await outbox.insertMany(customerEntries(codec, aggregates, 1, 40));
-    // A writer appends a version to every aggregate every 100 ms while the relay is being killed
-    // (entries reach it through the stream wake-up and through scans).
+    // A writer keeps appending while the relay is being killed (entries reach it through the stream
+    // wake-up and through scans): the next version of 5 aggregates (in turn) every 100 ms.
     const writing = { on: true };
-    let versions = 40;
+    const next = new Map(aggregates.map((id) => [id, 41]));
     const writer = (async () => {
-      while (writing.on) {
-        await outbox.insertMany(customerEntries(codec, aggregates, versions + 1, versions + 1));
-        versions++;
+      for (let round = 0; writing.on; round++) {
+        const batch = aggregates.slice((round * 5) % 30, ((round * 5) % 30) + 5);
+        await outbox.insertMany(
+          batch.flatMap((id) => {
+            const v = next.get(id) ?? 1;
+            next.set(id, v + 1);
+            return customerEntries(codec, [id], v, v);
+          }),
+        );
         await new Promise((r) => setTimeout(r, 100));
       }
     })();
@@ -114,7 +120,10 @@ describe('relay crashes', () => {
       // Kill while it publishes: once it has marked something, at a random moment after.
       await waitFor(
         `relay ${i} publishing`,
-        async () => (await relayed()) > before || child.proc.exitCode !== null,
+        async () =>
+          (await relayed()) > before ||
+          child.proc.exitCode !== null ||
+          (await outbox.countDocuments({ status: 'pending' })) === 0,
         { timeoutMs: 30_000, intervalMs: 20 },
       );
       await new Promise((r) => setTimeout(r, Math.random() * 300));
@@ -126,7 +135,7 @@ describe('relay crashes', () => {
     const written = await outbox.countDocuments({});
     const last = spawnRelay(prefix, database);
     await waitFor('every entry relayed', async () => (await relayed()) === written, {
-      timeoutMs: 90_000,
+      timeoutMs: 120_000,
     });
     last.proc.kill('SIGTERM');
     expect(await last.exited).toBe(0);
@@ -138,12 +147,12 @@ describe('relay crashes', () => {
     );
     expect(check.outOfOrder).toEqual([]);
     expect(records.length - check.duplicates).toBe(written);
-    expect(written).toBe(aggregates.length * versions);
+    expect(written).toBe([...next.values()].reduce((n, v) => n + v - 1, 0));
     for (const id of aggregates) {
       const n = check.versions.get(id)?.length ?? 0;
       expect(check.versions.get(id)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
     }
-  }, 300_000);
+  }, 420_000);
 
   it('two relays: only one publishes; after kill -9 the other takes over within 10 s', async () => {
     const { database, prefix, catalog, codec, outbox } = await setup();
