@@ -282,13 +282,15 @@ async function debezium(
     tail = (tail + b.toString()).slice(-4000);
   });
   const died = new Promise<never>((_, rej) =>
-    java.once('exit', (code) => rej(new Error(`Kafka Connect exited with ${code}: ${tail}`))),
+    java.once('exit', (code) => {
+      rej(new Error(`Kafka Connect exited with ${code}: ${tail}`));
+    }),
   );
   try {
     const count = async (): Promise<number> => {
       try {
         const [rows] = await db.query('SELECT COUNT(*) AS n FROM customers_dbz');
-        return Number((rows as { n: number }[])[0]?.n ?? 0);
+        return Number((rows as { n: number | string }[])[0]?.n ?? 0);
       } catch {
         return 0;
       }

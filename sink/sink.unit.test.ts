@@ -258,15 +258,17 @@ describe('projection API', () => {
   });
 
   it('checks projections against the catalog at start-up', () => {
-    expect(() => checkProjections(catalog, demoProjections)).not.toThrow();
+    expect(() => {
+      checkProjections(catalog, demoProjections);
+    }).not.toThrow();
     const bad = [
       tableProjection({ aggregateType: 'Customer', table: 'c', columns: { x: 'state.nope' } }),
       tableProjection({ aggregateType: 'Nope', table: 'c', columns: {} }),
       defineProjection({ name: 'c', handles: ['Unknown'], tables: ['c'], apply: () => undefined }),
     ];
-    expect(() => checkProjections(catalog, bad)).toThrow(
-      /state.nope[\s\S]*Nope[\s\S]*twice[\s\S]*"Unknown"/,
-    );
+    expect(() => {
+      checkProjections(catalog, bad);
+    }).toThrow(/state.nope[\s\S]*Nope[\s\S]*twice[\s\S]*"Unknown"/);
     expect(requiredTables(demoProjections).map((t) => t.table)).toContain('order_summaries');
     const undeclared = defineProjection({
       name: 'u',
