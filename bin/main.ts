@@ -64,7 +64,12 @@ const commands: Record<string, Handler> = {
     return sinkCli(['dlq', ...argv], sinkUser(loaded));
   },
   'demo-web': async (argv) => {
-    const { demoWebCli } = await import('../demo/web/cli.js');
+    // The demo is not part of the npm package (the repository's image compiles it in), so this
+    // import is resolved at run time only.
+    const demoCli: string = '../demo/web/cli.js';
+    const { demoWebCli } = (await import(demoCli)) as {
+      demoWebCli: (argv: readonly string[]) => Promise<number>;
+    };
     return demoWebCli(argv);
   },
   replay: async (argv, loaded) => {
