@@ -46,6 +46,9 @@ describe('cqrs-sync bin', () => {
     const relayHelp = cli(['--config', DEMO_CONFIG, 'relay', '--help']);
     expect(relayHelp.code).toBe(0);
     expect(relayHelp.out).toContain('Usage: cqrs-sync relay');
+    expect(cli(['--config', DEMO_CONFIG, 'snapshot', '--help']).out).toContain(
+      'relay snapshot [--restart]',
+    );
     for (const cmd of [
       ['sink', '--help'],
       ['dlq', '--help'],

@@ -12,6 +12,7 @@ Usage: cqrs-sync [--config <file>] <command> [options]
 Commands:
   relay [run]                 tail the outbox and publish it (one active relay per outbox)
   relay snapshot              publish the current state of existing aggregates (initial load)
+  snapshot                    the same as \`relay snapshot\`
   relay release <aggregateId> let a held aggregate flow again after its failed entry was fixed
   sink [run]                  apply events to the read model (a consumer group)
   sink migrate                run the read-model migrations (admin account)
@@ -54,6 +55,10 @@ const commands: Record<string, Handler> = {
   relay: async (argv, loaded) => {
     const { relayCli } = await import('../relay/cli.js');
     return relayCli(argv, { catalog: loaded.catalog });
+  },
+  snapshot: async (argv, loaded) => {
+    const { relayCli } = await import('../relay/cli.js');
+    return relayCli(['snapshot', ...argv], { catalog: loaded.catalog });
   },
   sink: async (argv, loaded) => {
     const { sinkCli } = await import('../sink/cli.js');
