@@ -19,9 +19,6 @@ const AGGREGATES = 10_000;
 const BATCH = 2000;
 
 async function main(): Promise<void> {
-  // The MongoDB stand-in keeps documents and its oplog in the JVM heap: 100k entries need more than
-  // its default 256 MB (the harness passes JAVA_OPTS through).
-  Object.assign(process.env, { JAVA_OPTS: process.env.JAVA_OPTS ?? '-Xmx3g' });
   const stack = await startStack({
     only: ['kafka', 'schema-registry', 'mongodb'],
     config: loadHarnessConfig(),
