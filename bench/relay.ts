@@ -13,6 +13,7 @@ import { toHeaders } from '../schemas/envelope.js';
 import { ConfluentRegistry } from '../schemas/registry.js';
 import { startRelay } from '../relay/start.js';
 import { customerEntries, testCatalog, testRelayConfig } from '../relay/testing.js';
+import { createTopicsAndWait } from '../ops/topics.js';
 
 const ENTRIES = 100_000;
 const AGGREGATES = 10_000;
@@ -83,7 +84,7 @@ async function main(): Promise<void> {
     const admin = kafka.admin();
     await admin.connect();
     const topic = `${run}.raw`;
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 6 }] });
+    await createTopicsAndWait(admin, [{ topic, numPartitions: 6 }]);
     await admin.disconnect();
     const producer = kafka.producer({
       idempotent: true,

@@ -2,6 +2,7 @@ import { CompressionTypes, Partitioners, type Kafka, type Producer } from 'kafka
 import type { Logger } from 'pino';
 import { PipelineError } from '../schemas/errors.js';
 import type { EventPublisher, OutgoingRecord } from './ports.js';
+import { createTopicsAndWait } from '../ops/topics.js';
 
 export interface KafkaPublisherOptions {
   readonly topicPartitions: number;
@@ -28,12 +29,9 @@ export class KafkaPublisher implements EventPublisher {
     const admin = this.kafka.admin();
     try {
       await admin.connect();
-      const existing = new Set(await admin.listTopics());
-      const missing = topics.filter((t) => !existing.has(t));
-      if (missing.length === 0) return;
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((topic) => ({
+      const created = await createTopicsAndWait(
+        admin,
+        topics.map((topic) => ({
           topic,
           numPartitions: this.options.topicPartitions,
           replicationFactor: this.options.topicReplicationFactor,
@@ -42,8 +40,10 @@ export class KafkaPublisher implements EventPublisher {
             { name: 'min.compaction.lag.ms', value: String(this.options.minCompactionLagMs) },
           ],
         })),
-      });
-      this.options.logger.info({ topics: missing }, 'topics created (compacted)');
+      );
+      if (created.length > 0) {
+        this.options.logger.info({ topics: created }, 'topics created (compacted)');
+      }
     } catch (e) {
       throw brokerError(e, 'creating topics');
     } finally {

@@ -23,6 +23,7 @@ import { classifyError } from './mysql-errors.js';
 import { MysqlStore } from './mysql-store.js';
 import type { Projection } from './projection.js';
 import { checkProjections, requiredTables } from './validate.js';
+import { createTopicsAndWait } from '../ops/topics.js';
 
 export type SinkState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
@@ -135,10 +136,7 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
     const admin = kafka.admin();
     await admin.connect();
     try {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: [{ topic: config.dltTopic, numPartitions: 1 }],
-      });
+      await createTopicsAndWait(admin, [{ topic: config.dltTopic, numPartitions: 1 }]);
     } finally {
       await admin.disconnect();
     }

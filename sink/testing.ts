@@ -12,6 +12,7 @@ import { toHeaders } from '../schemas/envelope.js';
 import { demoProjections } from '../demo/read-model/projections.js';
 import { runMigrations, SINK_MIGRATIONS, type MigrationSet } from './migrations.js';
 import { defineProjection, type Projection } from './projection.js';
+import { createTopicsAndWait } from '../ops/topics.js';
 
 export function withDatabase(url: string, db: string): string {
   const u = new URL(url);
@@ -118,10 +119,10 @@ export async function createTopics(
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: topics.map((topic) => ({ topic, numPartitions: partitions })),
-    });
+    await createTopicsAndWait(
+      admin,
+      topics.map((topic) => ({ topic, numPartitions: partitions })),
+    );
   } finally {
     await admin.disconnect();
   }

@@ -9,6 +9,7 @@ import { loadHarnessConfig } from './config.js';
 import { isHarnessError } from './errors.js';
 import { freePort } from './ports.js';
 import { startStack, type Stack } from './stack.js';
+import { createTopicsAndWait } from '../../ops/topics.js';
 
 const CLIENT_VARS = new Set([
   'KAFKA_BROKERS',
@@ -93,7 +94,7 @@ describe('a stack of its own (the chaos tests restart servers like this)', () =>
     const topic = uniqueName('survives');
     const admin = kafka.admin();
     await admin.connect();
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1 }] });
+    await createTopicsAndWait(admin, [{ topic, numPartitions: 1 }]);
     await admin.disconnect();
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();

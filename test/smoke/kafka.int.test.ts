@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { ConfigResourceTypes, Kafka, logLevel, type Admin } from 'kafkajs';
 import { testServers, uniqueName, waitFor } from '../support/servers.js';
+import { createTopicsAndWait } from '../../ops/topics.js';
 
 const kafka = new Kafka({
   clientId: 'smoke',
@@ -19,12 +20,9 @@ afterAll(async () => {
 
 it('creates a compacted topic, produces with an idempotent producer and consumes in a group', async () => {
   const topic = uniqueName('smoke');
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: [
-      { topic, numPartitions: 3, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
-    ],
-  });
+  await createTopicsAndWait(admin, [
+    { topic, numPartitions: 3, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+  ]);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   await producer.send({
