@@ -133,10 +133,15 @@ describe('relay crashes', () => {
     writing.on = false;
     await writer;
     const written = await outbox.countDocuments({});
-    const last = spawnRelay(prefix, database);
+    const last = spawnRelay(prefix, database, { RELAY_LOG_LEVEL: 'info' });
     await waitFor('every entry relayed', async () => (await relayed()) === written, {
       timeoutMs: 120_000,
     });
+    // The entries may all be relayed before this child is even up: SIGTERM once it is running
+    // (a signal before Node has loaded the CLI would end it by the default handler, not cleanly).
+    await waitFor('the last relay running', () =>
+      Promise.resolve(last.output().includes('relay state')),
+    );
     last.proc.kill('SIGTERM');
     expect(await last.exited).toBe(0);
 

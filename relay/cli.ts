@@ -73,8 +73,10 @@ export async function relayCli(
 
 async function run(catalog: Catalog, config: RelayConfig, logger: pino.Logger): Promise<number> {
   let stop: (() => void) | undefined;
+  const stopAsked = { yes: false };
   const onSignal = (signal: NodeJS.Signals): void => {
     logger.info({ signal }, 'signal: stopping the relay');
+    stopAsked.yes = true;
     stop?.();
   };
   process.on('SIGTERM', onSignal);
@@ -82,6 +84,8 @@ async function run(catalog: Catalog, config: RelayConfig, logger: pino.Logger): 
   try {
     const relay = await startRelay({ catalog, config, logger });
     stop = () => void relay.stop();
+    // A signal that came while starting is honoured now, not lost.
+    if (stopAsked.yes) stop();
     await relay.done;
     return 0;
   } catch (e) {

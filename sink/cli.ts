@@ -168,12 +168,6 @@ async function run(
   logger: Logger,
   io: Partial<CliIo>,
 ): Promise<number> {
-  const sink = await startSink({
-    catalog: user.catalog,
-    projections: user.projections,
-    config,
-    logger,
-  });
   const onSignal =
     io.onSignal ??
     ((h: () => void) => {
@@ -184,7 +178,26 @@ async function run(
         process.off('SIGINT', h);
       };
     });
-  const off = onSignal(() => void sink.stop());
+  // Listen before starting, so a signal that comes while starting stops the sink once it is up
+  // instead of killing the process mid-start.
+  let sink: Awaited<ReturnType<typeof startSink>> | undefined;
+  const stopAsked = { yes: false };
+  const off = onSignal(() => {
+    stopAsked.yes = true;
+    void sink?.stop();
+  });
+  try {
+    sink = await startSink({
+      catalog: user.catalog,
+      projections: user.projections,
+      config,
+      logger,
+    });
+  } catch (e) {
+    off();
+    throw e;
+  }
+  if (stopAsked.yes) void sink.stop();
   try {
     await sink.done;
     return 0;

@@ -17,7 +17,7 @@ afterAll(async () => {
   await t.close();
 });
 
-function spawnSink(): ChildProcess {
+function spawnSink(logLevel = 'error'): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', child, t.prefix], {
     env: {
       ...process.env,
@@ -25,9 +25,9 @@ function spawnSink(): ChildProcess {
       SINK_BATCH_SIZE: '25',
       SINK_SESSION_TIMEOUT_MS: '6000',
       SINK_HEARTBEAT_INTERVAL_MS: '500',
-      LOG_LEVEL: 'error',
+      LOG_LEVEL: logLevel,
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', logLevel === 'error' ? 'ignore' : 'pipe', 'inherit'],
   });
 }
 
@@ -60,7 +60,9 @@ it('ends with the expected tables after kill -9 in the middle of batches, 20 tim
     p.kill('SIGKILL');
     await exited(p);
   }
-  const p = spawnSink();
+  const p = spawnSink('info');
+  let out = '';
+  p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   await waitFor(
     'every event applied',
     async () => (await appliedOnce(t.db)).distinct === events.length,
@@ -69,6 +71,9 @@ it('ends with the expected tables after kill -9 in the middle of batches, 20 tim
       intervalMs: 250,
     },
   );
+  // Everything may be applied before this child is even up: SIGTERM once it is running (a signal
+  // before Node has loaded the CLI would end it by the default handler, not cleanly).
+  await waitFor('the last sink running', () => Promise.resolve(out.includes('sink starting')));
   p.kill('SIGTERM');
   expect(await exited(p)).toBe(0);
   expect(await appliedOnce(t.db)).toEqual({ rows: events.length, distinct: events.length });
