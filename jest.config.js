@@ -28,6 +28,12 @@ export default {
   collectCoverageFrom: [
     '{write,relay,sink,schemas,ops,infra,bin}/**/*.ts',
     '!**/*.test.ts',
+    // No executable code of their own: port interfaces, re-export barrels, child-process entry points
+    // (they run in children, where coverage is not collected) and fixtures.
+    '!**/ports.ts',
+    '!{write,relay,sink,schemas}/index.ts',
+    '!**/testing-child.ts',
+    '!**/fixtures/**',
     '!infra/local/cli.ts',
     '!infra/local/docker.ts',
   ],
