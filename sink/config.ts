@@ -24,6 +24,8 @@
  * - `SINK_LOCK_WAIT_TIMEOUT_MS` (default 10000): MySQL lock wait per statement (rounded up to s).
  * - `SINK_MYSQL_POOL_SIZE` (default 8).
  * - `SINK_STOP_GRACE_MS` (default 30000): how long `stop()` waits for the batch in flight.
+ * - `SINK_OPS_PORT` (default: none): serve `/metrics`, `/healthz` and `/readyz` on this port (0 picks a
+ *   free one); `SINK_OPS_HOST` (default `127.0.0.1`; `0.0.0.0` in containers).
  * - `LOG_LEVEL` (default `info`).
  */
 import { z } from 'zod';
@@ -66,6 +68,8 @@ const schema = z.object({
   SINK_LOCK_WAIT_TIMEOUT_MS: positive(10_000),
   SINK_MYSQL_POOL_SIZE: positive(8),
   SINK_STOP_GRACE_MS: positive(30_000),
+  SINK_OPS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  SINK_OPS_HOST: z.string().min(1).default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -92,6 +96,9 @@ export interface SinkConfig {
   readonly poolSize: number;
   readonly stopGraceMs: number;
   readonly logLevel: string;
+  /** Port of the operations endpoint (`/metrics`, `/healthz`, `/readyz`); none when absent. */
+  readonly opsPort?: number;
+  readonly opsHost?: string;
 }
 
 /** Reads and validates the environment; throws `config_invalid` listing every problem. */
@@ -148,5 +155,7 @@ export function loadSinkConfig(env: NodeJS.ProcessEnv = process.env): SinkConfig
     poolSize: c.SINK_MYSQL_POOL_SIZE,
     stopGraceMs: c.SINK_STOP_GRACE_MS,
     logLevel: c.LOG_LEVEL,
+    ...(c.SINK_OPS_PORT === undefined ? {} : { opsPort: c.SINK_OPS_PORT }),
+    opsHost: c.SINK_OPS_HOST,
   });
 }

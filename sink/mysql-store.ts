@@ -155,6 +155,30 @@ export class MysqlStore implements ReadModelStore, OffsetStore {
     }
   }
 
+  /** A cheap round trip for readiness checks; rejects after `timeoutMs`. */
+  async ping(timeoutMs = 2000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    // The query timeout does not cover getting a connection, which is what hangs when MySQL is down.
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(new Error(`MySQL did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+    });
+    try {
+      await Promise.race([this.pool.query({ sql: 'SELECT 1', timeout: timeoutMs }), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Aggregates parked behind a dead-lettered event. */
+  async countParked(): Promise<number> {
+    const [rows] = await this.pool.query<mysql.RowDataPacket[]>(
+      `SELECT COUNT(*) AS n FROM ${this.t(SINK_TABLES.aggregates)} WHERE status = 'parked'`,
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
   async load(group: string, topic: string): Promise<Map<number, string>> {
     try {
       const [rows] = await this.pool.query(

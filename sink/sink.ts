@@ -23,7 +23,9 @@ import { classifyError } from './mysql-errors.js';
 import { MysqlStore } from './mysql-store.js';
 import type { Projection } from './projection.js';
 import { checkProjections, requiredTables } from './validate.js';
+import { startOpsServer, type OpsServer } from '../ops/http.js';
 import { createTopicsAndWait } from '../ops/topics.js';
+import { HEADERS } from '../schemas/envelope.js';
 
 export type SinkState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
@@ -51,6 +53,8 @@ export interface SinkHandle {
   readonly store: MysqlStore;
   /** Resolves when the sink stopped, rejects when it failed. */
   readonly done: Promise<void>;
+  /** The operations endpoint (`/metrics`, `/healthz`, `/readyz`) when `config.opsPort` is set. */
+  readonly opsUrl: string | undefined;
   /** Drains the batch in flight, commits, disconnects. Idempotent. */
   stop(): Promise<void>;
 }
@@ -82,7 +86,8 @@ export function createKafka(config: SinkConfig, logger: Logger): Kafka {
 
 export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
   const { config, catalog } = o;
-  const log = (o.logger ?? pino({ level: config.logLevel })).child({ component: 'sink' });
+  const base = o.logger ?? pino({ level: config.logLevel });
+  const log = base.child({ component: 'sink' });
   let state: SinkState = 'starting';
   const transition = (to: SinkState, fields: Record<string, unknown> = {}): void => {
     const from = state;
@@ -94,7 +99,6 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
 
   checkProjections(catalog, o.projections);
   const topics = config.topics.length > 0 ? [...config.topics] : catalog.topics();
-  const metrics = new SinkMetrics();
   const counts = emptyCounts();
   const abort = new AbortController();
   const aborted = (): boolean => abort.signal.aborted;
@@ -104,11 +108,17 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
     lockWaitTimeoutMs: config.lockWaitTimeoutMs,
     ...(o.physical ? { physical: o.physical } : {}),
   });
-  const kafka = o.kafka ?? createKafka(config, log);
+  const metrics = new SinkMetrics(() => store.countParked());
+  // The base logger, so kafkajs lines carry one `component` key, not two.
+  const kafka = o.kafka ?? createKafka(config, base);
   const registry = o.registry ?? new ConfluentRegistry(config.schemaRegistryUrl);
   let producer: Producer | undefined;
   let consumer: Consumer | undefined;
   let gapTimer: NodeJS.Timeout | undefined;
+  let ops: OpsServer | undefined;
+  let joined = false;
+  /** Set while a batch is being retried: readiness reports it (MySQL down, locks…). */
+  let retryingSince: number | undefined;
   let resolveDone!: () => void;
   let rejectDone!: (e: unknown) => void;
   const done = new Promise<void>((res, rej) => {
@@ -118,6 +128,7 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
   done.catch(() => undefined);
 
   const cleanup = async (): Promise<void> => {
+    await ops?.close().catch(() => undefined);
     if (gapTimer) clearInterval(gapTimer);
     await consumer?.disconnect().catch((e: unknown) => {
       log.warn({ err: e }, 'consumer disconnect failed');
@@ -169,6 +180,7 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
   c.on(c.events.GROUP_JOIN, (ev) => {
     stored.clear();
     sought.clear();
+    joined = true;
     log.info({ assignment: ev.payload.memberAssignment }, 'partitions assigned');
   });
 
@@ -183,6 +195,30 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
     })();
   };
 
+  /** End-to-end latency and one debug line per event (with its trace id) once its batch committed. */
+  const observeCommitted = (records: readonly ReturnType<typeof rawRecord>[]): void => {
+    const now = Date.now();
+    for (const r of records) {
+      const occurred = Date.parse(r.headers[HEADERS.occurredAt] ?? '');
+      if (!Number.isNaN(occurred)) metrics.endToEnd.observe(Math.max(0, now - occurred) / 1000);
+      if (log.isLevelEnabled('debug')) {
+        const traceId = r.headers[HEADERS.traceparent]?.split('-')[1];
+        log.debug(
+          {
+            eventId: r.headers[HEADERS.eventId],
+            aggregateId: r.headers[HEADERS.aggregateId],
+            version: r.headers[HEADERS.version],
+            topic: r.topic,
+            partition: r.partition,
+            offset: r.offset,
+            ...(traceId ? { trace_id: traceId } : {}),
+          },
+          'event committed',
+        );
+      }
+    }
+  };
+
   const applyWithRetry = async (
     p: EachBatchPayload,
     records: ReturnType<typeof rawRecord>[],
@@ -192,9 +228,11 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
       const started = process.hrtime.bigint();
       try {
         const got = await applier.applyBatch(records);
+        retryingSince = undefined;
         metrics.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
         metrics.record(got);
         add(counts, got);
+        observeCommitted(records);
         if (got.dead_lettered > 0)
           log.warn(
             { ...where(records), deadLettered: got.dead_lettered },
@@ -205,6 +243,7 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
         const err = classifyError(e, where(records));
         if (!err.retriable) throw err;
         metrics.retries.inc();
+        retryingSince ??= Date.now();
         const delay = backoffDelay(attempt, config.retry);
         log.warn(
           { ...where(records), attempt, delayMs: delay, err: err.message },
@@ -263,6 +302,9 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
         const after = String(BigInt(last.offset) + 1n);
         stored.set(tp, after);
         p.resolveOffset(last.offset);
+        const labels = { topic, partition: String(partition) };
+        metrics.lastOffset.set(labels, Number(last.offset));
+        metrics.lag.set(labels, Math.max(0, Number(BigInt(p.batch.highWatermark) - BigInt(after))));
         await c.commitOffsets([{ topic, partition, offset: after }]).catch((e: unknown) => {
           log.debug({ err: e, topic, partition }, 'kafka offset commit failed (MySQL has it)');
         });
@@ -313,6 +355,31 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
     gapTimer.unref();
   }
   transition('running', { topics });
+  if (config.opsPort !== undefined) {
+    try {
+      ops = await startOpsServer({
+        port: config.opsPort,
+        ...(config.opsHost ? { host: config.opsHost } : {}),
+        registries: [metrics.registry],
+        liveness: () => state !== 'failed',
+        readiness: async () => ({
+          state: { ok: state === 'running', detail: state },
+          consumer: { ok: joined, detail: joined ? 'joined' : 'not joined yet' },
+          mysql: await store.ping().then(
+            () => ({ ok: true }),
+            (e: unknown) => ({ ok: false, detail: classifyError(e).message }),
+          ),
+          applying: retryingSince
+            ? { ok: false, detail: `retrying a batch for ${Date.now() - retryingSince} ms` }
+            : { ok: true },
+        }),
+      });
+      log.info({ url: ops.url }, 'operations endpoint: /metrics /healthz /readyz');
+    } catch (e) {
+      // The pipeline matters more than its endpoint: say so loudly and go on.
+      log.error({ err: e, port: config.opsPort }, 'operations endpoint could not start');
+    }
+  }
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -346,6 +413,9 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
     },
     counts,
     metrics: metrics.registry,
+    get opsUrl() {
+      return ops?.url;
+    },
     applier,
     store,
     done,

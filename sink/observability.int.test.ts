@@ -1,0 +1,175 @@
+/**
+ * What an operator sees of a sink: exact counters for a scripted scenario, readiness that follows
+ * MySQL, trace ids in the logs, and no password anywhere in them. On a MariaDB of its own (it is
+ * stopped and started).
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { pino } from 'pino';
+import { loadHarnessConfig } from '../infra/local/config.js';
+import { startStack, type Stack } from '../infra/local/stack.js';
+import { HEADERS } from '../schemas/envelope.js';
+import { waitFor } from '../test/support/servers.js';
+import { startSink, type SinkHandle } from './sink.js';
+import { sinkTestEnv, type SinkTestEnv } from './test-harness.js';
+import { DemoHistory, eventRecord, produce, testProjections } from './testing.js';
+
+const CLIENT_VARS = new Set([
+  'KAFKA_BROKERS',
+  'SCHEMA_REGISTRY_URL',
+  'MYSQL_URL',
+  'MYSQL_SINK_URL',
+  'MONGODB_URI',
+]);
+let stack: Stack;
+let t: SinkTestEnv;
+let sink: SinkHandle;
+const logs: string[] = [];
+
+beforeAll(async () => {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !CLIENT_VARS.has(k)));
+  stack = await startStack({
+    only: ['mysql'],
+    config: loadHarnessConfig({
+      ...env,
+      CQRS_SYNC_SERVERS: 'local',
+      CQRS_SYNC_RUN_DIR: mkdtempSync(path.join(tmpdir(), 'cqrs-sink-observability-')),
+    }),
+  });
+  t = await sinkTestEnv('observe', {
+    partitions: 2,
+    mysqlUrl: { admin: stack.env.MYSQL_URL ?? '', sink: stack.env.MYSQL_SINK_URL ?? '' },
+  });
+  sink = await startSink({
+    catalog: t.catalog,
+    projections: testProjections,
+    config: t.config({
+      SINK_OPS_PORT: '0',
+      SINK_BATCH_SIZE: '10',
+      SINK_RETRY_MAX_MS: '500',
+      SINK_GAP_TIMEOUT_MS: '600000',
+    }),
+    logger: pino({ level: 'debug' }, { write: (line: string) => void logs.push(line) }),
+  });
+}, 240_000);
+afterAll(async () => {
+  await sink.stop();
+  await t.close();
+  await stack.stop();
+});
+
+function ops(): string {
+  if (!sink.opsUrl) throw new Error('the sink has no operations endpoint');
+  return sink.opsUrl;
+}
+
+/** `name{labels} value` lines of one metric from the endpoint, as a map. */
+async function scrape(name: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${ops()}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const at = line.lastIndexOf(' ');
+    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return out;
+}
+
+const outcome = async (o: string): Promise<number> =>
+  (await scrape('cqrs_sync_sink_events_total')).get(
+    `cqrs_sync_sink_events_total{outcome="${o}"}`,
+  ) ?? 0;
+
+it('counts a scripted scenario exactly: 20 applied, one poison, two duplicates, one stale', async () => {
+  const h = new DemoHistory();
+  const good = Array.from({ length: 20 }, (_, i) =>
+    eventRecord(t.codec, t.catalog, h.customerRegistered(`c-${i}`, `C ${i}`, `c${i}@x.io`)),
+  );
+  // Too long for its column: refused by MySQL's strict mode, dead-lettered, its aggregate parked.
+  const poison = eventRecord(
+    t.codec,
+    t.catalog,
+    h.customerRegistered('c-poison', 'x'.repeat(300), 'p@x.io'),
+  );
+  const at = (i: number) => {
+    const r = good[i];
+    if (!r) throw new Error(`no record ${i}`);
+    return r;
+  };
+  const traced = {
+    ...at(0),
+    headers: {
+      ...at(0).headers,
+      [HEADERS.traceparent]: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+    },
+  };
+  await produce(t.producer, [traced, ...good.slice(1), poison]);
+  await waitFor(
+    'the first 21 settled',
+    async () => (await outcome('applied')) === 20 && (await outcome('dead_lettered')) === 1,
+  );
+
+  // The same records again (same event ids), and an older version under a new event id.
+  const stale = { ...at(2), headers: { ...at(2).headers, [HEADERS.eventId]: randomUUID() } };
+  await produce(t.producer, [at(0), at(1), stale]);
+  await waitFor(
+    'duplicates and the stale one',
+    async () => (await outcome('duplicate')) + (await outcome('stale')) === 3,
+  );
+
+  expect(await outcome('applied')).toBe(20);
+  expect(await outcome('duplicate')).toBe(2);
+  expect(await outcome('stale')).toBe(1);
+  expect(await outcome('dead_lettered')).toBe(1);
+  expect(
+    (await scrape('cqrs_sync_sink_parked_aggregates')).get('cqrs_sync_sink_parked_aggregates'),
+  ).toBe(1);
+  const e2e = await scrape('cqrs_sync_sink_end_to_end_seconds_count');
+  expect(e2e.get('cqrs_sync_sink_end_to_end_seconds_count')).toBe(24);
+  // Every partition's lag is known and zero once all is applied.
+  const lag = await scrape('cqrs_sync_sink_consumer_lag');
+  expect(lag.size).toBeGreaterThan(0);
+  expect([...lag.values()].every((v) => v === 0)).toBe(true);
+  expect((await scrape('process_cpu_seconds_total')).size).toBe(1);
+
+  const lines = logs.filter((l) => l.includes('"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"'));
+  expect(lines.length).toBeGreaterThan(0);
+  expect(JSON.parse(lines[0] ?? '{}')).toMatchObject({
+    component: 'sink',
+    eventId: at(0).headers[HEADERS.eventId],
+    aggregateId: 'c-0',
+    msg: 'event committed',
+  });
+}, 120_000);
+
+it('turns unready while MySQL is down and ready again when it is back; logs no password', async () => {
+  expect((await fetch(`${ops()}/readyz`)).status).toBe(200);
+  expect((await fetch(`${ops()}/healthz`)).status).toBe(200);
+  await stack.get('mysql')?.stop();
+  // An event arriving during the outage makes the sink retry (and log the failures).
+  await produce(t.producer, [
+    eventRecord(t.codec, t.catalog, new DemoHistory().customerRegistered('c-late', 'L', 'l@x.io')),
+  ]);
+  await waitFor('unready', async () => (await fetch(`${ops()}/readyz`)).status === 503, {
+    timeoutMs: 30_000,
+  });
+  const body = (await (await fetch(`${ops()}/readyz`)).json()) as Record<string, unknown>;
+  expect(JSON.stringify(body)).toContain('mysql');
+  expect((await fetch(`${ops()}/healthz`)).status).toBe(200);
+
+  await stack.get('mysql')?.start?.();
+  await waitFor('ready again', async () => (await fetch(`${ops()}/readyz`)).status === 200, {
+    timeoutMs: 60_000,
+  });
+  await waitFor('the late event applied', async () => (await outcome('applied')) === 21);
+
+  const password = new URL(stack.env.MYSQL_SINK_URL ?? '').password;
+  expect(password.length).toBeGreaterThan(0);
+  expect(logs.some((l) => l.includes('retrying'))).toBe(true);
+  expect(logs.filter((l) => l.includes(password))).toEqual([]);
+  // One `component` per line (the kafkajs child does not repeat the sink's).
+  expect(logs.filter((l) => (l.match(/"component":/g) ?? []).length > 1)).toEqual([]);
+}, 180_000);
