@@ -31,6 +31,8 @@ const positive = (def: number) => z.coerce.number().int().positive().default(def
  *   consumer less than a day behind sees every event, not only the last one per aggregate.
  * - `RELAY_SNAPSHOT_COLLECTIONS` (``): state collection per aggregate type for `relay snapshot`,
  *   `Customer=customers,Order=orders`; default the write side's naming (`Order` -> `order`).
+ * - `RELAY_OPS_PORT` (none): serve `/metrics`, `/healthz` and `/readyz` on this port (0 picks a free
+ *   one); `RELAY_OPS_HOST` (`127.0.0.1`; `0.0.0.0` in containers).
  * - `RELAY_LOG_LEVEL` (`info`).
  */
 const schema = z.object({
@@ -56,6 +58,8 @@ const schema = z.object({
   RELAY_TOPIC_REPLICATION_FACTOR: z.coerce.number().int().min(-1).default(-1),
   RELAY_MIN_COMPACTION_LAG_MS: ms(24 * 3600 * 1000),
   RELAY_SNAPSHOT_COLLECTIONS: z.string().default(''),
+  RELAY_OPS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  RELAY_OPS_HOST: z.string().min(1).default('127.0.0.1'),
   RELAY_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info'),
@@ -85,6 +89,9 @@ export interface RelayConfig {
   readonly minCompactionLagMs: number;
   readonly snapshotCollections: Readonly<Record<string, string>>;
   readonly logLevel: string;
+  /** Port of the operations endpoint (`/metrics`, `/healthz`, `/readyz`); none when absent. */
+  readonly opsPort?: number;
+  readonly opsHost?: string;
 }
 
 /** Reads and checks the relay's environment once; bad values fail with advice. */
@@ -127,6 +134,8 @@ export function loadRelayConfig(
     minCompactionLagMs: e.RELAY_MIN_COMPACTION_LAG_MS,
     snapshotCollections: parseMapping(e.RELAY_SNAPSHOT_COLLECTIONS),
     logLevel: e.RELAY_LOG_LEVEL,
+    ...(e.RELAY_OPS_PORT === undefined ? {} : { opsPort: e.RELAY_OPS_PORT }),
+    opsHost: e.RELAY_OPS_HOST,
   };
   return checkRelayConfig(config);
 }

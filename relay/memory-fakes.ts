@@ -1,6 +1,7 @@
 /** In-memory adapters of the relay's ports, for unit tests of the relay's logic (no I/O). */
 import type { OutboxFailure } from '../write/outbox.js';
 import type {
+  Backlog,
   ChangeFeed,
   ChangeFeedHandlers,
   CheckpointStore,
@@ -61,6 +62,18 @@ export class MemoryOutbox implements OutboxSource {
           .map((d) => d.aggregateId as string),
       ),
     ]);
+  }
+
+  backlog(): Promise<Backlog> {
+    const pending = this.docs.filter((d) => d.status === 'pending');
+    const times = pending
+      .map((d) => d.occurredAt)
+      .filter((t): t is Date => t instanceof Date)
+      .map((t) => t.getTime());
+    return Promise.resolve({
+      pending: pending.length,
+      oldest: times.length > 0 ? new Date(Math.min(...times)) : undefined,
+    });
   }
 
   versionStatus(aggregateId: string, version: number): Promise<VersionStatus> {

@@ -1,6 +1,7 @@
 import type { ChangeStream, Collection, Db, Document, Filter } from 'mongodb';
 import { ensureOutboxIndexes, type OutboxFailure } from '../write/outbox.js';
 import type {
+  Backlog,
   ChangeFeed,
   ChangeFeedHandlers,
   CheckpointStore,
@@ -70,6 +71,18 @@ export class MongoOutboxSource implements OutboxSource {
   async heldAggregates(): Promise<string[]> {
     const ids = await this.outbox.distinct('aggregateId', { status: 'failed' });
     return ids.filter((id): id is string => typeof id === 'string');
+  }
+
+  async backlog(): Promise<Backlog> {
+    const pending = await this.outbox.countDocuments({ status: 'pending' });
+    if (pending === 0) return { pending, oldest: undefined };
+    const first = await this.outbox
+      .find({ status: 'pending' }, { projection: { occurredAt: 1 } })
+      .sort({ occurredAt: 1 })
+      .limit(1)
+      .next();
+    const at = first?.occurredAt as unknown;
+    return { pending, oldest: at instanceof Date ? at : undefined };
   }
 
   async versionStatus(aggregateId: string, version: number): Promise<VersionStatus> {

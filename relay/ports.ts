@@ -29,6 +29,11 @@ export interface ChangeFeed {
   close(): Promise<void>;
 }
 
+export interface Backlog {
+  readonly pending: number;
+  readonly oldest: Date | undefined;
+}
+
 /** The outbox, as the relay sees it. */
 export interface OutboxSource {
   ensureIndexes(retentionMs: number): Promise<void>;
@@ -36,6 +41,8 @@ export interface OutboxSource {
   scanPending(after: ScanKey | undefined, limit: number): Promise<RawEntry[]>;
   /** Aggregates with a failed entry: they are held. */
   heldAggregates(): Promise<string[]>;
+  /** Unrelayed (pending) entries and when the oldest of them occurred: the relay's backlog. */
+  backlog(): Promise<Backlog>;
   versionStatus(aggregateId: string, version: number): Promise<VersionStatus>;
   /** Marks entries relayed unless a relay with a newer fencing token touched them. Returns the count. */
   markRelayed(ids: readonly unknown[], fence: number): Promise<number>;

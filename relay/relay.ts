@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ReadinessCheck } from '../ops/http.js';
 import type { Catalog } from '../schemas/catalog.js';
 import type { EventCodec } from '../schemas/codec.js';
 import { PipelineError, isPipelineError } from '../schemas/errors.js';
@@ -14,6 +15,7 @@ import type {
   LeaseStore,
   OutboxSource,
   OutgoingRecord,
+  Backlog,
   RawEntry,
   ScanKey,
 } from './ports.js';
@@ -35,7 +37,11 @@ export interface RelayHandle {
   readonly role: RelayRole;
   readonly owner: string;
   readonly metrics: Registry;
+  /** The operations endpoint (`/metrics`, `/healthz`, `/readyz`) when `config.opsPort` is set. */
+  readonly opsUrl: string | undefined;
   stats(): RelayStats;
+  /** What `/readyz` reports: running, the loop turning, MongoDB answering, passes succeeding. */
+  readiness(): Promise<Record<string, ReadinessCheck>>;
   /** Idempotent: finishes the batch in flight, marks what was acknowledged, releases the lease,
    * closes what it created. */
   stop(): Promise<void>;
@@ -69,7 +75,12 @@ const REMEMBERED_AGGREGATES = 200_000;
 export class Relay implements RelayHandle {
   readonly owner: string;
   readonly metrics = new Registry();
+  opsUrl: string | undefined;
   readonly done: Promise<void>;
+  private lastTurnAt = Date.now();
+  private failedPasses = 0;
+  private tokenAt: number | undefined;
+  private backlogCache: { at: number; value: Promise<Backlog> } | undefined;
   private currentState: RelayState = 'starting';
   private lease: Lease | undefined;
   private leaseValidUntil = 0;
@@ -126,7 +137,8 @@ export class Relay implements RelayHandle {
       }),
       errors: new Counter({
         name: 'cqrs_sync_relay_errors_total',
-        help: 'Scan passes that failed and were retried with backoff',
+        help: 'Scan passes that failed and were retried with backoff, by reason (error code)',
+        labelNames: ['reason'],
         registers,
       }),
       batch: new Histogram({
@@ -145,6 +157,69 @@ export class Relay implements RelayHandle {
         registers,
       }),
     };
+    // Read at scrape time: the outbox is the truth, a counter kept here could drift from it.
+    const relay = {
+      cachedBacklog: () => this.cachedBacklog(),
+      tokenAt: () => this.tokenAt,
+      feed: () => this.feed,
+      role: () => this.role,
+      lease: () => this.lease,
+      owner: this.owner,
+    };
+    new Gauge({
+      name: 'cqrs_sync_relay_outbox_backlog',
+      help: 'Outbox entries not yet relayed (status pending)',
+      registers,
+      async collect() {
+        const b = await relay.cachedBacklog().catch(() => undefined);
+        if (b) this.set(b.pending);
+      },
+    });
+    new Gauge({
+      name: 'cqrs_sync_relay_outbox_oldest_pending_age_seconds',
+      help: 'Age of the oldest unrelayed outbox entry (0 when none): how far behind the relay is',
+      registers,
+      async collect() {
+        const b = await relay.cachedBacklog().catch(() => undefined);
+        if (b) this.set(b.oldest ? Math.max(0, Date.now() - b.oldest.getTime()) / 1000 : 0);
+      },
+    });
+    new Gauge({
+      name: 'cqrs_sync_relay_resume_token_age_seconds',
+      help: 'Time since the change stream last gave a resume token (absent before the first)',
+      registers,
+      collect() {
+        const at = relay.tokenAt();
+        if (at === undefined) this.reset();
+        else this.set((Date.now() - at) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'cqrs_sync_relay_change_stream_open',
+      help: '1 while the change stream (the fast path) is open; scans go on without it',
+      registers,
+      collect() {
+        this.set(relay.feed() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'cqrs_sync_relay_lease_fencing_token',
+      help: 'Fencing token of the lease this relay holds (0 when standby); grows with every takeover',
+      registers,
+      collect() {
+        this.set(relay.role() === 'active' ? (relay.lease()?.token ?? 0) : 0);
+      },
+    });
+    new Gauge({
+      name: 'cqrs_sync_relay_lease_holder',
+      help: '1 when the relay with this owner id holds the lease, 0 when it is standby',
+      labelNames: ['owner'],
+      registers,
+      collect() {
+        this.set({ owner: relay.owner }, relay.role() === 'active' ? 1 : 0);
+      },
+    });
+    collectDefaultMetrics({ register: this.metrics });
   }
 
   get state(): RelayState {
@@ -157,6 +232,39 @@ export class Relay implements RelayHandle {
 
   stats(): RelayStats {
     return { ...this.counts, leaseToken: this.lease?.token };
+  }
+
+  async readiness(): Promise<Record<string, ReadinessCheck>> {
+    const { config } = this.parts;
+    // A pass may legitimately take a broker timeout plus a drain; longer than that is stuck.
+    const stuckAfter =
+      config.sendTimeoutMs +
+      config.drainTimeoutMs +
+      2 * Math.max(config.scanIntervalMs, config.standbyPollMs);
+    const since = Date.now() - this.lastTurnAt;
+    const mongo = await this.cachedBacklog().then(
+      (b) => ({ ok: true, detail: `${b.pending} pending` }),
+      (e: unknown) => ({ ok: false, detail: e instanceof Error ? e.message : String(e) }),
+    );
+    return {
+      state: { ok: this.currentState === 'running', detail: `${this.currentState}, ${this.role}` },
+      loop: { ok: since < stuckAfter, detail: `last turn ${since} ms ago` },
+      mongodb: mongo,
+      passes: {
+        ok: this.failedPasses < 3,
+        detail: `${this.failedPasses} failed in a row`,
+      },
+    };
+  }
+
+  /** One backlog query per second at most, however many gauges and probes ask. */
+  private cachedBacklog(): Promise<Backlog> {
+    const now = Date.now();
+    if (!this.backlogCache || now - this.backlogCache.at > 1000) {
+      this.backlogCache = { at: now, value: this.parts.source.backlog() };
+      this.backlogCache.value.catch(() => undefined);
+    }
+    return this.backlogCache.value;
   }
 
   /** Creates topics and indexes, then runs until stopped. Resolves once running. */
@@ -236,6 +344,7 @@ export class Relay implements RelayHandle {
     const { config } = this.parts;
     let backoff = config.retryInitialMs;
     while (!this.stopping) {
+      this.lastTurnAt = Date.now();
       if (this.role === 'standby') {
         if (this.lease) this.loseLease('lease expired before it could be renewed');
         if (!(await this.acquire())) {
@@ -249,6 +358,7 @@ export class Relay implements RelayHandle {
         this.scanRequested = false;
         try {
           await this.scanPass();
+          this.failedPasses = 0;
           backoff = config.retryInitialMs;
           this.nextScanAt = Date.now() + config.scanIntervalMs;
         } catch (e) {
@@ -258,7 +368,8 @@ export class Relay implements RelayHandle {
             continue;
           }
           this.counts.errors++;
-          this.m.errors.inc();
+          this.failedPasses++;
+          this.m.errors.inc({ reason: isPipelineError(e) ? e.code : 'unexpected' });
           this.log.warn({ err: e, retryInMs: backoff }, 'scan pass failed; retrying');
           this.scanRequested = true;
           await this.sleep(backoff);
@@ -395,6 +506,7 @@ export class Relay implements RelayHandle {
       },
       onToken: (token) => {
         this.pendingToken = token;
+        this.tokenAt = Date.now();
       },
       onError: (error, historyLost) => {
         this.log.warn({ err: error, historyLost }, 'change stream failed: scanning');

@@ -4,6 +4,7 @@ import { pino, type Logger } from 'pino';
 import type { Catalog } from '../schemas/catalog.js';
 import { EventCodec } from '../schemas/codec.js';
 import { ConfluentRegistry, type RegistryPort } from '../schemas/registry.js';
+import { startOpsServer, type OpsServer } from '../ops/http.js';
 import { loadRelayConfig, type RelayConfig } from './config.js';
 import { KafkaPublisher } from './kafka-publisher.js';
 import { MongoLeaseStore, MongoOutboxSource } from './mongo-outbox.js';
@@ -33,6 +34,7 @@ export async function startRelay(options: StartRelayOptions): Promise<RelayHandl
   if (!mongo) throw new Error('unreachable');
   const kafka = options.kafka ?? kafkaClient(config, logger);
   const db = mongo.db(config.database);
+  let ops: OpsServer | undefined;
   const relay = new Relay({
     catalog: options.catalog,
     codec: new EventCodec(
@@ -46,10 +48,27 @@ export async function startRelay(options: StartRelayOptions): Promise<RelayHandl
     leases: new MongoLeaseStore(db, config.outboxCollection),
     ...(options.owner ? { owner: options.owner } : {}),
     closeOwned: async () => {
+      await ops?.close();
       await ownMongo?.close();
     },
   });
   await relay.start();
+  if (config.opsPort !== undefined) {
+    try {
+      ops = await startOpsServer({
+        port: config.opsPort,
+        ...(config.opsHost ? { host: config.opsHost } : {}),
+        registries: [relay.metrics],
+        readiness: () => relay.readiness(),
+        liveness: () => relay.state !== 'failed',
+      });
+      relay.opsUrl = ops.url;
+      logger.info({ url: ops.url }, 'operations endpoint: /metrics /healthz /readyz');
+    } catch (e) {
+      // The relay matters more than its endpoint: say so loudly and go on.
+      logger.error({ err: e, port: config.opsPort }, 'operations endpoint could not start');
+    }
+  }
   return relay;
 }
 
