@@ -53,6 +53,7 @@ describe('cqrs-sync bin', () => {
       ['sink', '--help'],
       ['dlq', '--help'],
       ['replay', '--help'],
+      ['status', '--help'],
     ]) {
       const r = cli(['--config', DEMO_CONFIG, ...cmd]);
       expect(r.code).toBe(0);

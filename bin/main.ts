@@ -20,6 +20,7 @@ Commands:
                               inspect and repair dead-lettered events and parked aggregates
   replay --group <g> --to earliest|<timestamp> [--shadow]
                               rebuild the read model from the topics
+  status [--json]             lease, backlog, lag per partition, dead letters, parked aggregates
   demo-web                    the demo's web app (compose runs it beside relay and sink)
 
 Options:
@@ -29,6 +30,7 @@ Options:
 Examples:
   cqrs-sync --config ./cqrs-sync.config.ts relay
   cqrs-sync sink
+  cqrs-sync status
   cqrs-sync dlq redrive 0193a5f0-7c1e-7000-8000-000000000001
   cqrs-sync replay --group cqrs-sync-sink --to earliest --shadow`;
 
@@ -76,6 +78,10 @@ const commands: Record<string, Handler> = {
       demoWebCli: (argv: readonly string[]) => Promise<number>;
     };
     return demoWebCli(argv);
+  },
+  status: async (argv, loaded) => {
+    const { statusCli } = await import('./status.js');
+    return statusCli(argv, loaded.catalog);
   },
   replay: async (argv, loaded) => {
     const { sinkCli } = await import('../sink/cli.js');

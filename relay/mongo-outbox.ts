@@ -171,6 +171,12 @@ export class MongoOutboxSource implements OutboxSource {
     return (await this.state.findOne({ _id: this.tokenKey }))?.value;
   }
 
+  /** When the resume token was last saved (for `cqrs-sync status`); undefined when there is none. */
+  async resumeTokenSavedAt(): Promise<Date | undefined> {
+    const doc = await this.state.findOne({ _id: this.tokenKey });
+    return doc?.value === null || doc?.value === undefined ? undefined : doc.at;
+  }
+
   async saveResumeToken(token: unknown): Promise<void> {
     await this.state.updateOne(
       { _id: this.tokenKey },
@@ -185,7 +191,7 @@ function notFencedOut(fence: number): Filter<Document> {
   return { $or: [{ fence: { $exists: false } }, { fence: { $lte: fence } }] };
 }
 
-interface LeaseDoc {
+export interface LeaseDoc {
   _id: string;
   owner: string;
   token: number;
@@ -222,6 +228,11 @@ export class MongoLeaseStore implements LeaseStore {
     }
     const doc = await this.leases.findOne({ _id: this.name });
     return doc?.owner === owner ? { owner, token: doc.token } : undefined;
+  }
+
+  /** The lease as stored, for `cqrs-sync status` (read-only). */
+  async current(): Promise<LeaseDoc | undefined> {
+    return (await this.leases.findOne({ _id: this.name })) ?? undefined;
   }
 
   async renew(lease: Lease, ttlMs: number): Promise<boolean> {

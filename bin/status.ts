@@ -1,0 +1,230 @@
+/**
+ * `cqrs-sync status`: one screen an operator reads first. It asks the servers, not the processes,
+ * so it answers while the relay or the sink is down; each section that cannot be read says why.
+ */
+import { Kafka, logLevel } from 'kafkajs';
+import { MongoClient } from 'mongodb';
+import { loadRelayConfig } from '../relay/config.js';
+import { MongoLeaseStore, MongoOutboxSource } from '../relay/mongo-outbox.js';
+import type { Catalog } from '../schemas/catalog.js';
+import { loadSinkConfig } from '../sink/config.js';
+import { MysqlStore } from '../sink/mysql-store.js';
+
+type Section<T> = { ok: true; value: T } | { ok: false; error: string };
+
+export interface RelayStatus {
+  readonly outbox: string;
+  readonly lease:
+    { readonly owner: string; readonly token: number; readonly expiresInMs: number } | undefined;
+  readonly backlog: number;
+  readonly oldestPendingAgeMs: number | undefined;
+  readonly resumeTokenAgeMs: number | undefined;
+}
+
+export interface PartitionLag {
+  readonly topic: string;
+  readonly partition: number;
+  readonly end: number;
+  readonly committed: number | undefined;
+  readonly lag: number;
+}
+
+export interface SinkStatus {
+  readonly group: string;
+  readonly partitions: readonly PartitionLag[];
+  readonly totalLag: number;
+  readonly dltTopic: string;
+  readonly deadLetters: number;
+}
+
+export interface Status {
+  readonly at: string;
+  readonly relay: Section<RelayStatus>;
+  readonly sink: Section<SinkStatus>;
+  readonly parked: Section<number>;
+}
+
+const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+async function section<T>(read: () => Promise<T>): Promise<Section<T>> {
+  try {
+    return { ok: true, value: await read() };
+  } catch (e) {
+    return { ok: false, error: message(e) };
+  }
+}
+
+export async function readStatus(
+  catalog: Catalog,
+  env: Record<string, string | undefined>,
+): Promise<Status> {
+  const now = Date.now();
+  const relay = section(async () => {
+    const config = loadRelayConfig(env);
+    const client = new MongoClient(config.mongodbUri, { serverSelectionTimeoutMS: 5000 });
+    try {
+      const db = client.db(config.database);
+      const source = new MongoOutboxSource(db, config.outboxCollection);
+      const [lease, backlog, tokenAt] = await Promise.all([
+        new MongoLeaseStore(db, config.outboxCollection).current(),
+        source.backlog(),
+        source.resumeTokenSavedAt(),
+      ]);
+      return {
+        outbox: `${config.database}.${config.outboxCollection}`,
+        lease: lease
+          ? { owner: lease.owner, token: lease.token, expiresInMs: lease.expiresAt.getTime() - now }
+          : undefined,
+        backlog: backlog.pending,
+        oldestPendingAgeMs: backlog.oldest ? now - backlog.oldest.getTime() : undefined,
+        resumeTokenAgeMs: tokenAt ? now - tokenAt.getTime() : undefined,
+      };
+    } finally {
+      await client.close();
+    }
+  });
+  const sink = section(async () => {
+    const config = loadSinkConfig(env);
+    const kafka = new Kafka({
+      clientId: 'cqrs-sync-status',
+      brokers: [...config.kafkaBrokers],
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: 3000,
+      retry: { retries: 6, initialRetryTime: 200 },
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const topics = config.topics.length > 0 ? [...config.topics] : catalog.topics();
+      const existing = new Set(await admin.listTopics());
+      const partitions: PartitionLag[] = [];
+      const present = topics.filter((t) => existing.has(t));
+      const committed = new Map<string, number>();
+      for (const t of present.length > 0
+        ? await admin.fetchOffsets({ groupId: config.groupId, topics: present })
+        : []) {
+        for (const p of t.partitions) {
+          if (Number(p.offset) >= 0) committed.set(`${t.topic}:${p.partition}`, Number(p.offset));
+        }
+      }
+      for (const topic of present) {
+        for (const p of await admin.fetchTopicOffsets(topic)) {
+          const end = Number(p.high);
+          const done = committed.get(`${topic}:${p.partition}`);
+          partitions.push({
+            topic,
+            partition: p.partition,
+            end,
+            committed: done,
+            lag: end - (done ?? Number(p.low)),
+          });
+        }
+      }
+      let deadLetters = 0;
+      if (existing.has(config.dltTopic)) {
+        for (const p of await admin.fetchTopicOffsets(config.dltTopic)) {
+          deadLetters += Number(p.high) - Number(p.low);
+        }
+      }
+      return {
+        group: config.groupId,
+        partitions,
+        totalLag: partitions.reduce((a, p) => a + p.lag, 0),
+        dltTopic: config.dltTopic,
+        deadLetters,
+      };
+    } finally {
+      await admin.disconnect();
+    }
+  });
+  const parked = section(async () => {
+    const config = loadSinkConfig(env);
+    const store = new MysqlStore({ connection: config.mysqlUrl, poolSize: 1 });
+    try {
+      return await store.countParked();
+    } finally {
+      await store.close();
+    }
+  });
+  return {
+    at: new Date(now).toISOString(),
+    relay: await relay,
+    sink: await sink,
+    parked: await parked,
+  };
+}
+
+const secs = (ms: number | undefined): string =>
+  ms === undefined ? 'none' : `${(ms / 1000).toFixed(1)} s`;
+
+export function formatStatus(s: Status): string {
+  const out: string[] = [`cqrs-sync status at ${s.at}`, ''];
+  out.push('relay');
+  if (!s.relay.ok) out.push(`  unreachable: ${s.relay.error}`);
+  else {
+    const r = s.relay.value;
+    out.push(`  outbox         ${r.outbox}`);
+    out.push(
+      `  lease          ${
+        !r.lease
+          ? 'never taken (no relay has run)'
+          : r.lease.expiresInMs > 0
+            ? `held by ${r.lease.owner}, fencing token ${r.lease.token}, renews within ${secs(r.lease.expiresInMs)}`
+            : `free (last holder ${r.lease.owner}, token ${r.lease.token}, expired ${secs(-r.lease.expiresInMs)} ago): no active relay`
+      }`,
+    );
+    out.push(
+      `  backlog        ${r.backlog} pending${r.oldestPendingAgeMs === undefined ? '' : `, oldest ${secs(r.oldestPendingAgeMs)} old`}`,
+    );
+    out.push(
+      `  resume token   ${r.resumeTokenAgeMs === undefined ? 'none saved' : `saved ${secs(r.resumeTokenAgeMs)} ago`}`,
+    );
+  }
+  out.push('', 'sink');
+  if (!s.sink.ok) out.push(`  unreachable: ${s.sink.error}`);
+  else {
+    const k = s.sink.value;
+    out.push(`  group          ${k.group}`);
+    out.push(`  lag            ${k.totalLag} records in all`);
+    const width = Math.max(5, ...k.partitions.map((p) => p.topic.length));
+    out.push(`    ${'topic'.padEnd(width)}  partition  end        committed  lag`);
+    for (const p of k.partitions) {
+      out.push(
+        `    ${p.topic.padEnd(width)}  ${String(p.partition).padEnd(9)}  ${String(p.end).padEnd(9)}  ${String(p.committed ?? '-').padEnd(9)}  ${p.lag}`,
+      );
+    }
+    out.push(`  dead letters   ${k.deadLetters} on ${k.dltTopic}`);
+  }
+  out.push(
+    `  parked         ${s.parked.ok ? `${s.parked.value} aggregates` : `unreachable: ${s.parked.error}`}`,
+  );
+  return out.join('\n');
+}
+
+export const STATUS_HELP = `Usage: cqrs-sync status [--json]
+
+  Relay lease and fencing token, outbox backlog and the age of its oldest entry, resume token age,
+  the sink group's lag per partition, dead letters and parked aggregates. Reads MongoDB, Kafka and
+  MySQL directly (the relay's and the sink's environment), so it works while they are down.
+
+Examples:
+  cqrs-sync status
+  cqrs-sync status --json | jq .sink.value.totalLag
+`;
+
+export async function statusCli(
+  argv: readonly string[],
+  catalog: Catalog,
+  env: Record<string, string | undefined> = process.env,
+): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(STATUS_HELP);
+    return 0;
+  }
+  const s = await readStatus(catalog, env);
+  process.stdout.write(
+    argv.includes('--json') ? `${JSON.stringify(s, null, 2)}\n` : `${formatStatus(s)}\n`,
+  );
+  // Nonzero when a section could not be read, so scripts notice.
+  return s.relay.ok && s.sink.ok && s.parked.ok ? 0 : 1;
+}
