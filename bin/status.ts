@@ -90,7 +90,8 @@ export async function readStatus(
       brokers: [...config.kafkaBrokers],
       logLevel: logLevel.NOTHING,
       connectionTimeout: 3000,
-      retry: { retries: 6, initialRetryTime: 200 },
+      // A fresh cluster answers "not the coordinator" while it creates its offsets topic.
+      retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 2000 },
     });
     const admin = kafka.admin();
     await admin.connect();
