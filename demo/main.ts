@@ -119,6 +119,9 @@ async function main(): Promise<number> {
     say('');
     say(`demo:    ${web.url}/`);
     say(`metrics: ${web.url}/metrics   (relay and sink, Prometheus text)`);
+    if (relay.opsUrl) say(`relay:   ${relay.opsUrl}/metrics  /healthz  /readyz`);
+    const sinkOps = demo.sink()?.opsUrl;
+    if (sinkOps) say(`sink:    ${sinkOps}/metrics  /healthz  /readyz`);
     say(`health:  ${web.url}/healthz`);
     say(`log:     ${logFile}`);
     if (webConfig.mongoStandIn) say('(MongoDB stand-in: the page shows a warning banner)');

@@ -25,6 +25,7 @@ interface Service {
   healthcheck?: { test?: string[] | string; disable?: boolean };
   depends_on?: Record<string, { condition: string }>;
   restart?: string;
+  profiles?: string[];
 }
 
 const compose = parse(read('docker-compose.yml'), { merge: true }) as {
@@ -59,7 +60,18 @@ function hostOf(url: string): string {
 describe('docker-compose.yml', () => {
   it('has every part of the pipeline', () => {
     expect(Object.keys(services).sort()).toEqual(
-      ['console', 'demo', 'migrate', 'mongodb', 'mysql', 'redpanda', 'relay', 'sink'].sort(),
+      [
+        'console',
+        'demo',
+        'grafana',
+        'migrate',
+        'mongodb',
+        'mysql',
+        'prometheus',
+        'redpanda',
+        'relay',
+        'sink',
+      ].sort(),
     );
     expect(service('mysql').image).toMatch(/^mysql:8/);
     expect(service('mongodb').image).toMatch(/^mongo:/);
@@ -178,6 +190,47 @@ describe('docker-compose.yml', () => {
       return;
     }
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+  });
+});
+
+describe('observability profile', () => {
+  it('runs Prometheus and Grafana only in the `observability` profile', () => {
+    for (const name of ['prometheus', 'grafana']) {
+      expect(service(name).profiles).toEqual(['observability']);
+    }
+    for (const name of ['relay', 'sink', 'demo', 'mysql']) {
+      expect(service(name).profiles).toBeUndefined();
+    }
+  });
+
+  it('scrapes the ports relay and sink serve their metrics on', () => {
+    const prom = parse(read('infra/observability/prometheus.yml')) as {
+      scrape_configs: { job_name: string; dns_sd_configs: { names: string[]; port: number }[] }[];
+    };
+    const port = (svc: string) =>
+      prom.scrape_configs.flatMap((j) => j.dns_sd_configs).find((d) => d.names.includes(svc))?.port;
+    expect(String(port('relay'))).toBe(environment('relay').RELAY_OPS_PORT);
+    expect(String(port('sink'))).toBe(environment('sink').SINK_OPS_PORT);
+    expect(environment('relay').RELAY_OPS_HOST).toBe('0.0.0.0');
+    expect(environment('sink').SINK_OPS_HOST).toBe('0.0.0.0');
+    expect(loadRelayConfig(environment('relay')).opsPort).toBe(9464);
+    expect(loadSinkConfig(environment('sink')).opsPort).toBe(9465);
+  });
+
+  it('charts only metrics the code defines', () => {
+    const dashboard = read('infra/observability/grafana/dashboards/cqrs-sync.json');
+    const defined = new Set(
+      [read('relay/relay.ts'), read('sink/metrics.ts')].flatMap((src) =>
+        [...src.matchAll(/name: '(cqrs_sync_[a-z_]+)'/g)].map((m) => m[1]),
+      ),
+    );
+    const used = new Set(
+      [...dashboard.matchAll(/cqrs_sync_[a-z_]+/g)].map((m) =>
+        m[0].replace(/_(bucket|count|sum)$/, ''),
+      ),
+    );
+    expect(used.size).toBeGreaterThan(10);
+    expect([...used].filter((n) => !defined.has(n))).toEqual([]);
   });
 });
 

@@ -96,11 +96,12 @@ export function loadDemoWebConfig(
 }
 
 /** The process environment with `overrides` on top (the harness's server URLs), for the in-process
- * relay, sink and web app of `npm run demo`. */
+ * relay, sink and web app of `npm run demo`. Relay and sink serve their operations endpoints on free
+ * ports unless the environment names ports. */
 export function environmentWith(
   overrides: Readonly<Record<string, string>>,
 ): Readonly<Record<string, string | undefined>> {
-  return { ...process.env, ...overrides };
+  return { RELAY_OPS_PORT: '0', SINK_OPS_PORT: '0', ...process.env, ...overrides };
 }
 
 /** What `npm run demo:load` reads: where the demo listens. */
