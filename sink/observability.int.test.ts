@@ -8,6 +8,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import {
+  propagation,
+  trace,
+  TraceFlags,
+  type Context,
+  type Span,
+  type SpanOptions,
+  type TextMapPropagator,
+  type Tracer,
+  type TracerProvider,
+} from '@opentelemetry/api';
 import { pino } from 'pino';
 import { loadHarnessConfig } from '../infra/local/config.js';
 import { startStack, type Stack } from '../infra/local/stack.js';
@@ -173,3 +184,58 @@ it('turns unready while MySQL is down and ready again when it is back; logs no p
   // One `component` per line (the kafkajs child does not repeat the sink's).
   expect(logs.filter((l) => (l.match(/"component":/g) ?? []).length > 1)).toEqual([]);
 }, 180_000);
+
+it('opens an apply span linked to the trace of the command that caused the event', async () => {
+  // A recording tracer and a W3C-style propagator, as an application's OpenTelemetry SDK would
+  // register them (the SDK itself is the application's choice, not a dependency of ours).
+  const spans: { name: string; options: SpanOptions }[] = [];
+  const noop = trace.getTracer('noop');
+  const tracer: Tracer = {
+    startSpan: (name: string, options: SpanOptions = {}): Span => {
+      spans.push({ name, options });
+      return noop.startSpan(name);
+    },
+    startActiveSpan: noop.startActiveSpan.bind(noop),
+  };
+  const provider: TracerProvider = { getTracer: () => tracer };
+  const w3c: TextMapPropagator = {
+    inject: () => undefined,
+    extract: (ctx: Context, carrier: unknown) => {
+      const header = (carrier as Record<string, string>).traceparent ?? '';
+      const [, traceId, spanId] = header.split('-');
+      if (!traceId || !spanId) return ctx;
+      return trace.setSpanContext(ctx, {
+        traceId,
+        spanId,
+        traceFlags: TraceFlags.SAMPLED,
+        isRemote: true,
+      });
+    },
+    fields: () => ['traceparent'],
+  };
+  trace.setGlobalTracerProvider(provider);
+  propagation.setGlobalPropagator(w3c);
+  try {
+    const rec = eventRecord(
+      t.codec,
+      t.catalog,
+      new DemoHistory().customerRegistered('c-traced', 'T', 't@x.io'),
+    );
+    const traceId = 'a'.repeat(32);
+    await produce(t.producer, [
+      { ...rec, headers: { ...rec.headers, traceparent: `00-${traceId}-${'b'.repeat(16)}-01` } },
+    ]);
+    await waitFor('a linked apply span', () =>
+      Promise.resolve(
+        spans.some(
+          (s) =>
+            s.name === 'cqrs-sync sink apply' &&
+            (s.options.links ?? []).some((l) => l.context.traceId === traceId),
+        ),
+      ),
+    );
+  } finally {
+    trace.disable();
+    propagation.disable();
+  }
+}, 60_000);

@@ -6,6 +6,14 @@
  * they succeed or the sink is stopped: nothing is skipped.
  */
 import type mysql from 'mysql2/promise';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  propagation,
+  trace,
+  type Link,
+} from '@opentelemetry/api';
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -226,8 +234,23 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
     for (let attempt = 1; ; attempt++) {
       if (abort.signal.aborted || !p.isRunning() || p.isStale()) return false;
       const started = process.hrtime.bigint();
+      // One span per transaction, linked to each event's trace (W3C headers from the command). A
+      // no-op unless the application registers an OpenTelemetry SDK and propagator.
+      const span = tracer.startSpan('cqrs-sync sink apply', {
+        kind: SpanKind.CONSUMER,
+        links: traceLinks(records),
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.destination.name': records[0]?.topic ?? '',
+          'messaging.kafka.destination.partition': records[0]?.partition ?? -1,
+          'messaging.batch.message_count': records.length,
+          'cqrs_sync.attempt': attempt,
+        },
+      });
       try {
-        const got = await applier.applyBatch(records);
+        const got = await applier.applyBatch(records).finally(() => {
+          span.end();
+        });
         retryingSince = undefined;
         metrics.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
         metrics.record(got);
@@ -241,6 +264,7 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
         return true;
       } catch (e) {
         const err = classifyError(e, where(records));
+        span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
         if (!err.retriable) throw err;
         metrics.retries.inc();
         retryingSince ??= Date.now();
@@ -421,6 +445,18 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
     done,
     stop,
   };
+}
+
+const tracer = trace.getTracer('cqrs-sync-sink');
+
+function traceLinks(records: readonly { headers: Readonly<Record<string, string>> }[]): Link[] {
+  const links: Link[] = [];
+  for (const r of records) {
+    if (!r.headers[HEADERS.traceparent]) continue;
+    const ctx = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, r.headers));
+    if (ctx) links.push({ context: ctx });
+  }
+  return links;
 }
 
 function where(records: readonly { topic: string; partition: number; offset: string }[]) {
