@@ -1,0 +1,68 @@
+/**
+ * The short chaos run of `npm test`: 5k commands, at least 10 kill -9 of relay and sink, one broker
+ * restart and one MariaDB restart, on a broker and a MariaDB of its own (restarting the shared ones
+ * would disturb other tests). `npm run chaos` is the full-size run.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { loadHarnessConfig } from '../../infra/local/config.js';
+import { startStack, type Stack } from '../../infra/local/stack.js';
+import { testServers } from '../support/servers.js';
+import { chaosLine, runChaos } from './chaos.js';
+
+const CLIENT_VARS = new Set(['KAFKA_BROKERS', 'MYSQL_URL', 'MYSQL_SINK_URL']);
+let stack: Stack;
+
+beforeAll(async () => {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !CLIENT_VARS.has(k)));
+  stack = await startStack({
+    only: ['kafka', 'mysql'],
+    config: loadHarnessConfig({
+      ...env,
+      CQRS_SYNC_SERVERS: 'local',
+      CQRS_SYNC_RUN_DIR: mkdtempSync(path.join(tmpdir(), 'cqrs-chaos-')),
+    }),
+  });
+}, 240_000);
+afterAll(async () => {
+  await stack.stop();
+});
+
+it('loses, duplicates and reorders nothing under kill -9 and server restarts', async () => {
+  const shared = testServers();
+  const lines: string[] = [];
+  const result = await runChaos(
+    {
+      kafkaBrokers: (stack.env.KAFKA_BROKERS ?? '').split(','),
+      mysqlUrl: stack.env.MYSQL_URL ?? '',
+      mysqlSinkUrl: stack.env.MYSQL_SINK_URL ?? '',
+      schemaRegistryUrl: shared.schemaRegistryUrl,
+      mongodbUri: shared.mongodbUri,
+      mongoKind: shared.mongoKind,
+      ...(stack.get('kafka') ? { kafka: stack.get('kafka') } : {}),
+      ...(stack.get('mysql') ? { mysql: stack.get('mysql') } : {}),
+    },
+    {
+      commands: 5000,
+      aggregates: 300,
+      kills: 10,
+      brokerRestarts: 1,
+      mysqlRestarts: 1,
+      seed: 20261124,
+      quietTimeoutMs: 180_000,
+      log: (l) => lines.push(l),
+    },
+  );
+  process.stdout.write(
+    `\n${chaosLine(result)} (events=${result.events} refused=${result.refused} mongodb=${shared.mongoKind} seconds=${result.seconds})\n`,
+  );
+  const summary = `${chaosLine(result)}\n${lines.join('\n')}\n${result.mismatches.join('\n')}`;
+  expect({ summary, ok: result.checksum === 'match' }).toEqual({ summary, ok: true });
+  expect(result).toMatchObject({ lost: 0, duplicated: 0, reordered: 0, checksum: 'match' });
+  expect(result.kills).toBeGreaterThanOrEqual(10);
+  expect(result.restarts).toBe(2);
+  expect(result.commands + result.refused).toBe(5000);
+  expect(result.events).toBeGreaterThanOrEqual(result.commands);
+}, 600_000);
