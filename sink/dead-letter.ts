@@ -13,7 +13,14 @@ export const DLT_HEADERS = {
   attempts: 'cqrs-dlt-attempts',
   firstFailedAt: 'cqrs-dlt-first-failed-at',
   aggregate: 'cqrs-dlt-aggregate',
+  /** Set when the original value was too large to copy: it stays in `cqrs_sink_held` and its topic. */
+  valueOmitted: 'cqrs-dlt-value-omitted',
 } as const;
+
+/** Per produce request, well under the broker's default 1 MB request and message limits. */
+const REQUEST_BYTES = 512 * 1024;
+/** A value larger than this is not copied to the dead-letter topic (it could never be written). */
+const MAX_VALUE_BYTES = 256 * 1024;
 
 export function dltHeaders(l: DeadLetter): Record<string, string> {
   const r = l.record;
@@ -38,16 +45,35 @@ export class KafkaDeadLetterPublisher implements DeadLetterPublisher {
 
   async publish(letters: readonly DeadLetter[]): Promise<void> {
     if (letters.length === 0) return;
+    // Many large poison records in one batch must not make one request the broker refuses: that
+    // would be retried forever and stall the partition.
+    const messages = letters.map((l) => {
+      const value = l.record.value;
+      const omit = value !== null && value.length > MAX_VALUE_BYTES;
+      const headers = dltHeaders(l);
+      if (omit) headers[DLT_HEADERS.valueOmitted] = `${value.length} bytes`;
+      return { key: l.record.aggregateId, value: omit ? null : value, headers };
+    });
+    const requests: (typeof messages)[] = [];
+    let current: typeof messages = [];
+    let bytes = 0;
+    for (const m of messages) {
+      const size =
+        (m.value?.length ?? 0) +
+        Object.entries(m.headers).reduce((n, [k, v]) => n + k.length + Buffer.byteLength(v), 0);
+      if (current.length > 0 && bytes + size > REQUEST_BYTES) {
+        requests.push(current);
+        current = [];
+        bytes = 0;
+      }
+      current.push(m);
+      bytes += size;
+    }
+    requests.push(current);
     try {
-      await this.producer.send({
-        topic: this.topic,
-        acks: -1,
-        messages: letters.map((l) => ({
-          key: l.record.aggregateId,
-          value: l.record.value,
-          headers: dltHeaders(l),
-        })),
-      });
+      for (const batch of requests) {
+        await this.producer.send({ topic: this.topic, acks: -1, messages: batch });
+      }
     } catch (cause) {
       throw new PipelineError(
         'broker_unavailable',
