@@ -166,7 +166,7 @@ function nextCommand(
       };
     }
     const r = rnd();
-    if (r < 0.05) return { name: 'DeleteCustomer', input: { commandId, customerId } };
+    if (r < 0.005) return { name: 'DeleteCustomer', input: { commandId, customerId } };
     if (r < 0.6) return { name: 'RenameCustomer', input: { commandId, customerId, name: `N${n}` } };
     return { name: 'ChangeCustomerEmail', input: { commandId, customerId, email: `e${n}@x.io` } };
   }
@@ -180,7 +180,7 @@ function nextCommand(
     };
   }
   const r = rnd();
-  if (r < 0.05) return { name: 'DeleteOrder', input: { commandId, orderId } };
+  if (r < 0.005) return { name: 'DeleteOrder', input: { commandId, orderId } };
   if (r < 0.3 && o.lines > 0) {
     return { name: 'RemoveOrderLine', input: { commandId, orderId, lineId: `l${o.nextLine - 1}` } };
   }
