@@ -65,6 +65,9 @@ export interface ChaosResult {
   readonly reordered: number;
   readonly checksum: 'match' | 'MISMATCH';
   readonly mismatches: readonly string[];
+  /** Outbox entries still pending at the check: non-zero means the pipeline never went quiet, and
+   * `lost` counts events not applied *yet*. */
+  readonly pendingAtCheck: number;
   readonly seconds: number;
 }
 
@@ -87,7 +90,7 @@ export function random(seed: number): () => number {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** A relay or sink child process that is restarted after every kill. */
-class Child {
+export class Child {
   proc: ChildProcess | undefined;
   private up = false;
   private out = '';
@@ -371,7 +374,10 @@ export async function runChaos(servers: ChaosServers, o: ChaosOptions): Promise<
         log('restarting mongod');
         await servers.mongodb?.restart?.();
       });
-    const faultEvery = Math.max(1, Math.floor(o.kills / (serverFaults.length + 1)));
+    // Server restarts spread evenly over the commands (the k-th after k/(F+1) of them).
+    const faultCount = serverFaults.length;
+    const nextFaultAt = (): number =>
+      Math.floor(((faultCount - serverFaults.length + 1) * o.commands) / (faultCount + 1));
     while (progress.writing || kills < o.kills) {
       await sleep(300 + rnd() * 1200);
       const live = children.filter((c) => c.running);
@@ -380,7 +386,7 @@ export async function runChaos(servers: ChaosServers, o: ChaosOptions): Promise<
         await victim.kill('SIGKILL');
         kills++;
         victim.spawn();
-        if (kills % faultEvery === 0) {
+        if (serverFaults.length > 0 && issued + refused >= nextFaultAt()) {
           const fault = serverFaults.shift();
           if (fault) {
             await fault();
@@ -408,9 +414,11 @@ export async function runChaos(servers: ChaosServers, o: ChaosOptions): Promise<
     const outbox = mongo.db(run).collection('outbox');
     const total = await outbox.countDocuments({});
     const deadline = Date.now() + (o.quietTimeoutMs ?? 300_000);
+    let pendingAtCheck = 0;
     for (;;) {
       for (const c of children) if (c.exitedOnItsOwn) c.spawn();
       const pending = await outbox.countDocuments({ status: 'pending' });
+      pendingAtCheck = pending;
       const [row] = await db
         .query<{ n: number }>('SELECT COUNT(DISTINCT event_id) AS n FROM applied_log')
         .catch(() => [{ n: -1 }]);
@@ -526,6 +534,7 @@ export async function runChaos(servers: ChaosServers, o: ChaosOptions): Promise<
       reordered,
       checksum: same ? 'match' : 'MISMATCH',
       mismatches: mismatches.slice(0, 20),
+      pendingAtCheck,
       seconds: Math.round((Date.now() - started) / 1000),
     };
   } finally {

@@ -1,0 +1,302 @@
+/**
+ * `npm run bench [-- --rate 1000 --seconds 60 --backlog 100000 --relay-entries 20000 --sink-events 100000]`:
+ * the whole pipeline on local servers, relay and sink as processes of their own.
+ *
+ * 1. Steady: `rate` commands/s for `seconds` through the write side's public API.
+ * 2. Drain: relay and sink stopped, `backlog` commands written, then both started: events/s until
+ *    every event is in MySQL.
+ * 3. The relay's and the sink's own benchmarks (bench/relay.ts, bench/sink.ts), for their ratios.
+ *
+ * Lag of an event = the sink's `cqrs_sink_events.seen_at` (MySQL's clock, in the transaction that
+ * wrote the row) minus the outbox entry's `occurredAt` (the write side's clock when the command ran,
+ * just before its commit). Same machine, same clock. Last line:
+ * `bench: e2e_eps=<n> lag_p50_ms=<n> lag_p99_ms=<n> relay_vs_raw=<r> sink_vs_raw=<r> sink_vs_debezium=<r>`.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { MongoClient } from 'mongodb';
+import { pino } from 'pino';
+import { demoCommands } from '../demo/domain/commands.js';
+import { demoMigrations } from '../demo/read-model/projections.js';
+import { loadHarnessConfig } from '../infra/local/config.js';
+import { startStack } from '../infra/local/stack.js';
+import { testCatalog } from '../relay/testing.js';
+import { EventCodec } from '../schemas/codec.js';
+import { ConfluentRegistry } from '../schemas/registry.js';
+import { APPLIED_LOG_MIGRATIONS, createTestDatabase } from '../sink/testing.js';
+import { Child } from '../test/chaos/chaos.js';
+import { MongoWriteStore } from '../write/mongo-store.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+const { values } = parseArgs({
+  options: {
+    rate: { type: 'string', default: '1000' },
+    seconds: { type: 'string', default: '60' },
+    backlog: { type: 'string', default: '100000' },
+    'relay-entries': { type: 'string', default: '20000' },
+    'sink-events': { type: 'string', default: '100000' },
+    concurrency: { type: 'string', default: '64' },
+  },
+});
+const num = (name: keyof typeof values): number => {
+  const n = Number(values[name]);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--${name} must be a whole number`);
+  return n;
+};
+
+/** CPU seconds and peak RSS of a process, from /proc (Linux). */
+function usage(pid: number | undefined): { cpu: number; rssMb: number } | undefined {
+  if (!pid) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const cpu = (Number(fields[11]) + Number(fields[12])) / 100;
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+    return { cpu, rssMb: Math.round(Number(hwm ?? 0) / 1024) };
+  } catch {
+    return undefined;
+  }
+}
+
+const quantile = (sorted: readonly number[], q: number): number =>
+  sorted.length === 0
+    ? NaN
+    : (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN);
+
+/** Runs another bench as a child and returns its last line. */
+async function lastLineOf(script: string, args: string[]): Promise<string> {
+  const p = spawn(process.execPath, ['--import', 'tsx', path.join(here, script), ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((r) => p.on('exit', r));
+  const last = out.trim().split('\n').pop() ?? '';
+  if (code !== 0) throw new Error(`${script} exited ${String(code)}: ${last}`);
+  return last;
+}
+
+const field = (line: string, name: string): string =>
+  new RegExp(`${name}=([0-9.]+)`).exec(line)?.[1] ?? 'NaN';
+
+const stack = await startStack({ config: loadHarnessConfig(), log: say });
+let exitCode = 1;
+try {
+  for (const line of stack.lines()) say(line);
+  const standIn = stack.env.CQRS_SYNC_MONGO_KIND !== 'real';
+  if (standIn) {
+    say(
+      "NOTE: MongoDB is the mongo-java-server stand-in: no transactions (the write side writes state and outbox one after the other) and no indexes for its queries. Figures for the write side and the relay are the stand-in's, not MongoDB's.",
+    );
+  }
+  const run = `bench${Date.now().toString(36)}`;
+  const catalog = testCatalog(run);
+  const codec = new EventCodec(catalog, new ConfluentRegistry(stack.env.SCHEMA_REGISTRY_URL ?? ''));
+  await codec.registerAll();
+  const mongo = new MongoClient(stack.env.MONGODB_URI ?? '');
+  await mongo.connect();
+  const db = await createTestDatabase(
+    stack.env.MYSQL_URL ?? '',
+    stack.env.MYSQL_SINK_URL ?? '',
+    run,
+    [await demoMigrations(), APPLIED_LOG_MIGRATIONS],
+  );
+  const common = {
+    KAFKA_BROKERS: stack.env.KAFKA_BROKERS ?? '',
+    SCHEMA_REGISTRY_URL: stack.env.SCHEMA_REGISTRY_URL ?? '',
+  };
+  const relay = new Child(
+    'relay',
+    [path.join(root, 'relay', 'testing-child.ts'), run, 'run'],
+    {
+      ...common,
+      MONGODB_URI: stack.env.MONGODB_URI ?? '',
+      RELAY_OUTBOX_DATABASE: run,
+      RELAY_TOPIC_PARTITIONS: '6',
+      RELAY_LOG_LEVEL: 'info',
+    },
+    'relay state',
+  );
+  const sink = new Child(
+    'sink',
+    [path.join(root, 'sink', 'fixtures', 'sink-child.ts'), `${run}.`],
+    {
+      ...common,
+      MYSQL_URL: db.adminUrl,
+      MYSQL_SINK_URL: db.sinkUrl,
+      SINK_GROUP_ID: `${run}-sink`,
+      SINK_DLT_TOPIC: `${run}.dlt`,
+      LOG_LEVEL: 'info',
+    },
+    'sink starting',
+  );
+  const store = new MongoWriteStore({
+    client: mongo,
+    database: run,
+    unsafeAllowNonTransactional: standIn,
+    logger: pino({ level: 'error' }),
+  });
+  const commands = demoCommands(store, codec);
+  let n = 0;
+  let failures = 0;
+  /** One command: new customers mostly, renames of recent ones. */
+  const command = async (): Promise<void> => {
+    const i = n++;
+    // Renames go to a customer registered a while ago (never one still in flight).
+    const target = i - 257 - ((i - 257) % 4 === 3 ? 1 : 0);
+    if (i % 4 === 3 && target >= 0) {
+      await commands.RenameCustomer({
+        commandId: `r-${i}`,
+        customerId: `c-${target}`,
+        name: `R${i}`,
+      });
+    } else {
+      await commands.RegisterCustomer({
+        commandId: `c-${i}`,
+        customerId: `c-${i}`,
+        name: `N${i}`,
+        email: `c${i}@x.io`,
+      });
+    }
+  };
+  const outbox = mongo.db(run).collection('outbox');
+  const applied = async (): Promise<number> => {
+    const [r] = await db.query<{ n: unknown }>('SELECT COUNT(*) AS n FROM cqrs_sink_events');
+    return Number(r?.n);
+  };
+  const waitApplied = async (total: number, timeoutMs: number): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    while ((await applied()) < total) {
+      if (Date.now() > deadline) throw new Error(`only ${await applied()} of ${total} applied`);
+      await sleep(100);
+    }
+  };
+  const waitUp = async (): Promise<void> => {
+    while (!relay.running || !sink.running) await sleep(100);
+  };
+
+  // 1. Steady load.
+  const rate = num('rate');
+  const seconds = num('seconds');
+  relay.spawn();
+  sink.spawn();
+  await waitUp();
+  await sleep(3000); // the sink joins its group
+  const before = { relay: usage(relay.proc?.pid), sink: usage(sink.proc?.pid) };
+  say(`steady: ${rate} commands/s for ${seconds} s…`);
+  const concurrency = num('concurrency');
+  let inFlight = 0;
+  let behind = 0;
+  const started = Date.now();
+  const pending = new Set<Promise<void>>();
+  for (let k = 0; k < rate * seconds; k++) {
+    const due = started + (k * 1000) / rate;
+    const wait = due - Date.now();
+    if (wait > 0) await sleep(wait);
+    if (inFlight >= concurrency) {
+      behind++;
+      await Promise.race(pending);
+    }
+    inFlight++;
+    const p = command()
+      .catch(() => {
+        failures++;
+      })
+      .finally(() => {
+        inFlight--;
+        pending.delete(p);
+      });
+    pending.add(p);
+  }
+  await Promise.all(pending);
+  const steadyCommands = n;
+  const sent = (Date.now() - started) / 1000;
+  const steadyEvents = await outbox.countDocuments({});
+  await waitApplied(steadyEvents, 300_000);
+  const after = { relay: usage(relay.proc?.pid), sink: usage(sink.proc?.pid) };
+  const entries = await outbox.find({}, { projection: { eventId: 1, occurredAt: 1 } }).toArray();
+  const seen = new Map(
+    (
+      await db.query<{ event_id: string; at: string }>(
+        "SELECT event_id, DATE_FORMAT(seen_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS at FROM cqrs_sink_events",
+      )
+    ).map((r) => [r.event_id, Date.parse(r.at)]),
+  );
+  const lags = entries
+    .map((e) => (seen.get(String(e.eventId)) ?? NaN) - (e.occurredAt as Date).getTime())
+    .filter((x) => Number.isFinite(x))
+    .sort((a, b) => a - b);
+  const p50 = quantile(lags, 0.5);
+  const p95 = quantile(lags, 0.95);
+  const p99 = quantile(lags, 0.99);
+  say(
+    `steady: ${steadyCommands} commands in ${sent.toFixed(1)} s (${Math.round(steadyCommands / sent)}/s offered; ${behind} waited for a free lane), ${steadyEvents} events; lag p50=${Math.round(p50)} ms p95=${Math.round(p95)} ms p99=${Math.round(p99)} ms max=${Math.round(lags[lags.length - 1] ?? NaN)} ms`,
+  );
+  for (const name of ['relay', 'sink'] as const) {
+    const a = before[name];
+    const b = after[name];
+    if (a && b) {
+      say(
+        `  ${name}: ${((100 * (b.cpu - a.cpu)) / sent).toFixed(0)}% of one core, peak RSS ${b.rssMb} MB`,
+      );
+    }
+  }
+  for (const server of ['kafka', 'mysql', 'mongodb', 'schema-registry'] as const) {
+    const u = usage(stack.get(server)?.pids()[0]);
+    if (u) say(`  ${server}: peak RSS ${u.rssMb} MB, ${u.cpu.toFixed(0)} CPU s since start`);
+  }
+
+  // 2. Drain a backlog.
+  const backlog = num('backlog');
+  await relay.kill('SIGTERM');
+  await sink.kill('SIGTERM');
+  say(`drain: writing ${backlog} commands with relay and sink stopped…`);
+  const writeStart = Date.now();
+  const lanes = Array.from({ length: 16 }, async () => {
+    while (n < steadyCommands + backlog)
+      await command().catch(() => {
+        failures++;
+      });
+  });
+  await Promise.all(lanes);
+  const total = await outbox.countDocuments({});
+  say(
+    `  written in ${((Date.now() - writeStart) / 1000).toFixed(1)} s; ${total} events in all; ${failures} commands failed`,
+  );
+  const drainStart = Date.now();
+  relay.spawn();
+  sink.spawn();
+  await waitApplied(total, 1_800_000);
+  const drainSeconds = (Date.now() - drainStart) / 1000;
+  const eps = Math.round((total - steadyEvents) / drainSeconds);
+  say(
+    `drain: ${total - steadyEvents} events in ${drainSeconds.toFixed(1)} s = ${eps} events/s (relay and sink start included)`,
+  );
+  await relay.kill('SIGTERM');
+  await sink.kill('SIGTERM');
+  await mongo.close();
+  await db.drop();
+
+  // 3. The component benchmarks.
+  say('relay and sink benchmarks (their own runs)…');
+  const relayLine = await lastLineOf('relay.ts', [values['relay-entries']]);
+  say(`  ${relayLine}`);
+  const sinkLine = await lastLineOf('sink.ts', [values['sink-events']]);
+  say(`  ${sinkLine}`);
+  say(
+    `bench: e2e_eps=${eps} lag_p50_ms=${Math.round(p50)} lag_p99_ms=${Math.round(p99)} relay_vs_raw=${field(relayLine, 'ratio')} sink_vs_raw=${field(sinkLine, 'vs_raw')} sink_vs_debezium=${field(sinkLine, 'vs_debezium')}`,
+  );
+  exitCode = 0;
+} finally {
+  await stack.stop();
+}
+process.exit(exitCode);
