@@ -8,8 +8,8 @@
  * 3. The relay's and the sink's own benchmarks (bench/relay.ts, bench/sink.ts), for their ratios.
  *
  * Lag of an event = the sink's `cqrs_sink_events.seen_at` (MySQL's clock, in the transaction that
- * wrote the row) minus the outbox entry's `occurredAt` (the write side's clock when the command ran,
- * just before its commit). Same machine, same clock. Last line:
+ * wrote the row) minus the moment the command handler returned (the command committed), matched
+ * through the outbox entry's `commandId`. Same machine, same clock. Last line:
  * `bench: e2e_eps=<n> lag_p50_ms=<n> lag_p99_ms=<n> relay_vs_raw=<r> sink_vs_raw=<r> sink_vs_debezium=<r>`.
  */
 import { spawn } from 'node:child_process';
@@ -148,6 +148,8 @@ try {
   const commands = demoCommands(store, codec);
   let n = 0;
   let failures = 0;
+  /** commandId -> when its handler returned (committed). */
+  const committed = new Map<string, number>();
   /** One command: new customers mostly, renames of recent ones. */
   const command = async (): Promise<void> => {
     const i = n++;
@@ -159,6 +161,7 @@ try {
         customerId: `c-${target}`,
         name: `R${i}`,
       });
+      committed.set(`r-${i}`, Date.now());
     } else {
       await commands.RegisterCustomer({
         commandId: `c-${i}`,
@@ -166,6 +169,7 @@ try {
         name: `N${i}`,
         email: `c${i}@x.io`,
       });
+      committed.set(`c-${i}`, Date.now());
     }
   };
   const outbox = mongo.db(run).collection('outbox');
@@ -223,7 +227,7 @@ try {
   const steadyEvents = await outbox.countDocuments({});
   await waitApplied(steadyEvents, 300_000);
   const after = { relay: usage(relay.proc?.pid), sink: usage(sink.proc?.pid) };
-  const entries = await outbox.find({}, { projection: { eventId: 1, occurredAt: 1 } }).toArray();
+  const entries = await outbox.find({}, { projection: { eventId: 1, commandId: 1 } }).toArray();
   const seen = new Map(
     (
       await db.query<{ event_id: string; at: string }>(
@@ -232,7 +236,7 @@ try {
     ).map((r) => [r.event_id, Date.parse(r.at)]),
   );
   const lags = entries
-    .map((e) => (seen.get(String(e.eventId)) ?? NaN) - (e.occurredAt as Date).getTime())
+    .map((e) => (seen.get(String(e.eventId)) ?? NaN) - (committed.get(String(e.commandId)) ?? NaN))
     .filter((x) => Number.isFinite(x))
     .sort((a, b) => a - b);
   const p50 = quantile(lags, 0.5);
