@@ -1,0 +1,136 @@
+/**
+ * Trace context from a command to the Kafka headers the sink reads: the write side stores the
+ * active span's W3C `traceparent`/`tracestate` on each outbox entry, the relay's entry check copies
+ * them to headers, and the sink's header parser returns them. No SDK: a recording propagator stands
+ * in for the one an application registers.
+ */
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import {
+  ROOT_CONTEXT,
+  TraceFlags,
+  context,
+  propagation,
+  trace,
+  type Context,
+  type ContextManager,
+  type TextMapPropagator,
+} from '@opentelemetry/api';
+import { buildCatalog } from '../schemas/catalog.js';
+import { EventCodec } from '../schemas/codec.js';
+import { fromHeaders } from '../schemas/envelope.js';
+import { demoCommands, type DemoCommands } from '../demo/domain/commands.js';
+import { demoAggregates } from '../demo/domain/definitions.js';
+import { checkEntry } from '../relay/entry.js';
+import { InMemoryWriteStore } from './memory-store.js';
+import { InMemoryRegistry } from './testing.js';
+
+const traceId = '0af7651916cd43dd8448eb211c80319c';
+const spanId = 'b7ad6b7169203331';
+
+/** Injects W3C `traceparent` and a fixed `tracestate` for the active span, as an SDK would. */
+const w3c: TextMapPropagator = {
+  inject: (ctx: Context, carrier: unknown) => {
+    const sc = trace.getSpanContext(ctx);
+    if (!sc) return;
+    const c = carrier as Record<string, string>;
+    c.traceparent = `00-${sc.traceId}-${sc.spanId}-0${String(sc.traceFlags)}`;
+    c.tracestate = 'vendor=1';
+  },
+  extract: (ctx: Context) => ctx,
+  fields: () => ['traceparent', 'tracestate'],
+};
+
+/**
+ * A context manager whose active context the test sets (an SDK's async-hooks manager keeps the
+ * context of `context.with` across awaits; this stand-in keeps it until the test resets it).
+ */
+let current: Context = ROOT_CONTEXT;
+const manager: ContextManager = {
+  active: () => current,
+  with: (ctx, fn, thisArg, ...args) => {
+    const prev = current;
+    current = ctx;
+    try {
+      return fn.call(thisArg, ...args);
+    } finally {
+      current = prev;
+    }
+  },
+  bind: (_ctx, target) => target,
+  enable() {
+    return this;
+  },
+  disable() {
+    current = ROOT_CONTEXT;
+    return this;
+  },
+};
+
+let store: InMemoryWriteStore;
+let codec: EventCodec;
+let cmd: DemoCommands;
+
+beforeEach(async () => {
+  store = new InMemoryWriteStore();
+  codec = new EventCodec(buildCatalog(demoAggregates), new InMemoryRegistry());
+  await codec.registerAll();
+  cmd = demoCommands(store, codec);
+});
+
+afterEach(() => {
+  propagation.disable();
+  context.disable();
+});
+
+describe('trace context', () => {
+  it('goes from the command to the outbox entry and on to the Kafka headers', async () => {
+    propagation.setGlobalPropagator(w3c);
+    const parent = trace.setSpanContext(ROOT_CONTEXT, {
+      traceId,
+      spanId,
+      traceFlags: TraceFlags.SAMPLED,
+    });
+    context.setGlobalContextManager(manager);
+    current = parent;
+    try {
+      await cmd.RegisterCustomer({
+        commandId: 't1',
+        customerId: 'u1',
+        name: 'Ann',
+        email: 'a@x.io',
+      });
+    } finally {
+      current = ROOT_CONTEXT;
+    }
+
+    const entry = store.outbox[0];
+    if (!entry) throw new Error('no outbox entry');
+    expect(entry).toMatchObject({
+      traceparent: `00-${traceId}-${spanId}-01`,
+      tracestate: 'vendor=1',
+    });
+
+    const checked = await checkEntry({ ...entry }, codec.catalog, codec);
+    if (!checked.ok) throw new Error(checked.bad.reason);
+    expect(checked.entry.record.headers).toMatchObject({
+      traceparent: `00-${traceId}-${spanId}-01`,
+      tracestate: 'vendor=1',
+    });
+    const parsed = fromHeaders(checked.entry.record.headers);
+    expect(parsed).toMatchObject({
+      ok: true,
+      metadata: { traceparent: `00-${traceId}-${spanId}-01`, tracestate: 'vendor=1' },
+    });
+  });
+
+  it('stores nulls and sends no trace headers when no span is active', async () => {
+    propagation.setGlobalPropagator(w3c);
+    await cmd.RegisterCustomer({ commandId: 't2', customerId: 'u2', name: 'Bo', email: 'b@x.io' });
+    const entry = store.outbox[0];
+    if (!entry) throw new Error('no outbox entry');
+    expect(entry).toMatchObject({ traceparent: null, tracestate: null });
+    const checked = await checkEntry({ ...entry }, codec.catalog, codec);
+    if (!checked.ok) throw new Error(checked.bad.reason);
+    expect(Object.keys(checked.entry.record.headers)).not.toContain('traceparent');
+  });
+});
