@@ -185,14 +185,14 @@ it('turns unready while MySQL is down and ready again when it is back; logs no p
   expect(logs.filter((l) => (l.match(/"component":/g) ?? []).length > 1)).toEqual([]);
 }, 180_000);
 
-it('opens an apply span linked to the trace of the command that caused the event', async () => {
+it('opens an apply span in (and linked to) the trace of the command that caused the event', async () => {
   // A recording tracer and a W3C-style propagator, as an application's OpenTelemetry SDK would
   // register them (the SDK itself is the application's choice, not a dependency of ours).
-  const spans: { name: string; options: SpanOptions }[] = [];
+  const spans: { name: string; options: SpanOptions; parent: Context | undefined }[] = [];
   const noop = trace.getTracer('noop');
   const tracer: Tracer = {
-    startSpan: (name: string, options: SpanOptions = {}): Span => {
-      spans.push({ name, options });
+    startSpan: (name: string, options: SpanOptions = {}, parent?: Context): Span => {
+      spans.push({ name, options, parent });
       return noop.startSpan(name);
     },
     startActiveSpan: noop.startActiveSpan.bind(noop),
@@ -230,7 +230,10 @@ it('opens an apply span linked to the trace of the command that caused the event
         spans.some(
           (s) =>
             s.name === 'cqrs-sync sink apply' &&
-            (s.options.links ?? []).some((l) => l.context.traceId === traceId),
+            (s.options.links ?? []).some((l) => l.context.traceId === traceId) &&
+            // One traced event in the batch: the apply span is a child in the command's trace.
+            s.parent !== undefined &&
+            trace.getSpanContext(s.parent)?.traceId === traceId,
         ),
       ),
     );

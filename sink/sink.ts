@@ -12,6 +12,7 @@ import {
   SpanStatusCode,
   propagation,
   trace,
+  type Context,
   type Link,
 } from '@opentelemetry/api';
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
@@ -234,19 +235,25 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
     for (let attempt = 1; ; attempt++) {
       if (abort.signal.aborted || !p.isRunning() || p.isStale()) return false;
       const started = process.hrtime.bigint();
-      // One span per transaction, linked to each event's trace (W3C headers from the command). A
-      // no-op unless the application registers an OpenTelemetry SDK and propagator.
-      const span = tracer.startSpan('cqrs-sync sink apply', {
-        kind: SpanKind.CONSUMER,
-        links: traceLinks(records),
-        attributes: {
-          'messaging.system': 'kafka',
-          'messaging.destination.name': records[0]?.topic ?? '',
-          'messaging.kafka.destination.partition': records[0]?.partition ?? -1,
-          'messaging.batch.message_count': records.length,
-          'cqrs_sync.attempt': attempt,
+      // One span per transaction, linked to each event's trace (W3C headers from the command), and
+      // a child of that trace when all its events come from one. A no-op unless the application
+      // registers an OpenTelemetry SDK and propagator.
+      const links = traceLinks(records);
+      const span = tracer.startSpan(
+        'cqrs-sync sink apply',
+        {
+          kind: SpanKind.CONSUMER,
+          links,
+          attributes: {
+            'messaging.system': 'kafka',
+            'messaging.destination.name': records[0]?.topic ?? '',
+            'messaging.kafka.destination.partition': records[0]?.partition ?? -1,
+            'messaging.batch.message_count': records.length,
+            'cqrs_sync.attempt': attempt,
+          },
         },
-      });
+        parentOf(links),
+      );
       try {
         const got = await applier.applyBatch(records).finally(() => {
           span.end();
@@ -457,6 +464,13 @@ function traceLinks(records: readonly { headers: Readonly<Record<string, string>
     if (ctx) links.push({ context: ctx });
   }
   return links;
+}
+
+/** The one trace all linked events share, as the apply span's parent; none when they differ. */
+function parentOf(links: readonly Link[]): Context | undefined {
+  const first = links[0]?.context;
+  if (!first || links.some((l) => l.context.traceId !== first.traceId)) return undefined;
+  return trace.setSpanContext(ROOT_CONTEXT, first);
 }
 
 function where(records: readonly { topic: string; partition: number; offset: string }[]) {
