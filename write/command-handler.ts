@@ -1,10 +1,15 @@
 import type { z } from 'zod';
 import { PipelineError, isPipelineError } from '../schemas/errors.js';
 import type { AggregateRoot } from './aggregate.js';
+import { commandTraceContext } from './outbox.js';
 import type { CommandOutcome, WriteStore } from './ports.js';
 import type { Repository } from './repository.js';
 
-/** Every command carries a client-chosen id: the same id twice runs once. */
+/**
+ * Every command carries a client-chosen id: the same id twice runs once. It may also carry W3C
+ * `traceparent`/`tracestate` (read from the input, whatever the command's schema says); the
+ * active OpenTelemetry span, when there is one, takes precedence.
+ */
 export interface Command {
   readonly commandId: string;
 }
@@ -51,11 +56,15 @@ export function commandHandler<C extends Command, S extends object, A extends Ag
     const earlier = await recorded(command.commandId);
     if (earlier) return earlier;
     const aggregateId = definition.aggregateId(command);
+    const trace = commandTraceContext(input);
     for (let attempt = 0; ; attempt++) {
       const aggregate = await repository.load(aggregateId);
       definition.execute(aggregate, command);
       try {
-        const saved = await repository.save(aggregate, { commandId: command.commandId });
+        const saved = await repository.save(aggregate, {
+          commandId: command.commandId,
+          ...(trace ? { trace } : {}),
+        });
         if (saved.applied) return saved;
         if (saved.reason === 'no_events') {
           return {

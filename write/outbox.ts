@@ -59,11 +59,30 @@ export interface StateDocument {
   updatedAt: Date;
 }
 
+/** W3C trace context as stored on an outbox entry and sent as Kafka headers. */
+export interface TraceContext {
+  readonly traceparent: string | null;
+  readonly tracestate: string | null;
+}
+
 /** The W3C trace context of the active span, if a propagator and a span are active. */
-export function activeTraceContext(): { traceparent: string | null; tracestate: string | null } {
+export function activeTraceContext(): TraceContext {
   const carrier: Record<string, string> = {};
   propagation.inject(context.active(), carrier);
   return { traceparent: carrier.traceparent ?? null, tracestate: carrier.tracestate ?? null };
+}
+
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/**
+ * The trace context a command carries in its metadata (`traceparent`, `tracestate`), for callers
+ * without an SDK; a malformed `traceparent` is ignored (tracing never refuses a command).
+ */
+export function commandTraceContext(input: unknown): TraceContext | undefined {
+  if (typeof input !== 'object' || input === null) return undefined;
+  const { traceparent, tracestate } = input as Record<string, unknown>;
+  if (typeof traceparent !== 'string' || !TRACEPARENT.test(traceparent)) return undefined;
+  return { traceparent, tracestate: typeof tracestate === 'string' ? tracestate : null };
 }
 
 /**
@@ -77,9 +96,12 @@ export function buildOutboxEntries<S extends object>(
   aggregateId: string,
   pending: readonly PendingEvent<S>[],
   commandId: string | undefined,
+  /** From the command's metadata; the active span, when there is one, takes precedence. */
+  commandTrace?: TraceContext,
 ): OutboxEntry[] {
   const catalog: Catalog = codec.catalog;
-  const trace = activeTraceContext();
+  const active = activeTraceContext();
+  const trace = active.traceparent ? active : (commandTrace ?? active);
   return pending.map((p) => {
     const ev = catalog.event(p.event.type);
     const state = ev.deletes ? null : (p.stateAfter as Record<string, unknown> | null);

@@ -1,6 +1,6 @@
 import type { EventCodec } from '../schemas/codec.js';
 import type { AggregateRoot } from './aggregate.js';
-import { buildOutboxEntries } from './outbox.js';
+import { buildOutboxEntries, type TraceContext } from './outbox.js';
 import type { CommandOutcome, CommitResult, WriteStore } from './ports.js';
 
 /** Builds an aggregate object from what the store holds (nothing: a new one, version 0). */
@@ -43,7 +43,10 @@ export class Repository<S extends object, A extends AggregateRoot<S>> {
     );
   }
 
-  async save(aggregate: A, opts: { readonly commandId?: string } = {}): Promise<SaveResult> {
+  async save(
+    aggregate: A,
+    opts: { readonly commandId?: string; readonly trace?: TraceContext } = {},
+  ): Promise<SaveResult> {
     const pending = aggregate.pendingEvents;
     if (pending.length === 0) return { applied: false, reason: 'no_events' };
     const entries = buildOutboxEntries(
@@ -52,6 +55,7 @@ export class Repository<S extends object, A extends AggregateRoot<S>> {
       aggregate.id,
       pending,
       opts.commandId,
+      opts.trace,
     );
     const outcome: CommandOutcome = {
       aggregateType: this.aggregateType,

@@ -123,6 +123,50 @@ describe('trace context', () => {
     });
   });
 
+  it('takes the trace context from command metadata when no span is active', async () => {
+    await cmd.RegisterCustomer({
+      commandId: 't3',
+      customerId: 'u3',
+      name: 'Cy',
+      email: 'c@x.io',
+      traceparent: `00-${traceId}-${spanId}-01`,
+      tracestate: 'from=http',
+    });
+    expect(store.outbox[0]).toMatchObject({
+      traceparent: `00-${traceId}-${spanId}-01`,
+      tracestate: 'from=http',
+    });
+  });
+
+  it('prefers the active span to command metadata and ignores a malformed traceparent', async () => {
+    propagation.setGlobalPropagator(w3c);
+    context.setGlobalContextManager(manager);
+    current = trace.setSpanContext(ROOT_CONTEXT, {
+      traceId,
+      spanId,
+      traceFlags: TraceFlags.SAMPLED,
+    });
+    try {
+      await cmd.RegisterCustomer({
+        commandId: 't4',
+        customerId: 'u4',
+        name: 'Di',
+        email: 'd@x.io',
+        traceparent: `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01`,
+      });
+    } finally {
+      current = ROOT_CONTEXT;
+    }
+    await cmd.RegisterCustomer({
+      commandId: 't5',
+      customerId: 'u5',
+      name: 'Ed',
+      email: 'e@x.io',
+      traceparent: 'not-a-traceparent',
+    });
+    expect(store.outbox.map((e) => e.traceparent)).toEqual([`00-${traceId}-${spanId}-01`, null]);
+  });
+
   it('stores nulls and sends no trace headers when no span is active', async () => {
     propagation.setGlobalPropagator(w3c);
     await cmd.RegisterCustomer({ commandId: 't2', customerId: 'u2', name: 'Bo', email: 'b@x.io' });
