@@ -38,7 +38,13 @@ export default {
     '!infra/local/docker.ts',
   ],
   coverageReporters: ['text-summary', 'lcov'],
-  coverageThreshold: { global: { lines: 80, statements: 80, functions: 80, branches: 70 } },
+  // The pipeline's own folders hold 90% of lines (each folder as a whole); the rest 80%.
+  coverageThreshold: {
+    global: { lines: 80, statements: 80, functions: 80, branches: 70 },
+    './write/': { lines: 90, statements: 90 },
+    './relay/': { lines: 90, statements: 90 },
+    './sink/': { lines: 90, statements: 90 },
+  },
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/**/*.unit.test.ts'] },
     {
