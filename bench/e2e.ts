@@ -27,7 +27,7 @@ import { testCatalog } from '../relay/testing.js';
 import { EventCodec } from '../schemas/codec.js';
 import { ConfluentRegistry } from '../schemas/registry.js';
 import { APPLIED_LOG_MIGRATIONS, createTestDatabase } from '../sink/testing.js';
-import { Child } from '../test/chaos/chaos.js';
+import { pipelineChildren } from '../test/chaos/chaos.js';
 import { MongoWriteStore } from '../write/mongo-store.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -110,34 +110,15 @@ try {
     run,
     [await demoMigrations(), APPLIED_LOG_MIGRATIONS],
   );
-  const common = {
-    KAFKA_BROKERS: stack.env.KAFKA_BROKERS ?? '',
-    SCHEMA_REGISTRY_URL: stack.env.SCHEMA_REGISTRY_URL ?? '',
-  };
-  const relay = new Child(
-    'relay',
-    [path.join(root, 'relay', 'testing-child.ts'), run, 'run'],
+  const { relay, sink } = pipelineChildren(
+    run,
     {
-      ...common,
-      MONGODB_URI: stack.env.MONGODB_URI ?? '',
-      RELAY_OUTBOX_DATABASE: run,
-      RELAY_TOPIC_PARTITIONS: '6',
-      RELAY_LOG_LEVEL: 'info',
+      kafkaBrokers: (stack.env.KAFKA_BROKERS ?? '').split(','),
+      schemaRegistryUrl: stack.env.SCHEMA_REGISTRY_URL ?? '',
+      mongodbUri: stack.env.MONGODB_URI ?? '',
     },
-    'relay state',
-  );
-  const sink = new Child(
-    'sink',
-    [path.join(root, 'sink', 'fixtures', 'sink-child.ts'), `${run}.`],
-    {
-      ...common,
-      MYSQL_URL: db.adminUrl,
-      MYSQL_SINK_URL: db.sinkUrl,
-      SINK_GROUP_ID: `${run}-sink`,
-      SINK_DLT_TOPIC: `${run}.dlt`,
-      LOG_LEVEL: 'info',
-    },
-    'sink starting',
+    db,
+    { relay: { RELAY_TOPIC_PARTITIONS: '6' } },
   );
   const store = new MongoWriteStore({
     client: mongo,

@@ -144,6 +144,50 @@ export class Child {
   }
 }
 
+/**
+ * The relay and the sink of run `run` as child processes (not started yet): the relay on the outbox
+ * in database `run`, the sink on the topics `<run>.*` into `db`, each with `extra` settings.
+ */
+export function pipelineChildren(
+  run: string,
+  servers: Pick<ChaosServers, 'kafkaBrokers' | 'schemaRegistryUrl' | 'mongodbUri'>,
+  db: Pick<TestDatabase, 'adminUrl' | 'sinkUrl'>,
+  extra: { relay?: Record<string, string>; sink?: Record<string, string> } = {},
+): { relay: Child; sink: Child } {
+  const common = {
+    KAFKA_BROKERS: servers.kafkaBrokers.join(','),
+    SCHEMA_REGISTRY_URL: servers.schemaRegistryUrl,
+  };
+  return {
+    relay: new Child(
+      'relay',
+      [path.join(root, 'relay', 'testing-child.ts'), run, 'run'],
+      {
+        ...common,
+        MONGODB_URI: servers.mongodbUri,
+        RELAY_OUTBOX_DATABASE: run,
+        RELAY_LOG_LEVEL: 'info',
+        ...extra.relay,
+      },
+      'relay state',
+    ),
+    sink: new Child(
+      'sink',
+      [path.join(root, 'sink', 'fixtures', 'sink-child.ts'), `${run}.`],
+      {
+        ...common,
+        MYSQL_URL: db.adminUrl,
+        MYSQL_SINK_URL: db.sinkUrl,
+        SINK_GROUP_ID: `${run}-sink`,
+        SINK_DLT_TOPIC: `${run}.dlt`,
+        LOG_LEVEL: 'info',
+        ...extra.sink,
+      },
+      'sink starting',
+    ),
+  };
+}
+
 interface Model {
   customers: Map<string, 'live' | 'deleted'>;
   orders: Map<string, { state: 'live' | 'deleted'; lines: number; nextLine: number }>;
@@ -251,17 +295,8 @@ export async function runChaos(servers: ChaosServers, o: ChaosOptions): Promise<
     await demoMigrations(),
     APPLIED_LOG_MIGRATIONS,
   ]);
-  const common = {
-    KAFKA_BROKERS: servers.kafkaBrokers.join(','),
-    SCHEMA_REGISTRY_URL: servers.schemaRegistryUrl,
-  };
-  const relay = new Child(
-    'relay',
-    [path.join(root, 'relay', 'testing-child.ts'), run, 'run'],
-    {
-      ...common,
-      MONGODB_URI: servers.mongodbUri,
-      RELAY_OUTBOX_DATABASE: run,
+  const { relay, sink } = pipelineChildren(run, servers, db, {
+    relay: {
       RELAY_BATCH_SIZE: '500',
       RELAY_LEASE_TTL_MS: '3000',
       RELAY_LEASE_RENEW_MS: '1000',
@@ -269,28 +304,15 @@ export async function runChaos(servers: ChaosServers, o: ChaosOptions): Promise<
       RELAY_SCAN_INTERVAL_MS: '1000',
       RELAY_RETRY_MAX_MS: '2000',
       RELAY_TOPIC_PARTITIONS: '3',
-      RELAY_LOG_LEVEL: 'info',
     },
-    'relay state',
-  );
-  const sink = new Child(
-    'sink',
-    [path.join(root, 'sink', 'fixtures', 'sink-child.ts'), `${run}.`],
-    {
-      ...common,
-      MYSQL_URL: db.adminUrl,
-      MYSQL_SINK_URL: db.sinkUrl,
-      SINK_GROUP_ID: `${run}-sink`,
-      SINK_DLT_TOPIC: `${run}.dlt`,
+    sink: {
       SINK_BATCH_SIZE: '200',
       SINK_RETRY_INITIAL_MS: '100',
       SINK_RETRY_MAX_MS: '2000',
       SINK_SESSION_TIMEOUT_MS: '6000',
       SINK_HEARTBEAT_INTERVAL_MS: '500',
-      LOG_LEVEL: 'info',
     },
-    'sink starting',
-  );
+  });
   const children = [relay, sink];
   let kills = 0;
   let restarts = 0;
