@@ -11,18 +11,19 @@
  * Last line: `bench-sink: sink_eps=<n> raw_eps=<n> debezium_eps=<n> vs_raw=<r> vs_debezium=<r>`.
  */
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
 import pino from 'pino';
-import { buildCatalog, defineAggregate } from '../schemas/catalog.js';
+import { buildCatalog, defineAggregate, type Catalog } from '../schemas/catalog.js';
 import { EventCodec } from '../schemas/codec.js';
 import { ConfluentRegistry } from '../schemas/registry.js';
 import { startStack } from '../infra/local/stack.js';
 import { loadSinkConfig } from '../sink/config.js';
+import { decodeRecord, rawRecord } from '../sink/decode.js';
 import { SINK_MIGRATIONS, runMigrations } from '../sink/migrations.js';
 import { tableProjection } from '../sink/projection.js';
 import { startSink } from '../sink/sink.js';
@@ -72,8 +73,40 @@ async function poll(
   }
 }
 
+/** CPU seconds used so far by this process and by MariaDB: which side limits a phase. */
+function cpuMeter(mysqlPids: () => number[]): () => string {
+  const tick = 100; // USER_HZ on Linux
+  const mysqlCpu = (): number => {
+    let s = 0;
+    for (const pid of mysqlPids()) {
+      try {
+        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+        s += (Number(f[11]) + Number(f[12])) / tick;
+      } catch {
+        // not Linux, or the process is gone: report what we have
+      }
+    }
+    return s;
+  };
+  const nodeCpu = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  };
+  let n0 = nodeCpu();
+  let m0 = mysqlCpu();
+  return () => {
+    const n1 = nodeCpu();
+    const m1 = mysqlCpu();
+    const out = `node ${(n1 - n0).toFixed(1)} CPU s, MariaDB ${(m1 - m0).toFixed(1)} CPU s`;
+    n0 = n1;
+    m0 = m1;
+    return out;
+  };
+}
+
 async function main(): Promise<void> {
   const stack = await startStack({ only: ['kafka', 'schema-registry', 'mysql'], log });
+  const cpu = cpuMeter(() => stack.get('mysql')?.pids() ?? []);
   try {
     const env = stack.env;
     const brokers = (env.KAFKA_BROKERS ?? '').split(',');
@@ -127,7 +160,14 @@ async function main(): Promise<void> {
       },
     ]);
 
+    // The floor under the sink: only reading and decoding the same records (no MySQL). The
+    // ceiling below does neither, so this bounds what vs_raw can reach on this machine.
+    cpu();
+    const reader = await readFloor(kafka, catalog, codec, `${tag}-read`);
+    log(`read floor: ${N} records fetched and decoded in ${reader} ms (${cpu()})`);
+
     // (a) the sink
+    cpu();
     const config = loadSinkConfig({
       KAFKA_BROKERS: brokers.join(','),
       SCHEMA_REGISTRY_URL: env.SCHEMA_REGISTRY_URL,
@@ -153,9 +193,10 @@ async function main(): Promise<void> {
     const s = await poll('sink', () => Promise.resolve(sink.counts.applied), N);
     await sink.stop();
     const sinkEps = N / ((s.last - s.first) / 1000);
-    log(`sink: ${N} events in ${s.last - s.first} ms`);
+    log(`sink: ${N} events in ${s.last - s.first} ms (${cpu()}, start-up included)`);
 
     // (b) the ceiling: the same final rows, bare multi-row upserts
+    cpu();
     const t0 = Date.now();
     for (let i = 0; i < N; i += 1000) {
       const rows = [];
@@ -167,7 +208,7 @@ async function main(): Promise<void> {
       );
     }
     const rawEps = N / ((Date.now() - t0) / 1000);
-    log(`raw: ${N} rows in ${Date.now() - t0} ms`);
+    log(`raw: ${N} rows in ${Date.now() - t0} ms (${cpu()})`);
 
     // (c) Debezium's JDBC sink on Kafka Connect standalone
     let dbzEps: number | undefined;
@@ -187,6 +228,37 @@ async function main(): Promise<void> {
     );
   } finally {
     await stack.stop();
+  }
+}
+
+async function readFloor(
+  kafka: Kafka,
+  catalog: Catalog,
+  codec: EventCodec,
+  groupId: string,
+): Promise<number> {
+  const consumer = kafka.consumer({ groupId, maxBytesPerPartition: 4 * 1024 * 1024 });
+  await consumer.connect();
+  try {
+    for (const topic of catalog.topics()) await consumer.subscribe({ topic, fromBeginning: true });
+    let n = 0;
+    let first = 0;
+    let last = 0;
+    await consumer.run({
+      partitionsConsumedConcurrently: PARTITIONS,
+      eachBatch: async ({ batch }) => {
+        if (first === 0) first = Date.now();
+        for (const m of batch.messages) {
+          const d = await decodeRecord(rawRecord(batch.topic, batch.partition, m), codec, catalog);
+          if (d.ok) n++;
+        }
+        last = Date.now();
+      },
+    });
+    await poll('read floor', () => Promise.resolve(n), N);
+    return last - first;
+  } finally {
+    await consumer.disconnect();
   }
 }
 
