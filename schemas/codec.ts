@@ -9,6 +9,12 @@ export const MAX_RECORD_BYTES = 1_000_000;
 const MAGIC = 0;
 const HEADER = 5;
 
+interface Reader {
+  readonly event: CatalogEvent;
+  /** From the writer's schema to the catalog's; undefined when they are the same. */
+  readonly resolver: avro.Resolver | undefined;
+}
+
 export interface DecodedEvent {
   readonly schemaId: number;
   readonly eventType: string;
@@ -22,10 +28,9 @@ export interface DecodedEvent {
  */
 export class EventCodec {
   private readonly ids = new Map<string, number>();
-  private readonly resolvers = new Map<
-    number,
-    Promise<{ event: CatalogEvent; resolver: avro.Resolver | undefined }>
-  >();
+  private readonly resolvers = new Map<number, Promise<Reader>>();
+  /** The readers `resolvers` has resolved, for decoding without a promise per record. */
+  private readonly loaded = new Map<number, Reader>();
 
   constructor(
     readonly catalog: Catalog,
@@ -96,7 +101,25 @@ export class EventCodec {
    */
   async decode(bytes: Buffer, expectedType?: string): Promise<DecodedEvent> {
     const schemaId = EventCodec.schemaIdOf(bytes);
-    const { event, resolver } = await this.readerFor(schemaId);
+    return this.decodeWith(schemaId, await this.readerFor(schemaId), bytes, expectedType);
+  }
+
+  /**
+   * `decode` without a promise when the record's writer schema is loaded already (every record
+   * after the first of its schema); undefined when it is not (then `decode`). Throws as `decode`.
+   */
+  decodeLoaded(bytes: Buffer, expectedType?: string): DecodedEvent | undefined {
+    const schemaId = EventCodec.schemaIdOf(bytes);
+    const reader = this.loaded.get(schemaId);
+    return reader && this.decodeWith(schemaId, reader, bytes, expectedType);
+  }
+
+  private decodeWith(
+    schemaId: number,
+    { event, resolver }: Reader,
+    bytes: Buffer,
+    expectedType: string | undefined,
+  ): DecodedEvent {
     if (expectedType !== undefined && expectedType !== event.type) {
       throw new PipelineError(
         'envelope_invalid',
@@ -121,9 +144,7 @@ export class EventCodec {
     return { schemaId, eventType: event.type, value: value as WireValue };
   }
 
-  private readerFor(
-    schemaId: number,
-  ): Promise<{ event: CatalogEvent; resolver: avro.Resolver | undefined }> {
+  private readerFor(schemaId: number): Promise<Reader> {
     let r = this.resolvers.get(schemaId);
     if (!r) {
       r = (async () => {
@@ -158,7 +179,10 @@ export class EventCodec {
           );
         }
       })();
-      r.catch(() => this.resolvers.delete(schemaId));
+      void r.then(
+        (reader) => this.loaded.set(schemaId, reader),
+        () => this.resolvers.delete(schemaId),
+      );
       this.resolvers.set(schemaId, r);
     }
     return r;

@@ -53,27 +53,36 @@ export type HeaderProblem = { readonly header: string; readonly problem: string 
 
 /** Reads headers as kafkajs delivers them (Buffer | string | arrays). Returns the metadata, or the
  * list of what is missing or malformed (the sink dead-letters such a record as `envelope_invalid`). */
+type RawHeaders = Readonly<Record<string, Buffer | string | (Buffer | string)[] | undefined>>;
+
+function headerValue(headers: RawHeaders | undefined, name: string): string | undefined {
+  const v = headers?.[name];
+  const one = Array.isArray(v) ? v[0] : v;
+  return one === undefined ? undefined : one.toString();
+}
+
+// Module-level, not closures: this runs once per record on the sink's hot path.
+function required(
+  headers: RawHeaders | undefined,
+  name: string,
+  problems: HeaderProblem[],
+): string {
+  const v = headerValue(headers, name);
+  if (v === undefined || v === '') problems.push({ header: name, problem: 'missing' });
+  return v ?? '';
+}
+
 export function fromHeaders(
-  headers: Readonly<Record<string, Buffer | string | (Buffer | string)[] | undefined>> | undefined,
+  headers: RawHeaders | undefined,
 ): { ok: true; metadata: EventMetadata } | { ok: false; problems: HeaderProblem[] } {
   const problems: HeaderProblem[] = [];
-  const get = (name: string): string | undefined => {
-    const v = headers?.[name];
-    const one = Array.isArray(v) ? v[0] : v;
-    return one === undefined ? undefined : one.toString();
-  };
-  const need = (name: string): string => {
-    const v = get(name);
-    if (v === undefined || v === '') problems.push({ header: name, problem: 'missing' });
-    return v ?? '';
-  };
-  const eventId = need(HEADERS.eventId);
-  const eventType = need(HEADERS.eventType);
-  const aggregateType = need(HEADERS.aggregateType);
-  const aggregateId = need(HEADERS.aggregateId);
-  const versionText = need(HEADERS.version);
-  const schemaText = need(HEADERS.schemaId);
-  const occurredText = need(HEADERS.occurredAt);
+  const eventId = required(headers, HEADERS.eventId, problems);
+  const eventType = required(headers, HEADERS.eventType, problems);
+  const aggregateType = required(headers, HEADERS.aggregateType, problems);
+  const aggregateId = required(headers, HEADERS.aggregateId, problems);
+  const versionText = required(headers, HEADERS.version, problems);
+  const schemaText = required(headers, HEADERS.schemaId, problems);
+  const occurredText = required(headers, HEADERS.occurredAt, problems);
   const version = Number(versionText);
   if (versionText && (!Number.isSafeInteger(version) || version < 1)) {
     problems.push({
@@ -90,22 +99,14 @@ export function fromHeaders(
     problems.push({ header: HEADERS.occurredAt, problem: `"${occurredText}" is not a timestamp` });
   }
   if (problems.length > 0) return { ok: false, problems };
-  const commandId = get(HEADERS.commandId);
-  const traceparent = get(HEADERS.traceparent);
-  const tracestate = get(HEADERS.tracestate);
-  return {
-    ok: true,
-    metadata: {
-      eventId,
-      eventType,
-      aggregateType,
-      aggregateId,
-      version,
-      schemaId,
-      occurredAt,
-      ...(commandId ? { commandId } : {}),
-      ...(traceparent ? { traceparent } : {}),
-      ...(tracestate ? { tracestate } : {}),
-    },
-  };
+  const metadata: {
+    -readonly [K in keyof EventMetadata]: EventMetadata[K];
+  } = { eventId, eventType, aggregateType, aggregateId, version, schemaId, occurredAt };
+  const commandId = headerValue(headers, HEADERS.commandId);
+  const traceparent = headerValue(headers, HEADERS.traceparent);
+  const tracestate = headerValue(headers, HEADERS.tracestate);
+  if (commandId) metadata.commandId = commandId;
+  if (traceparent) metadata.traceparent = traceparent;
+  if (tracestate) metadata.tracestate = tracestate;
+  return { ok: true, metadata };
 }

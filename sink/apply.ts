@@ -88,14 +88,19 @@ export class Applier {
     return ops;
   }
 
-  decode(raw: RawRecord): Promise<Decoded> {
+  async decode(raw: RawRecord): Promise<Decoded> {
     return decodeRecord(raw, this.deps.codec, this.deps.catalog);
   }
 
   /** Applies records of one partition (offset order). Throws only retriable errors. */
   async applyBatch(records: readonly RawRecord[]): Promise<OutcomeCounts> {
     if (records.length === 0) return emptyCounts();
-    const decoded = await Promise.all(records.map((r) => this.decode(r)));
+    const decoded: Decoded[] = [];
+    for (const r of records) {
+      // Awaits only the first record of a writer schema not loaded yet.
+      const d = decodeRecord(r, this.deps.codec, this.deps.catalog);
+      decoded.push(d instanceof Promise ? await d : d);
+    }
     try {
       return await this.runBatch(decoded, new Map());
     } catch (e) {
@@ -118,7 +123,11 @@ export class Applier {
     if (!last) return emptyCounts();
     return this.deps.store.transaction(async (tx) => {
       const ids = decoded.map((d) => (d.ok ? d.event.metadata.eventId : d.eventId));
-      const seen = await tx.seen(ids);
+      // Redeliveries are rare: claim every id in one statement, and look them up only when that
+      // finds one seen before. The planner marks every record that is not a duplicate as seen, so
+      // a successful claim is exactly its `markSeen`.
+      const claimed = await tx.claim(ids);
+      const seen = claimed ? new Set<string>() : await tx.seen(ids);
       const keys = uniqueKeys(decoded.map((d) => (d.ok ? d.event.metadata : d.key)));
       const aggregates = await tx.lockAggregates(keys);
       const held = await this.heldFor(
@@ -133,7 +142,7 @@ export class Applier {
         forcedDead,
         now: this.now(),
       });
-      await tx.markSeen(plan.markSeen);
+      if (!claimed) await tx.markSeen(plan.markSeen);
       await tx.execute(this.plan(plan.apply));
       await tx.saveAggregates(plan.aggregates);
       await tx.hold(plan.hold);

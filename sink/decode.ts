@@ -1,8 +1,8 @@
 /** Kafka record -> the event a projection sees, or the reason it cannot be (never throws for bad
  * data; throws only retriable errors, e.g. the registry being unreachable). */
 import type { Catalog } from '../schemas/catalog.js';
-import type { EventCodec } from '../schemas/codec.js';
-import { fromHeaders, HEADERS } from '../schemas/envelope.js';
+import type { DecodedEvent, EventCodec } from '../schemas/codec.js';
+import { fromHeaders, HEADERS, type EventMetadata } from '../schemas/envelope.js';
 import { PipelineError, isPipelineError } from '../schemas/errors.js';
 import type { Decoded, RawRecord } from './planner.js';
 
@@ -10,9 +10,11 @@ type KafkaHeaders = Readonly<Record<string, Buffer | string | (Buffer | string)[
 
 export function headersToStrings(h: KafkaHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h ?? {})) {
+  if (!h) return out;
+  for (const k in h) {
+    const v = h[k];
     const one = Array.isArray(v) ? v[0] : v;
-    if (one !== undefined) out[k] = one.toString();
+    if (one !== undefined) out[k] = typeof one === 'string' ? one : one.toString();
   }
   return out;
 }
@@ -32,14 +34,10 @@ export function rawRecord(
   };
 }
 
-export async function decodeRecord(
-  raw: RawRecord,
-  codec: EventCodec,
-  catalog: Catalog,
-): Promise<Decoded> {
+function failed(raw: RawRecord, error: PipelineError): Decoded {
   const h = raw.headers;
   const fallbackId = `${raw.topic}:${raw.partition}:${raw.offset}`;
-  const failed = (error: PipelineError): Decoded => ({
+  return {
     ok: false,
     raw,
     key: {
@@ -50,66 +48,106 @@ export async function decodeRecord(
     eventType: h[HEADERS.eventType] ?? '?',
     version: Number(h[HEADERS.version]) || 0,
     error,
-  });
-  const context = { topic: raw.topic, partition: raw.partition, offset: raw.offset };
-  const parsed = fromHeaders(h);
+  };
+}
+
+const contextOf = (raw: RawRecord, m?: EventMetadata) => ({
+  topic: raw.topic,
+  partition: raw.partition,
+  offset: raw.offset,
+  ...(m ? { eventId: m.eventId, aggregateId: m.aggregateId, version: m.version } : {}),
+});
+
+function decoded(raw: RawRecord, m: EventMetadata, deletes: boolean, d: DecodedEvent): Decoded {
+  return {
+    ok: true,
+    raw,
+    event: {
+      metadata: m,
+      eventType: m.eventType,
+      payload: d.value.event,
+      state: d.value.state,
+      deletes,
+      source: { topic: raw.topic, partition: raw.partition, offset: raw.offset },
+    },
+  };
+}
+
+function refused(raw: RawRecord, m: EventMetadata, e: unknown): Decoded {
+  if (isPipelineError(e) && !e.retriable) {
+    return failed(
+      raw,
+      new PipelineError(e.code, e.message, {
+        retriable: false,
+        cause: e,
+        context: contextOf(raw, m),
+      }),
+    );
+  }
+  throw e;
+}
+
+/**
+ * Decodes a record; synchronous (no promise per record) once its writer schema is loaded, a
+ * promise only for the first record of a schema, which fetches it from the registry. Runs once
+ * per record: no closures, and error contexts built only for errors.
+ */
+export function decodeRecord(
+  raw: RawRecord,
+  codec: EventCodec,
+  catalog: Catalog,
+): Decoded | Promise<Decoded> {
+  const parsed = fromHeaders(raw.headers);
   if (!parsed.ok) {
     return failed(
+      raw,
       new PipelineError(
         'envelope_invalid',
         `bad headers: ${parsed.problems.map((p) => `${p.header} ${p.problem}`).join('; ')}`,
-        { retriable: false, context },
+        { retriable: false, context: contextOf(raw) },
       ),
     );
   }
   const m = parsed.metadata;
-  const ctx = { ...context, eventId: m.eventId, aggregateId: m.aggregateId, version: m.version };
   const ev = catalog.findEvent(m.eventType);
   if (!ev) {
     return failed(
+      raw,
       new PipelineError('event_type_unknown', `event type ${m.eventType} is not in the catalog`, {
         retriable: false,
-        context: ctx,
+        context: contextOf(raw, m),
       }),
     );
   }
   if (ev.aggregateType !== m.aggregateType) {
     return failed(
+      raw,
       new PipelineError(
         'envelope_invalid',
         `${m.eventType} belongs to ${ev.aggregateType}, the header says ${m.aggregateType}`,
-        { retriable: false, context: ctx },
+        { retriable: false, context: contextOf(raw, m) },
       ),
     );
   }
-  if (!raw.value) {
+  const value = raw.value;
+  if (!value) {
     return failed(
+      raw,
       new PipelineError('payload_invalid', 'record has no value (a tombstone?)', {
         retriable: false,
-        context: ctx,
+        context: contextOf(raw, m),
       }),
     );
   }
+  let loaded: DecodedEvent | undefined;
   try {
-    const d = await codec.decode(raw.value, m.eventType);
-    return {
-      ok: true,
-      raw,
-      event: {
-        metadata: m,
-        eventType: m.eventType,
-        payload: d.value.event,
-        state: d.value.state,
-        deletes: ev.deletes,
-        source: { topic: raw.topic, partition: raw.partition, offset: raw.offset },
-      },
-    };
+    loaded = codec.decodeLoaded(value, m.eventType);
   } catch (e) {
-    if (isPipelineError(e) && !e.retriable) {
-      return failed(
-        new PipelineError(e.code, e.message, { retriable: false, cause: e, context: ctx }),
-      );
-    }
-    throw e;
+    return refused(raw, m, e);
   }
+  if (loaded) return decoded(raw, m, ev.deletes, loaded);
+  return codec.decode(value, m.eventType).then(
+    (d) => decoded(raw, m, ev.deletes, d),
+    (e: unknown) => refused(raw, m, e),
+  );
 }

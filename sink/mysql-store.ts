@@ -285,6 +285,22 @@ class MysqlTransaction implements SinkTransaction {
     private readonly physical: (table: string) => string,
   ) {}
 
+  async claim(eventIds: readonly string[]): Promise<boolean> {
+    if (eventIds.length === 0) return true;
+    try {
+      // One statement, so all or nothing: InnoDB rolls back the failed statement, not the
+      // transaction. A plain INSERT, not INSERT IGNORE, which would also turn an over-long id
+      // into a truncated one instead of an error.
+      await this.conn.query(`INSERT INTO ${this.t(SINK_TABLES.events)} (event_id) VALUES ?`, [
+        eventIds.map((id) => [id]),
+      ]);
+      return true;
+    } catch (e) {
+      if ((e as { errno?: number }).errno === 1062) return false;
+      throw e;
+    }
+  }
+
   async seen(eventIds: readonly string[]): Promise<Set<string>> {
     const out = new Set<string>();
     for (const part of chunks(eventIds, 5000)) {

@@ -55,6 +55,12 @@ export interface PartitionOffset {
 
 /** One MySQL transaction of the sink: all or nothing. */
 export interface SinkTransaction {
+  /**
+   * Records all of these event ids as seen when none was seen before (the common case: one
+   * statement instead of a lookup and an insert) and returns true; records none and returns false
+   * when any was seen already or repeats in the list (then `seen` and `markSeen` decide).
+   */
+  claim(eventIds: readonly string[]): Promise<boolean>;
   /** Which of these event ids were applied (or seen) before. Non-locking. */
   seen(eventIds: readonly string[]): Promise<Set<string>>;
   /** Records event ids as seen; a concurrent writer of the same id fails this transaction. */
