@@ -1,9 +1,11 @@
 /** Kafka record -> the event a projection sees, or the reason it cannot be (never throws for bad
  * data; throws only retriable errors, e.g. the registry being unreachable). */
+import { createHash } from 'node:crypto';
 import type { Catalog } from '../schemas/catalog.js';
 import type { DecodedEvent, EventCodec } from '../schemas/codec.js';
 import { fromHeaders, HEADERS, type EventMetadata } from '../schemas/envelope.js';
 import { PipelineError, isPipelineError } from '../schemas/errors.js';
+import { SINK_ID_WIDTHS } from './migrations.js';
 import type { Decoded, RawRecord } from './planner.js';
 
 type KafkaHeaders = Readonly<Record<string, Buffer | string | (Buffer | string)[] | undefined>>;
@@ -34,21 +36,49 @@ export function rawRecord(
   };
 }
 
+/** Characters as MySQL counts them (code points, not UTF-16 units). */
+function characters(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdbff) n++;
+  }
+  return n;
+}
+
+/** The id itself when the bookkeeping tables can store it, else a stable stand-in for it. */
+function fit(id: string, width: number): string {
+  if (id.length <= width || characters(id) <= width) return id;
+  return `oversized:${createHash('sha256').update(id).digest('hex')}`;
+}
+
 function failed(raw: RawRecord, error: PipelineError): Decoded {
   const h = raw.headers;
   const fallbackId = `${raw.topic}:${raw.partition}:${raw.offset}`;
+  const w = SINK_ID_WIDTHS;
   return {
     ok: false,
     raw,
     key: {
-      aggregateType: h[HEADERS.aggregateType] ?? `topic:${raw.topic}`,
-      aggregateId: h[HEADERS.aggregateId] ?? raw.key?.toString() ?? fallbackId,
+      aggregateType: fit(h[HEADERS.aggregateType] ?? `topic:${raw.topic}`, w.aggregateType),
+      aggregateId: fit(h[HEADERS.aggregateId] ?? raw.key?.toString() ?? fallbackId, w.aggregateId),
     },
-    eventId: h[HEADERS.eventId] || fallbackId,
-    eventType: h[HEADERS.eventType] ?? '?',
+    eventId: fit(h[HEADERS.eventId] || fallbackId, w.eventId),
+    eventType: fit(h[HEADERS.eventType] ?? '?', w.eventType),
     version: Number(h[HEADERS.version]) || 0,
     error,
   };
+}
+
+/** Which of the record's ids are wider than the bookkeeping tables' columns, if any. */
+function tooWide(m: EventMetadata): string | undefined {
+  const over = (['eventId', 'aggregateId', 'aggregateType', 'eventType'] as const).filter(
+    (k) => fit(m[k], SINK_ID_WIDTHS[k]) !== m[k],
+  );
+  if (over.length === 0) return undefined;
+  return over
+    .map((k) => `${k} has ${characters(m[k])} characters (at most ${SINK_ID_WIDTHS[k]})`)
+    .join('; ');
 }
 
 const contextOf = (raw: RawRecord, m?: EventMetadata) => ({
@@ -109,6 +139,16 @@ export function decodeRecord(
     );
   }
   const m = parsed.metadata;
+  const wide = tooWide(m);
+  if (wide) {
+    return failed(
+      raw,
+      new PipelineError('envelope_invalid', `ids too long for the sink's tables: ${wide}`, {
+        retriable: false,
+        context: contextOf(raw),
+      }),
+    );
+  }
   const ev = catalog.findEvent(m.eventType);
   if (!ev) {
     return failed(

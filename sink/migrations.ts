@@ -168,6 +168,18 @@ export const SINK_TABLES = {
   offsets: 'cqrs_sink_offsets',
 } as const;
 
+/**
+ * Widths (in characters) of the identifiers the bookkeeping tables below store. A record whose ids
+ * are longer cannot be deduplicated or parked under its own ids: the sink dead-letters it under a
+ * hash of them instead (sink/decode.ts).
+ */
+export const SINK_ID_WIDTHS = {
+  eventId: 191,
+  aggregateId: 191,
+  aggregateType: 128,
+  eventType: 255,
+} as const;
+
 export const SINK_MIGRATIONS: MigrationSet = {
   scope: 'sink',
   migrations: [

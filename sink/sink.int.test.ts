@@ -254,6 +254,38 @@ describe('poison events, parking and re-drive', () => {
     ]);
   });
 
+  it('dead-letters events whose ids do not fit the bookkeeping tables, under stable short keys', async () => {
+    const h = new DemoHistory();
+    const longEvent = {
+      ...h.customerRegistered('c-long-event', 'L', 'l@example.com'),
+      eventId: `e-${'x'.repeat(300)}`,
+    };
+    const longAggregate = h.customerRegistered(`c-${'y'.repeat(300)}`, 'L', 'l@example.com');
+    const good = h.customerRegistered('c-after-long', 'G', 'g@example.com');
+    await t.send([longEvent, longAggregate, good]);
+    await waitFor(
+      'the good one',
+      async () =>
+        (await t.db.query("SELECT * FROM customers WHERE id = 'c-after-long'")).length === 1,
+    );
+    const dead = await t.db.query<{ aggregate_id: string; event_id: string; error_code: string }>(
+      "SELECT aggregate_id, event_id, error_code FROM cqrs_sink_held WHERE kind = 'dead' AND error_code = 'envelope_invalid' AND (aggregate_id = 'c-long-event' OR aggregate_id LIKE 'oversized:%') ORDER BY id",
+    );
+    expect(dead).toEqual([
+      {
+        aggregate_id: 'c-long-event',
+        event_id: expect.stringMatching(/^oversized:[0-9a-f]{64}$/),
+        error_code: 'envelope_invalid',
+      },
+      {
+        aggregate_id: expect.stringMatching(/^oversized:[0-9a-f]{64}$/),
+        event_id: expect.any(String),
+        error_code: 'envelope_invalid',
+      },
+    ]);
+    expect(sink.state).toBe('running');
+  });
+
   it('holds events after a missing version, and dead-letters them as version_gap after the timeout', async () => {
     const h = new DemoHistory();
     const v1 = h.customerRegistered('c-gap', 'Gap', 'gap@example.com');
