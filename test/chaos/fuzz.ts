@@ -60,6 +60,7 @@ export function malformedRecords(
       'nasty-headers',
       'no-headers',
       'empty-value',
+      'oversized-ids',
       'unknown-type',
     ]);
     switch (kind) {
@@ -112,6 +113,19 @@ export function malformedRecords(
         break;
       case 'empty-value':
         out.push({ kind, key: id, value: null, headers });
+        break;
+      case 'oversized-ids':
+        // A valid event whose ids do not fit the sink's bookkeeping columns (191 characters).
+        out.push({
+          kind,
+          key: id,
+          value: good,
+          headers: {
+            ...headers,
+            [HEADERS.eventId]: `fz-${seed}-${i}-${'e'.repeat(200 + Math.floor(rnd() * 5000))}`,
+            [HEADERS.aggregateId]: `${id}-${'y'.repeat(200)}`,
+          },
+        });
         break;
       default:
         out.push({
