@@ -16,6 +16,8 @@ import { testServers, uniqueName, waitFor } from '../support/servers.js';
 import { malformedEntries, malformedRecords } from './fuzz.js';
 
 const COUNT = Number(process.env.FUZZ_COUNT ?? 1000);
+/** Time limits grow with the count (about 0.1 s per poison record through the sink here). */
+const SCALE = Math.max(1, COUNT / 1000);
 const SEED = Number(process.env.FUZZ_SEED ?? 424242);
 const servers = testServers();
 
@@ -59,7 +61,7 @@ describe('sink fuzz', () => {
     await waitFor(
       'every record dead-lettered',
       () => Promise.resolve(sink.counts.dead_lettered + sink.counts.held >= COUNT),
-      { timeoutMs: 300_000 },
+      { timeoutMs: 300_000 * SCALE },
     );
     expect(sink.state).toBe('running');
     expect(sink.counts.applied).toBe(0);
@@ -86,7 +88,7 @@ describe('sink fuzz', () => {
     } finally {
       await admin.disconnect();
     }
-  }, 600_000);
+  }, 600_000 * SCALE);
 });
 
 describe('relay fuzz', () => {
@@ -118,7 +120,7 @@ describe('relay fuzz', () => {
       await waitFor(
         'every entry failed',
         async () => (await outbox.countDocuments({ status: 'failed' })) === COUNT,
-        { timeoutMs: 300_000 },
+        { timeoutMs: 300_000 * SCALE },
       );
       expect(relay.state).toBe('running');
       expect(relay.stats().published).toBe(0);
@@ -128,5 +130,5 @@ describe('relay fuzz', () => {
     } finally {
       await relay.stop();
     }
-  }, 600_000);
+  }, 600_000 * SCALE);
 });
