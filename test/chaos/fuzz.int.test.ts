@@ -30,65 +30,75 @@ describe('sink fuzz', () => {
     await t.close();
   });
 
-  it(`dead-letters ${COUNT} malformed records with a reason and touches no row`, async () => {
-    const sink = await t.start({ SINK_BATCH_SIZE: '200' });
-    const records = malformedRecords(
-      COUNT,
-      SEED,
-      t.codec,
-      t.codec.schemaIdOf('CustomerRegistered'),
-    );
-    // Batches under the broker's 1 MB request limit (a huge record goes alone).
-    let batch: typeof records = [];
-    let bytes = 0;
-    const flush = async (): Promise<void> => {
-      if (batch.length === 0) return;
-      await t.producer.send({
-        topic: `${t.prefix}customer`,
-        acks: -1,
-        messages: batch.map((r) => ({ key: r.key, value: r.value, headers: r.headers })),
-      });
-      batch = [];
-      bytes = 0;
-    };
-    for (const r of records) {
-      const size = (r.value?.length ?? 0) + 1000;
-      if (bytes + size > 700_000) await flush();
-      batch.push(r);
-      bytes += size;
-    }
-    await flush();
-    await waitFor(
-      'every record dead-lettered',
-      () => Promise.resolve(sink.counts.dead_lettered + sink.counts.held >= COUNT),
-      { timeoutMs: 300_000 * SCALE },
-    );
-    expect(sink.state).toBe('running');
-    expect(sink.counts.applied).toBe(0);
-    expect(sink.counts.dead_lettered).toBe(COUNT);
-    const held = await t.db.query<{ n: unknown; reasons: unknown }>(
-      "SELECT COUNT(*) AS n, SUM(error_code IS NOT NULL AND error_message <> '') AS reasons FROM cqrs_sink_held WHERE kind = 'dead'",
-    );
-    expect(held.map((h) => [Number(h.n), Number(h.reasons)])).toEqual([[COUNT, COUNT]]);
-    for (const table of ['customers', 'orders', 'order_lines', 'order_summaries', 'applied_log']) {
-      expect({ table, rows: (await t.db.query(`SELECT 1 FROM ${table}`)).length }).toEqual({
-        table,
-        rows: 0,
-      });
-    }
-    const admin = new Kafka({
-      clientId: 'fuzz',
-      brokers: servers.kafkaBrokers,
-      logLevel: logLevel.NOTHING,
-    }).admin();
-    await admin.connect();
-    try {
-      const dlt = await admin.fetchTopicOffsets(t.dlt);
-      expect(dlt.reduce((n, p) => n + Number(p.high), 0)).toBe(COUNT);
-    } finally {
-      await admin.disconnect();
-    }
-  }, 600_000 * SCALE);
+  it(
+    `dead-letters ${COUNT} malformed records with a reason and touches no row`,
+    async () => {
+      const sink = await t.start({ SINK_BATCH_SIZE: '200' });
+      const records = malformedRecords(
+        COUNT,
+        SEED,
+        t.codec,
+        t.codec.schemaIdOf('CustomerRegistered'),
+      );
+      // Batches under the broker's 1 MB request limit (a huge record goes alone).
+      let batch: typeof records = [];
+      let bytes = 0;
+      const flush = async (): Promise<void> => {
+        if (batch.length === 0) return;
+        await t.producer.send({
+          topic: `${t.prefix}customer`,
+          acks: -1,
+          messages: batch.map((r) => ({ key: r.key, value: r.value, headers: r.headers })),
+        });
+        batch = [];
+        bytes = 0;
+      };
+      for (const r of records) {
+        const size = (r.value?.length ?? 0) + 1000;
+        if (bytes + size > 700_000) await flush();
+        batch.push(r);
+        bytes += size;
+      }
+      await flush();
+      await waitFor(
+        'every record dead-lettered',
+        () => Promise.resolve(sink.counts.dead_lettered + sink.counts.held >= COUNT),
+        { timeoutMs: 300_000 * SCALE },
+      );
+      expect(sink.state).toBe('running');
+      expect(sink.counts.applied).toBe(0);
+      expect(sink.counts.dead_lettered).toBe(COUNT);
+      const held = await t.db.query<{ n: unknown; reasons: unknown }>(
+        "SELECT COUNT(*) AS n, SUM(error_code IS NOT NULL AND error_message <> '') AS reasons FROM cqrs_sink_held WHERE kind = 'dead'",
+      );
+      expect(held.map((h) => [Number(h.n), Number(h.reasons)])).toEqual([[COUNT, COUNT]]);
+      for (const table of [
+        'customers',
+        'orders',
+        'order_lines',
+        'order_summaries',
+        'applied_log',
+      ]) {
+        expect({ table, rows: (await t.db.query(`SELECT 1 FROM ${table}`)).length }).toEqual({
+          table,
+          rows: 0,
+        });
+      }
+      const admin = new Kafka({
+        clientId: 'fuzz',
+        brokers: servers.kafkaBrokers,
+        logLevel: logLevel.NOTHING,
+      }).admin();
+      await admin.connect();
+      try {
+        const dlt = await admin.fetchTopicOffsets(t.dlt);
+        expect(dlt.reduce((n, p) => n + Number(p.high), 0)).toBe(COUNT);
+      } finally {
+        await admin.disconnect();
+      }
+    },
+    600_000 * SCALE,
+  );
 });
 
 describe('relay fuzz', () => {
@@ -101,34 +111,38 @@ describe('relay fuzz', () => {
     await client.close();
   });
 
-  it(`marks ${COUNT} malformed outbox entries failed with a reason and publishes none`, async () => {
-    const database = uniqueName('fuzz');
-    const catalog = testCatalog(uniqueName('f'));
-    const codec = new EventCodec(catalog, new ConfluentRegistry(servers.schemaRegistryUrl));
-    await codec.registerAll();
-    const outbox = client.db(database).collection('outbox');
-    const entries = malformedEntries(COUNT, SEED, codec, codec.schemaIdOf('CustomerRegistered'));
-    for (let i = 0; i < entries.length; i += 500)
-      await outbox.insertMany(entries.slice(i, i + 500));
-    const relay = await startRelay({
-      catalog,
-      config: testRelayConfig(servers, database, { topicPartitions: 1, batchSize: 500 }),
-      logger: pino({ level: 'silent' }),
-      mongoClient: client,
-    });
-    try {
-      await waitFor(
-        'every entry failed',
-        async () => (await outbox.countDocuments({ status: 'failed' })) === COUNT,
-        { timeoutMs: 300_000 * SCALE },
-      );
-      expect(relay.state).toBe('running');
-      expect(relay.stats().published).toBe(0);
-      expect(
-        await outbox.countDocuments({ status: 'failed', 'failure.reason': { $type: 'string' } }),
-      ).toBe(COUNT);
-    } finally {
-      await relay.stop();
-    }
-  }, 600_000 * SCALE);
+  it(
+    `marks ${COUNT} malformed outbox entries failed with a reason and publishes none`,
+    async () => {
+      const database = uniqueName('fuzz');
+      const catalog = testCatalog(uniqueName('f'));
+      const codec = new EventCodec(catalog, new ConfluentRegistry(servers.schemaRegistryUrl));
+      await codec.registerAll();
+      const outbox = client.db(database).collection('outbox');
+      const entries = malformedEntries(COUNT, SEED, codec, codec.schemaIdOf('CustomerRegistered'));
+      for (let i = 0; i < entries.length; i += 500)
+        await outbox.insertMany(entries.slice(i, i + 500));
+      const relay = await startRelay({
+        catalog,
+        config: testRelayConfig(servers, database, { topicPartitions: 1, batchSize: 500 }),
+        logger: pino({ level: 'silent' }),
+        mongoClient: client,
+      });
+      try {
+        await waitFor(
+          'every entry failed',
+          async () => (await outbox.countDocuments({ status: 'failed' })) === COUNT,
+          { timeoutMs: 300_000 * SCALE },
+        );
+        expect(relay.state).toBe('running');
+        expect(relay.stats().published).toBe(0);
+        expect(
+          await outbox.countDocuments({ status: 'failed', 'failure.reason': { $type: 'string' } }),
+        ).toBe(COUNT);
+      } finally {
+        await relay.stop();
+      }
+    },
+    600_000 * SCALE,
+  );
 });
