@@ -46,10 +46,19 @@ function characters(s: string): number {
   return n;
 }
 
+/** Why the bookkeeping tables cannot keep this id apart from others, if they cannot. */
+function unstorable(id: string, width: number): string | undefined {
+  // utf8mb4_bin still ignores trailing spaces: "a " would be the same row as "a".
+  if (id.endsWith(' ')) return 'ends in a space, which MySQL ignores when comparing';
+  if (id.length <= width) return undefined;
+  const n = characters(id);
+  return n <= width ? undefined : `has ${n} characters (at most ${width})`;
+}
+
 /** The id itself when the bookkeeping tables can store it, else a stable stand-in for it. */
 function fit(id: string, width: number): string {
-  if (id.length <= width || characters(id) <= width) return id;
-  return `oversized:${createHash('sha256').update(id).digest('hex')}`;
+  if (unstorable(id, width) === undefined) return id;
+  return `unstorable:${createHash('sha256').update(id).digest('hex')}`;
 }
 
 function failed(raw: RawRecord, error: PipelineError): Decoded {
@@ -70,15 +79,14 @@ function failed(raw: RawRecord, error: PipelineError): Decoded {
   };
 }
 
-/** Which of the record's ids are wider than the bookkeeping tables' columns, if any. */
-function tooWide(m: EventMetadata): string | undefined {
-  const over = (['eventId', 'aggregateId', 'aggregateType', 'eventType'] as const).filter(
-    (k) => fit(m[k], SINK_ID_WIDTHS[k]) !== m[k],
-  );
-  if (over.length === 0) return undefined;
-  return over
-    .map((k) => `${k} has ${characters(m[k])} characters (at most ${SINK_ID_WIDTHS[k]})`)
-    .join('; ');
+/** Which of the record's ids the bookkeeping tables cannot store as they are, and why. */
+function unstorableIds(m: EventMetadata): string | undefined {
+  const problems: string[] = [];
+  for (const k of ['eventId', 'aggregateId', 'aggregateType', 'eventType'] as const) {
+    const why = unstorable(m[k], SINK_ID_WIDTHS[k]);
+    if (why) problems.push(`${k} ${why}`);
+  }
+  return problems.length > 0 ? problems.join('; ') : undefined;
 }
 
 const contextOf = (raw: RawRecord, m?: EventMetadata) => ({
@@ -139,11 +147,11 @@ export function decodeRecord(
     );
   }
   const m = parsed.metadata;
-  const wide = tooWide(m);
+  const wide = unstorableIds(m);
   if (wide) {
     return failed(
       raw,
-      new PipelineError('envelope_invalid', `ids too long for the sink's tables: ${wide}`, {
+      new PipelineError('envelope_invalid', `ids the sink's tables cannot keep apart: ${wide}`, {
         retriable: false,
         context: contextOf(raw),
       }),

@@ -180,6 +180,10 @@ export const SINK_ID_WIDTHS = {
   eventType: 255,
 } as const;
 
+/** A string column compared byte for byte (but for trailing spaces), on MariaDB and MySQL 8 alike. */
+const bin = (chars: number): string =>
+  `VARCHAR(${chars}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`;
+
 export const SINK_MIGRATIONS: MigrationSet = {
   scope: 'sink',
   migrations: [
@@ -209,6 +213,25 @@ export const SINK_MIGRATIONS: MigrationSet = {
            consumer_group VARCHAR(191) NOT NULL, topic VARCHAR(249) NOT NULL, kpartition INT NOT NULL,
            next_offset BIGINT NOT NULL, updated_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
            PRIMARY KEY (consumer_group, topic, kpartition)) ENGINE=InnoDB`,
+      ],
+    },
+    {
+      // Ids, types, topics and groups compare exactly. Under the servers' default collations
+      // (case- and accent-insensitive) two event ids differing in case were one "duplicate", and two
+      // such aggregates shared one version row: an event was dropped as stale, or, when both ids
+      // were in one batch, the partition retried forever. utf8mb4_bin exists on MariaDB and MySQL 8;
+      // it still ignores trailing spaces, so the sink refuses ids that end in one (sink/decode.ts).
+      version: 2,
+      name: 'exact ids',
+      sql: [
+        `ALTER TABLE cqrs_sink_events MODIFY event_id ${bin(191)} NOT NULL`,
+        `ALTER TABLE cqrs_sink_aggregates MODIFY aggregate_type ${bin(128)} NOT NULL,
+           MODIFY aggregate_id ${bin(191)} NOT NULL`,
+        `ALTER TABLE cqrs_sink_held MODIFY aggregate_type ${bin(128)} NOT NULL,
+           MODIFY aggregate_id ${bin(191)} NOT NULL, MODIFY event_id ${bin(191)} NOT NULL,
+           MODIFY event_type ${bin(255)} NOT NULL, MODIFY topic ${bin(249)} NOT NULL`,
+        `ALTER TABLE cqrs_sink_offsets MODIFY consumer_group ${bin(191)} NOT NULL,
+           MODIFY topic ${bin(249)} NOT NULL`,
       ],
     },
   ],
