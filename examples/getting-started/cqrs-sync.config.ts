@@ -17,7 +17,7 @@ export default defineConfig({
       version: 1,
       name: 'tasks',
       sql: `CREATE TABLE tasks (
-              id VARCHAR(64) PRIMARY KEY,
+              id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin PRIMARY KEY,
               title VARCHAR(200) NOT NULL,
               done BOOLEAN NOT NULL,
               version BIGINT NOT NULL
