@@ -49,6 +49,34 @@ export function toHeaders(m: EventMetadata): Record<string, string> {
   return h;
 }
 
+/**
+ * Longest event or aggregate id, in characters, that the sink can deduplicate and park under (its
+ * bookkeeping keys are VARCHAR(191), utf8mb4: the widest an InnoDB key prefix allowed for long).
+ */
+export const MAX_ID_CHARS = 191;
+
+/** Characters as MySQL counts them (code points, not UTF-16 units). */
+export function idCharacters(id: string): number {
+  let n = 0;
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdbff) n++;
+  }
+  return n;
+}
+
+/**
+ * Why an id cannot travel as an event or aggregate id, if it cannot: MySQL compares ids ignoring
+ * trailing spaces (so "a " would be "a"), and keys have a width.
+ */
+export function idProblem(id: string, width: number = MAX_ID_CHARS): string | undefined {
+  if (id === '') return 'is empty';
+  if (id.endsWith(' ')) return 'ends in a space, which MySQL ignores when comparing';
+  if (id.length <= width) return undefined;
+  const n = idCharacters(id);
+  return n <= width ? undefined : `has ${n} characters (at most ${width})`;
+}
+
 export type HeaderProblem = { readonly header: string; readonly problem: string };
 
 /** Reads headers as kafkajs delivers them (Buffer | string | arrays). Returns the metadata, or the

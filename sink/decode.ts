@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { Catalog } from '../schemas/catalog.js';
 import type { DecodedEvent, EventCodec } from '../schemas/codec.js';
-import { fromHeaders, HEADERS, type EventMetadata } from '../schemas/envelope.js';
+import { fromHeaders, HEADERS, idProblem, type EventMetadata } from '../schemas/envelope.js';
 import { PipelineError, isPipelineError } from '../schemas/errors.js';
 import { SINK_ID_WIDTHS } from './migrations.js';
 import type { Decoded, RawRecord } from './planner.js';
@@ -36,28 +36,9 @@ export function rawRecord(
   };
 }
 
-/** Characters as MySQL counts them (code points, not UTF-16 units). */
-function characters(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0xd800 || c > 0xdbff) n++;
-  }
-  return n;
-}
-
-/** Why the bookkeeping tables cannot keep this id apart from others, if they cannot. */
-function unstorable(id: string, width: number): string | undefined {
-  // utf8mb4_bin still ignores trailing spaces: "a " would be the same row as "a".
-  if (id.endsWith(' ')) return 'ends in a space, which MySQL ignores when comparing';
-  if (id.length <= width) return undefined;
-  const n = characters(id);
-  return n <= width ? undefined : `has ${n} characters (at most ${width})`;
-}
-
 /** The id itself when the bookkeeping tables can store it, else a stable stand-in for it. */
 function fit(id: string, width: number): string {
-  if (unstorable(id, width) === undefined) return id;
+  if (idProblem(id, width) === undefined) return id;
   return `unstorable:${createHash('sha256').update(id).digest('hex')}`;
 }
 
@@ -83,7 +64,7 @@ function failed(raw: RawRecord, error: PipelineError): Decoded {
 function unstorableIds(m: EventMetadata): string | undefined {
   const problems: string[] = [];
   for (const k of ['eventId', 'aggregateId', 'aggregateType', 'eventType'] as const) {
-    const why = unstorable(m[k], SINK_ID_WIDTHS[k]);
+    const why = idProblem(m[k], SINK_ID_WIDTHS[k]);
     if (why) problems.push(`${k} ${why}`);
   }
   return problems.length > 0 ? problems.join('; ') : undefined;

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type mysql from 'mysql2/promise';
+import { MAX_ID_CHARS } from '../schemas/envelope.js';
 import { PipelineError } from '../schemas/errors.js';
 
 export interface Migration {
@@ -174,8 +175,8 @@ export const SINK_TABLES = {
  * hash of them instead (sink/decode.ts).
  */
 export const SINK_ID_WIDTHS = {
-  eventId: 191,
-  aggregateId: 191,
+  eventId: MAX_ID_CHARS,
+  aggregateId: MAX_ID_CHARS,
   aggregateType: 128,
   eventType: 255,
 } as const;

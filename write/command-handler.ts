@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { idProblem } from '../schemas/envelope.js';
 import { PipelineError, isPipelineError } from '../schemas/errors.js';
 import type { AggregateRoot } from './aggregate.js';
 import { commandTraceContext } from './outbox.js';
@@ -56,6 +57,15 @@ export function commandHandler<C extends Command, S extends object, A extends Ag
     const earlier = await recorded(command.commandId);
     if (earlier) return earlier;
     const aggregateId = definition.aggregateId(command);
+    // Refused here, with the command, rather than dead-lettered by the sink later.
+    const bad = idProblem(aggregateId);
+    if (bad) {
+      throw new PipelineError(
+        'command_invalid',
+        `${definition.name} is invalid: aggregate id ${JSON.stringify(aggregateId.slice(0, 60))} ${bad}`,
+        { retriable: false, context: { command: definition.name } },
+      );
+    }
     const trace = commandTraceContext(input);
     for (let attempt = 0; ; attempt++) {
       const aggregate = await repository.load(aggregateId);

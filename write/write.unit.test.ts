@@ -104,6 +104,30 @@ describe('command handling', () => {
     expect((e as Error).message).toMatch(/name/);
   });
 
+  it('refuses an aggregate id the sink could not keep apart, before anything is saved', async () => {
+    for (const customerId of ['u ', 'u'.repeat(192), '']) {
+      const e = await rejection(
+        cmd.RegisterCustomer({
+          commandId: `bad-${customerId.length}`,
+          customerId,
+          name: 'N',
+          email: 'n@x.io',
+        }),
+      );
+      expect(isPipelineError(e, 'command_invalid') && !e.retriable).toBe(true);
+      // The empty one is caught by the command's own schema first.
+      expect((e as Error).message).toMatch(/aggregate id .*(space|characters)|customerId/);
+    }
+    const fits = await cmd.RegisterCustomer({
+      commandId: 'fits',
+      customerId: '😀'.repeat(191),
+      name: 'N',
+      email: 'n@x.io',
+    });
+    expect(fits).toMatchObject({ applied: true });
+    expect(store.commands.has('bad-2')).toBe(false);
+  });
+
   it('returns no_events for a command that changes nothing', async () => {
     await cmd.RegisterCustomer({ commandId: 'n1', customerId: 'u9', name: 'N', email: 'n@x.io' });
     const r = await cmd.RenameCustomer({ commandId: 'n2', customerId: 'u9', name: 'N' });
