@@ -51,12 +51,12 @@ export function toHeaders(m: EventMetadata): Record<string, string> {
 
 /**
  * Longest event or aggregate id, in characters, that the sink can deduplicate and park under (its
- * bookkeeping keys are VARCHAR(191), utf8mb4: the widest an InnoDB key prefix allowed for long).
+ * bookkeeping keys are VARCHAR(191) in utf8mb4: 764 bytes, within InnoDB's old 767-byte key limit).
  */
 export const MAX_ID_CHARS = 191;
 
 /** Characters as MySQL counts them (code points, not UTF-16 units). */
-export function idCharacters(id: string): number {
+function idCharacters(id: string): number {
   let n = 0;
   for (let i = 0; i < id.length; i++) {
     const c = id.charCodeAt(i);
