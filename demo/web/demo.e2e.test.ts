@@ -3,20 +3,23 @@
  * create a customer, see it on the query side (MySQL), edit it, delete it; bad input shows field
  * messages; data is shown as text, never as markup. Screenshots go to test-results/demo/.
  */
-import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { afterAll, beforeAll, expect } from '@jest/globals';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { buildCatalog } from '../../schemas/catalog.js';
 import { createTestDatabase, type TestDatabase } from '../../sink/testing.js';
+import { CHROMIUM, missingPrerequisite } from '../../test/support/prerequisites.js';
+import { itRequiring } from '../../test/support/requires.js';
 import { testServers, uniqueName, waitFor } from '../../test/support/servers.js';
 import { demoAggregates } from '../domain/definitions.js';
 import { demoMigrations } from '../read-model/projections.js';
 import { startDemoPipeline, type DemoPipeline } from './run.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+// Without chromium every test here is skipped and named in the run's `not run:` line.
+const it = itRequiring('chromium');
 const SHOTS = path.resolve('test-results', 'demo');
 
 let db: TestDatabase | undefined;
@@ -26,11 +29,7 @@ let page: Page;
 let userDataDir: string | undefined;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `${CHROMIUM} is missing: the browser test drives Debian's chromium and never downloads one. Install it with \`sudo apt-get install -y chromium\` (.ci/run does).`,
-    );
-  }
+  if (missingPrerequisite('chromium')) return;
   mkdirSync(SHOTS, { recursive: true });
   const s = testServers();
   const name = uniqueName('demo_e2e');

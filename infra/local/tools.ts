@@ -103,3 +103,43 @@ export async function runToCompletion(
     cause: result.error,
   });
 }
+
+export interface AptOptions {
+  readonly server: string;
+  readonly logFile: string;
+  readonly timeoutMs: number;
+  readonly pathEnv: string;
+  /** Also install what the packages recommend (default true, as a plain `apt-get install`). */
+  readonly recommends?: boolean;
+}
+
+/** Whether Debian packages can be installed here without asking anyone: root, with apt-get. */
+export function canAptInstall(pathEnv: string): boolean {
+  return process.getuid?.() === 0 && which('apt-get', pathEnv) !== undefined;
+}
+
+/** Installs Debian packages (as root, after `apt-get update`); the output goes to `logFile`. A failure throws `install_failed` with the log's last lines. */
+export async function aptInstall(packages: readonly string[], opts: AptOptions): Promise<void> {
+  const aptGet = which('apt-get', opts.pathEnv);
+  if (!aptGet || process.getuid?.() !== 0) {
+    throw new HarnessError('prerequisite_missing', `cannot install ${packages.join(', ')}`, {
+      server: opts.server,
+      retriable: false,
+      advice: `install them as root: \`apt-get install -y ${packages.join(' ')}\``,
+    });
+  }
+  const run = { server: opts.server, logFile: opts.logFile, timeoutMs: opts.timeoutMs };
+  const env = { DEBIAN_FRONTEND: 'noninteractive' };
+  await runToCompletion(aptGet, ['update', '-qq'], { ...run, env, what: 'apt-get update' });
+  await runToCompletion(
+    aptGet,
+    [
+      'install',
+      '-y',
+      '-qq',
+      ...(opts.recommends === false ? ['--no-install-recommends'] : []),
+      ...packages,
+    ],
+    { ...run, env, what: `apt-get install ${packages.join(' ')}` },
+  );
+}

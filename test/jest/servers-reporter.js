@@ -1,22 +1,29 @@
 // @ts-check
 /**
  * Closes every run with what it ran against: one line a server (real or stand-in, and its version),
- * then the tests that need a real mongod and did not run, by name, then any other skipped test by
- * name. Nothing passes silently.
+ * then the tests that did not run for want of a prerequisite (chromium, Docker Compose), by name and
+ * why, then the tests that need a real mongod and did not run, by name, then any other skipped test
+ * by name. Nothing passes silently.
  */
 export const NEEDS_REAL_MONGOD = '[needs real mongod]';
+/** Keep in step with test/support/requires.ts: a title ends `[not run: <reason>]`. */
+const NOT_RUN = /\s*\[not run: (.*)\]\s*$/;
 
 export default class ServersReporter {
   /** @param {unknown} _contexts @param {{ testResults: { testResults: { title: string, fullName: string, status: string }[] }[] }} results */
   onRunComplete(_contexts, results) {
     const notRun = [];
+    const missing = [];
     const otherSkips = [];
     let ran = 0;
     for (const file of results.testResults) {
       for (const t of file.testResults) {
         const skipped = t.status !== 'passed' && t.status !== 'failed';
         const name = t.fullName.replace(NEEDS_REAL_MONGOD, '').replace(/\s+/g, ' ').trim();
-        if (t.title.includes(NEEDS_REAL_MONGOD)) {
+        const lacking = NOT_RUN.exec(t.title);
+        if (lacking) {
+          missing.push(`${name.replace(NOT_RUN, '')} (${lacking[1]})`);
+        } else if (t.title.includes(NEEDS_REAL_MONGOD)) {
           if (skipped) notRun.push(name);
           else ran += 1;
         } else if (skipped) {
@@ -30,6 +37,11 @@ export default class ServersReporter {
     ).split('\n')) {
       out.push(`  ${line}`);
     }
+    out.push(
+      missing.length === 0
+        ? 'not run: 0 tests (every prerequisite was present)'
+        : `not run: ${missing.length} tests: ${missing.join('; ')}`,
+    );
     if (otherSkips.length > 0)
       out.push(`skipped: ${otherSkips.length} tests: ${otherSkips.join('; ')}`);
     out.push(

@@ -5,7 +5,7 @@ import mysql from 'mysql2/promise';
 import { HarnessError } from '../errors.js';
 import { LocalServer } from '../local-server.js';
 import { choosePort } from '../ports.js';
-import { requireTools, runToCompletion, which } from '../tools.js';
+import { aptInstall, canAptInstall, requireTools, runToCompletion, which } from '../tools.js';
 import type { ServerContext } from '../types.js';
 
 /** The read model's database and its two accounts: an admin for migrations and tests, and the
@@ -28,16 +28,13 @@ async function ensureInstalled(
       which('mysql_install_db', ctx.config.pathEnv),
   });
   let found = find();
-  const aptGet = which('apt-get', ctx.config.pathEnv);
-  if ((!found.mariadbd || !found.installDb) && aptGet && process.getuid?.() === 0) {
+  if ((!found.mariadbd || !found.installDb) && canAptInstall(ctx.config.pathEnv)) {
     ctx.log('mysql: mariadb-server missing; installing it with apt-get');
-    const logFile = path.join(ctx.config.cacheDir, 'mariadb', 'install.log');
-    const env = { DEBIAN_FRONTEND: 'noninteractive' };
-    const opts = { server: 'mysql', logFile, env, timeoutMs: ctx.config.installTimeoutMs };
-    await runToCompletion(aptGet, ['update', '-qq'], { ...opts, what: 'apt-get update' });
-    await runToCompletion(aptGet, ['install', '-y', '-qq', 'mariadb-server'], {
-      ...opts,
-      what: 'apt-get install mariadb-server',
+    await aptInstall(['mariadb-server'], {
+      server: 'mysql',
+      logFile: path.join(ctx.config.cacheDir, 'mariadb', 'install.log'),
+      timeoutMs: ctx.config.installTimeoutMs,
+      pathEnv: ctx.config.pathEnv,
     });
     found = find();
   }
