@@ -1,3 +1,5 @@
+import { stringProblem } from './well-formed.js';
+
 /**
  * What travels beside the Avro value of every record, as Kafka headers (the value is
  * `{ event, state }`, see catalog.ts). The sink needs these before it decodes: the event id for
@@ -67,11 +69,13 @@ function idCharacters(id: string): number {
 
 /**
  * Why an id cannot travel as an event or aggregate id, if it cannot: MySQL compares ids ignoring
- * trailing spaces (so "a " would be "a"), and keys have a width.
+ * trailing spaces (so "a " would be "a"), keys have a width, and a lone surrogate has no UTF-8 form.
  */
 export function idProblem(id: string, width: number = MAX_ID_CHARS): string | undefined {
   if (id === '') return 'is empty';
   if (id.endsWith(' ')) return 'ends in a space, which MySQL ignores when comparing';
+  const unicode = stringProblem(id);
+  if (unicode !== undefined) return unicode;
   if (id.length <= width) return undefined;
   const n = idCharacters(id);
   return n <= width ? undefined : `has ${n} characters (at most ${width})`;

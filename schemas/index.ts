@@ -3,3 +3,4 @@ export * from './codec.js';
 export * from './envelope.js';
 export * from './errors.js';
 export * from './registry.js';
+export * from './well-formed.js';
