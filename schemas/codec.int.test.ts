@@ -93,6 +93,41 @@ describe('EventCodec with a real registry', () => {
     expect(await registry.isCompatible(uniqueName('fresh-subject'), ev.schema)).toBe(true);
   });
 
+  // Issue 12, D1: a lone surrogate was encoded as the invalid UTF-8 bytes ED A0 80, which the sink
+  // read as three U+FFFD. The codec refuses it, whoever calls encode (command handler, relay snapshot).
+  it('refuses to encode a string that is not well-formed Unicode (payload_invalid, naming the field)', async () => {
+    const topic = uniqueName('wellformed');
+    const tags = {
+      name: 'tags',
+      type: { type: 'map', values: { type: 'array', items: 'string' } },
+    };
+    const codec = new EventCodec(
+      widgetCatalog([tags])(topic),
+      new ConfluentRegistry(schemaRegistryUrl),
+    );
+    await codec.registerAll();
+    const refusal = (event: Record<string, unknown>, state = { id: 'w1', colour: 'red' }) => {
+      try {
+        codec.encode('WidgetPainted', { event: { colour: 'red', tags: {}, ...event }, state });
+      } catch (e) {
+        return isPipelineError(e, 'payload_invalid') && !e.retriable ? e.message : String(e);
+      }
+      return 'encoded';
+    };
+    expect(refusal({ colour: 'lone \uD800 x' })).toMatch(
+      /^WidgetPainted cannot be encoded: event\.colour is not well-formed Unicode/,
+    );
+    expect(refusal({ tags: { t: ['ok', '\uDC00'] } })).toMatch(/event\.tags\.t\[1\] is not/);
+    expect(refusal({ tags: { ['k\uD800']: [] } })).toMatch(/event\.tags\["k\\ud800"\] is a key/);
+    expect(refusal({}, { id: 'w\uDBFF', colour: 'red' })).toMatch(/state\.id is not/);
+    // Pairs (emoji, other astral characters) are well-formed and round-trip unchanged.
+    const astral = {
+      event: { colour: '😀', tags: { ['🏷']: ['𝄞', '𠜎'] } },
+      state: { id: 'w😀', colour: '😀' },
+    };
+    expect((await codec.decode(codec.encode('WidgetPainted', astral))).value).toEqual(astral);
+  });
+
   it('refuses bad input with typed, non-retriable errors, and a down registry with a retriable one', async () => {
     const topic = uniqueName('bad');
     const codec = new EventCodec(widgetCatalog()(topic), new ConfluentRegistry(schemaRegistryUrl));

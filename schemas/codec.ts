@@ -2,6 +2,7 @@ import avro from 'avsc';
 import type { Catalog, CatalogEvent, WireValue } from './catalog.js';
 import { PipelineError, isPipelineError } from './errors.js';
 import type { RegistryPort } from './registry.js';
+import { illFormedString } from './well-formed.js';
 
 /** Records above this size are refused by the relay and dead-lettered by the sink. */
 export const MAX_RECORD_BYTES = 1_000_000;
@@ -60,7 +61,10 @@ export class EventCodec {
     return id;
   }
 
-  /** Validates against the event's schema and encodes. Throws `payload_invalid` naming the fields. */
+  /**
+   * Validates against the event's schema and encodes. Throws `payload_invalid` naming the fields,
+   * also for a string (or map key) that is not well-formed Unicode (a lone surrogate).
+   */
   encode(eventType: string, value: WireValue): Buffer {
     const ev = this.catalog.event(eventType);
     const id = this.schemaIdOf(eventType);
@@ -72,6 +76,15 @@ export class EventCodec {
         'payload_invalid',
         `${eventType} does not match its schema at: ${bad.join(', ')}`,
         { retriable: false, context: { eventType } },
+      );
+    }
+    // avsc would write a lone surrogate as invalid UTF-8 (ED A0 80); refused whoever the caller is.
+    const ill = illFormedString(value);
+    if (ill) {
+      throw new PipelineError(
+        'payload_invalid',
+        `${eventType} cannot be encoded: ${ill.path} ${ill.problem}`,
+        { retriable: false, context: { eventType, field: ill.path } },
       );
     }
     const header = Buffer.alloc(HEADER);
