@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { idProblem } from '../schemas/envelope.js';
 import { PipelineError, isPipelineError } from '../schemas/errors.js';
+import { illFormedString } from '../schemas/well-formed.js';
 import type { AggregateRoot } from './aggregate.js';
 import { commandTraceContext } from './outbox.js';
 import type { CommandOutcome, WriteStore } from './ports.js';
@@ -18,7 +19,8 @@ export interface Command {
 export interface CommandDefinition<C extends Command, A> {
   /** For errors and logs: `RegisterCustomer`. */
   readonly name: string;
-  /** Validates the input; failures become `command_invalid`. */
+  /** Validates the input; failures, and strings that are not well-formed Unicode anywhere in the
+   * parsed command, become `command_invalid`. */
   readonly schema: z.ZodType<C>;
   readonly aggregateId: (command: C) => string;
   /** Runs the domain: calls the aggregate's methods, which raise events or throw domain errors. */
@@ -113,6 +115,15 @@ export function parseCommand<C extends Command>(
       'command_invalid',
       `${definition.name} is invalid: ${problems.join('; ')}`,
       { retriable: false, context: { command: definition.name } },
+    );
+  }
+  // Before anything is looked up or saved: no store keeps a lone surrogate as it was sent.
+  const bad = illFormedString(parsed.data);
+  if (bad) {
+    throw new PipelineError(
+      'command_invalid',
+      `${definition.name} is invalid: ${bad.path} ${bad.problem}`,
+      { retriable: false, context: { command: definition.name, field: bad.path } },
     );
   }
   return parsed.data;
