@@ -3,6 +3,7 @@ import type { Collection } from 'mongodb';
 import { v7 as uuidv7 } from 'uuid';
 import { kebab, type Catalog } from '../schemas/catalog.js';
 import type { EventCodec } from '../schemas/codec.js';
+import { stringProblem } from '../schemas/well-formed.js';
 import type { PendingEvent } from './aggregate.js';
 
 /** Default collection names in the write model's database. */
@@ -76,13 +77,15 @@ const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /**
  * The trace context a command carries in its metadata (`traceparent`, `tracestate`), for callers
- * without an SDK; a malformed `traceparent` is ignored (tracing never refuses a command).
+ * without an SDK; a malformed `traceparent` is ignored, and a `tracestate` that is not well-formed
+ * Unicode is dropped (tracing never refuses a command).
  */
 export function commandTraceContext(input: unknown): TraceContext | undefined {
   if (typeof input !== 'object' || input === null) return undefined;
   const { traceparent, tracestate } = input as Record<string, unknown>;
   if (typeof traceparent !== 'string' || !TRACEPARENT.test(traceparent)) return undefined;
-  return { traceparent, tracestate: typeof tracestate === 'string' ? tracestate : null };
+  const keep = typeof tracestate === 'string' && stringProblem(tracestate) === undefined;
+  return { traceparent, tracestate: keep ? tracestate : null };
 }
 
 /**
