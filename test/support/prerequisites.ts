@@ -26,15 +26,15 @@ const BUILT_COMPOSE = path.join(TOOLS_DIR, 'compose', 'docker-compose');
  * `npm test` built. Compose v1 (Debian's python `docker-compose`) does not count: it reads the file
  * differently. */
 export function composeCommand(): readonly string[] | undefined {
-  const candidates: (readonly string[])[] = [['docker', 'compose'], ['docker-compose']];
-  if (existsSync(BUILT_COMPOSE)) candidates.push([BUILT_COMPOSE]);
-  for (const cmd of candidates) {
-    const [bin, ...args] = cmd;
-    if (!bin || (!bin.includes('/') && !which(bin, PATH_ENV))) continue;
+  for (const cmd of [['docker', 'compose'], ['docker-compose']]) {
+    const [bin = '', ...args] = cmd;
+    if (!which(bin, PATH_ENV)) continue;
     const r = spawnSync(bin, [...args, 'version', '--short'], { encoding: 'utf8' });
     if (r.status === 0 && /^v?2\./.test(r.stdout.trim())) return cmd;
   }
-  return undefined;
+  // Ours says version "dev" (go install sets no version); it is COMPOSE_MODULE's.
+  const built = spawnSync(BUILT_COMPOSE, ['version', '--short'], { encoding: 'utf8' });
+  return built.status === 0 ? [BUILT_COMPOSE] : undefined;
 }
 
 /** Why `name` is missing here, or undefined when it is present. */
