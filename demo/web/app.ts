@@ -33,11 +33,18 @@ import {
   VersionedBody,
 } from './validation.js';
 
+/** What the app reads from the query side (MySQL): `ReadModel`, or a fake in tests. */
+export type DemoReadModel = Pick<ReadModel, 'customers' | 'orders' | 'watermark'>;
+/** The journeys it tracks and lists: `JourneyTracker`, or a fake in tests. */
+export type DemoJourneys = Pick<JourneyTracker, 'track' | 'list' | 'refresh'>;
+/** The pipeline panel and its repairs: `Pipeline`, or a fake in tests. */
+export type DemoPipelineView = Pick<Pipeline, 'status' | 'deadLetters' | 'control'>;
+
 export interface DemoAppOptions {
   readonly writer: DemoWriter;
-  readonly readModel: ReadModel;
-  readonly journeys: JourneyTracker;
-  readonly pipeline: Pipeline;
+  readonly readModel: DemoReadModel;
+  readonly journeys: DemoJourneys;
+  readonly pipeline: DemoPipelineView;
   readonly logger: Logger;
   readonly mongoStandIn: boolean;
   readonly listLimit: number;
