@@ -12,6 +12,7 @@ import {
   DeleteCustomer,
   RegisterCustomer,
   RenameCustomer,
+  UpdateCustomer,
   type Customer,
 } from './customer.js';
 import type { CustomerState, OrderState } from './definitions.js';
@@ -30,6 +31,7 @@ export type DemoCommandName =
   | 'RegisterCustomer'
   | 'RenameCustomer'
   | 'ChangeCustomerEmail'
+  | 'UpdateCustomer'
   | 'DeleteCustomer'
   | 'CreateOrder'
   | 'AddOrderLine'
@@ -64,6 +66,7 @@ export function demoCommands(
     RegisterCustomer: commandHandler(store, customers, RegisterCustomer, options),
     RenameCustomer: commandHandler(store, customers, RenameCustomer, options),
     ChangeCustomerEmail: commandHandler(store, customers, ChangeCustomerEmail, options),
+    UpdateCustomer: commandHandler(store, customers, UpdateCustomer, options),
     DeleteCustomer: commandHandler(store, customers, DeleteCustomer, options),
     CreateOrder: commandHandler(store, orders, CreateOrder, options),
     AddOrderLine: commandHandler(store, orders, AddOrderLine, options),

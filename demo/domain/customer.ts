@@ -37,6 +37,24 @@ export class Customer extends AggregateRoot<CustomerState, CustomerEvent> {
     this.raise({ type: 'CustomerEmailChanged', data: { email } });
   }
 
+  /**
+   * A new name and/or a new email as one change: one command, one commit with the events it needs
+   * (`CustomerRenamed`, `CustomerEmailChanged`, or both), so it is saved whole or not at all. A
+   * value equal to the current one raises nothing.
+   */
+  update(change: {
+    readonly name?: string | undefined;
+    readonly email?: string | undefined;
+  }): void {
+    this.requireState();
+    this.ensure(
+      change.name !== undefined || change.email !== undefined,
+      'give a new name or a new email',
+    );
+    if (change.name !== undefined) this.rename(change.name);
+    if (change.email !== undefined) this.changeEmail(change.email);
+  }
+
   delete(): void {
     this.requireState();
     this.raise({ type: 'CustomerDeleted', data: {} });
@@ -96,6 +114,23 @@ export const ChangeCustomerEmail = {
     a.changeEmail(c.email);
   },
 } satisfies CommandDefinition<{ commandId: string; customerId: string; email: string }, Customer>;
+
+/** Name and/or email in one command (the web app's edit): all or nothing, one version check. */
+export const UpdateCustomer = {
+  name: 'UpdateCustomer',
+  schema: z.object({
+    ...base,
+    name: z.string().min(1).optional(),
+    email: z.string().min(3).optional(),
+  }),
+  aggregateId: (c) => c.customerId,
+  execute: (a, c) => {
+    a.update({ name: c.name, email: c.email });
+  },
+} satisfies CommandDefinition<
+  { commandId: string; customerId: string; name?: string | undefined; email?: string | undefined },
+  Customer
+>;
 
 export const DeleteCustomer = {
   name: 'DeleteCustomer',

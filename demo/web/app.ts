@@ -363,31 +363,18 @@ export function createDemoApp(o: DemoAppOptions): DemoApp {
       });
       return accepted([run]);
     }),
+    // One request is one command: the new name and email are saved together or not at all, checked
+    // against the one version the client saw.
     route('PATCH', '/api/customers/:id', async (req, params) => {
       const customerId = idParam(params, 'id');
       const b = parse(UpdateCustomerBody, await readBody(req));
-      const runs: CommandRun[] = [];
-      let expected = b.expectedVersion;
-      const sub = (suffix: string) => (b.commandId ? `${b.commandId}-${suffix}` : undefined);
-      if (b.name !== undefined) {
-        const run = await command(
-          'RenameCustomer',
-          { commandId: sub('name'), customerId, name: b.name },
-          expected,
-        );
-        runs.push(run);
-        if (expected !== undefined) expected = run.result.version;
-      }
-      if (b.email !== undefined) {
-        runs.push(
-          await command(
-            'ChangeCustomerEmail',
-            { commandId: sub('email'), customerId, email: b.email },
-            expected,
-          ),
-        );
-      }
-      return accepted(runs);
+      return accepted([
+        await command(
+          'UpdateCustomer',
+          { commandId: b.commandId, customerId, name: b.name, email: b.email },
+          b.expectedVersion,
+        ),
+      ]);
     }),
     route('DELETE', '/api/customers/:id', async (req, params) => {
       const customerId = idParam(params, 'id');

@@ -4,7 +4,7 @@
  */
 import { v7 as uuidv7 } from 'uuid';
 import type { EventCodec } from '../../schemas/codec.js';
-import { PipelineError } from '../../schemas/errors.js';
+import { isPipelineError, PipelineError } from '../../schemas/errors.js';
 import type { CommandResult } from '../../write/command-handler.js';
 import type { WriteStore } from '../../write/ports.js';
 import { demoCommands, type DemoCommandName } from '../domain/commands.js';
@@ -34,25 +34,58 @@ export function newAggregateId(prefix: 'c' | 'o' | 'l'): string {
 /**
  * A store that refuses to commit unless the aggregate is at `expected` when loaded. The underlying
  * commit is itself conditional on the loaded version, so the check and the write are one atomic
- * step: a concurrent change in between is a `concurrency_conflict` too.
+ * step: a concurrent change in between is a `concurrency_conflict` too. Either way the message
+ * names the version the client sent, and nothing was saved.
  */
 function expecting(store: WriteStore, expected: number): WriteStore {
   return {
     findCommand: (commandId) => store.findCommand(commandId),
-    commit: (commit) => store.commit(commit),
+    commit: async (commit) => {
+      try {
+        return await store.commit(commit);
+      } catch (e) {
+        if (!isPipelineError(e, 'concurrency_conflict')) throw e;
+        throw stale(
+          commit.aggregateType,
+          commit.aggregateId,
+          expected,
+          'was changed by another command meanwhile',
+          e,
+        );
+      }
+    },
     load: async (aggregateType, aggregateId) => {
       const record = await store.load(aggregateType, aggregateId);
       const actual = record?.version ?? 0;
       if (actual !== expected) {
-        throw new PipelineError(
-          'concurrency_conflict',
-          `${aggregateType} ${aggregateId} is at version ${actual}, but you saw version ${expected}: it changed meanwhile (or the query side has not caught up); reload and try again`,
-          { retriable: false, context: { aggregateType, aggregateId, version: expected } },
+        throw stale(
+          aggregateType,
+          aggregateId,
+          expected,
+          `is at version ${actual} (it changed since, or the query side has not caught up)`,
         );
       }
       return record;
     },
   };
+}
+
+function stale(
+  aggregateType: string,
+  aggregateId: string,
+  expected: number,
+  why: string,
+  cause?: unknown,
+): PipelineError {
+  return new PipelineError(
+    'concurrency_conflict',
+    `${aggregateType} ${aggregateId} ${why}, but you saw version ${expected}: nothing was saved; reload and try again`,
+    {
+      retriable: false,
+      context: { aggregateType, aggregateId, version: expected },
+      ...(cause === undefined ? {} : { cause }),
+    },
+  );
 }
 
 export function demoWriter(store: WriteStore, codec: EventCodec): DemoWriter {
