@@ -4,15 +4,25 @@
  *
  * Status codes: 202 command accepted (the query side follows), 400 invalid request (field-level
  * messages, nothing written), 404, 409 concurrency conflict, 413, 415, 422 domain rule violated,
- * 503 a database is unavailable.
+ * 503 a database is unavailable. Every error answer is JSON with a `message` and never a stack; an
+ * unexpected error is logged (with its stack) and answered 500. An error answered before the
+ * request's body was read to its end closes the connection, so the unread rest is never taken for
+ * the next request.
  */
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  STATUS_CODES,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import type { z } from 'zod';
 import { isPipelineError } from '../../schemas/errors.js';
 import type { DemoCommandName } from '../domain/commands.js';
@@ -145,6 +155,54 @@ function readError(e: unknown, what: string): HttpError {
   });
 }
 
+const tooLarge = (): HttpError =>
+  new HttpError(413, {
+    error: 'payload_too_large',
+    message: `the body may be at most ${MAX_BODY_BYTES} bytes`,
+  });
+
+/**
+ * The body as text, refused with 413 as soon as it is known to be over the limit (by its
+ * Content-Length, or when the bytes read pass it). Past the limit nothing more is kept: the rest
+ * is discarded and the error answer closes the connection (see `fail`).
+ */
+function readText(req: IncomingMessage): Promise<string> {
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
+    return Promise.reject(tooLarge());
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onGone);
+      req.off('close', onGone);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        done();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      done();
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    };
+    const onGone = (): void => {
+      done();
+      reject(badRequest('the body did not arrive in full (the client went away)'));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onGone);
+    req.on('close', onGone);
+  });
+}
+
 async function readBody(req: IncomingMessage): Promise<unknown> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
   const length = Number(req.headers['content-length'] ?? 0);
@@ -155,19 +213,7 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
       message: 'send the body as application/json',
     });
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) {
-      throw new HttpError(413, {
-        error: 'payload_too_large',
-        message: `the body may be at most ${MAX_BODY_BYTES} bytes`,
-      });
-    }
-    chunks.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const text = await readText(req);
   if (text.trim() === '') return {};
   try {
     return JSON.parse(text) as unknown;
@@ -176,14 +222,45 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   }
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+/** A JSON answer; `close` ends the connection once it is flushed (Node then closes the socket). */
+function send(res: ServerResponse, status: number, body: unknown, close = false): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     ...SECURITY_HEADERS,
     'content-type': 'application/json; charset=utf-8',
     'cache-control': 'no-store',
+    ...(close ? { connection: 'close' } : {}),
   });
   res.end(text);
+}
+
+/** A path segment as text; a malformed percent-encoding (`%E0%A4%A`, `%`) is the client's error. */
+function decodeSegment(name: string, raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw badRequest(`invalid ${name}`, {
+      [name]: ['is not valid percent-encoding (encode the path segment as UTF-8)'],
+    });
+  }
+}
+
+/**
+ * One registry for the /metrics page, each metric family once. The relay and the sink of one
+ * process both collect the default metrics (`process_*`, `nodejs_*`); the text format allows one
+ * family per name and Prometheus rejects a scrape that repeats one, so the first registry's is
+ * kept. (`Registry.merge` would throw on the repeat.) Default labels of the given registries are
+ * not carried over: none of ours sets any.
+ */
+export function mergeRegistries(registries: readonly Registry[]): Registry {
+  const merged = new Registry();
+  for (const registry of registries) {
+    for (const { name } of registry.getMetricsAsArray()) {
+      const metric = registry.getSingleMetric(name);
+      if (metric && !merged.getSingleMetric(name)) merged.registerMetric(metric);
+    }
+  }
+  return merged;
 }
 
 type Params = Readonly<Record<string, string>>;
@@ -480,7 +557,12 @@ export function createDemoApp(o: DemoAppOptions): DemoApp {
   ];
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      throw badRequest('the request target is not a valid URL');
+    }
     const method = req.method ?? 'GET';
     const file = files.get(url.pathname);
     if (file && (method === 'GET' || method === 'HEAD')) {
@@ -497,12 +579,10 @@ export function createDemoApp(o: DemoAppOptions): DemoApp {
       return;
     }
     if (url.pathname === '/metrics' && method === 'GET') {
-      const registries = o.registries();
-      const bodies = await Promise.all(registries.map((r) => r.metrics()));
-      res.writeHead(200, {
-        'content-type': registries[0]?.contentType ?? 'text/plain; version=0.0.4',
-      });
-      res.end(bodies.join('\n'));
+      const merged = mergeRegistries(o.registries());
+      const text = await merged.metrics();
+      res.writeHead(200, { 'content-type': merged.contentType });
+      res.end(text);
       return;
     }
     if (url.pathname === '/api/stream' && method === 'GET') {
@@ -532,7 +612,7 @@ export function createDemoApp(o: DemoAppOptions): DemoApp {
       if (r.method !== method) continue;
       const params: Record<string, string> = {};
       r.names.forEach((n, i) => {
-        params[n] = decodeURIComponent(m[i + 1] ?? '');
+        params[n] = decodeSegment(n, m[i + 1] ?? '');
       });
       const out = await r.handler(req, params);
       send(res, out.status, out.body);
@@ -546,18 +626,54 @@ export function createDemoApp(o: DemoAppOptions): DemoApp {
     throw new HttpError(404, { error: 'not_found', message: `nothing at ${url.pathname}` });
   };
 
+  /** Answers an error: its JSON, or 500 for an unexpected one (logged with its stack, answered
+   * without). A body not read to its end closes the connection: its rest is not a next request. */
+  const fail = (req: IncomingMessage, res: ServerResponse, e: unknown): void => {
+    let status = 500;
+    let body: Record<string, unknown> = {
+      error: 'internal',
+      message: 'internal error (see the log)',
+    };
+    if (e instanceof HttpError) {
+      status = e.status;
+      body = e.body;
+      if (status >= 500) log.warn({ status, err: e.message }, 'request failed');
+    } else {
+      log.error({ err: e, url: req.url, method: req.method }, 'request failed unexpectedly');
+    }
+    if (res.headersSent) res.destroy();
+    else send(res, status, body, !req.complete);
+  };
+
   const server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
-      if (e instanceof HttpError) {
-        if (e.status >= 500) log.warn({ status: e.status, err: e.message }, 'request failed');
-        send(res, e.status, e.body);
-        return;
-      }
-      log.error({ err: e, url: req.url, method: req.method }, 'request failed unexpectedly');
-      if (!res.headersSent)
-        send(res, 500, { error: 'internal', message: 'internal error (see the log)' });
-      else res.end();
+      fail(req, res, e);
     });
+  });
+  // What Node's HTTP parser refuses (not HTTP, headers too large) never reaches `handle`: answered
+  // here, as JSON too, and the connection closed (its framing is lost).
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? 431
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? 408
+          : 400;
+    const body = JSON.stringify({
+      error: 'bad_request',
+      message: `the request is not valid HTTP (${STATUS_CODES[status] ?? 'bad request'})`,
+    });
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+        'content-type: application/json; charset=utf-8\r\n' +
+        `content-length: ${Buffer.byteLength(body)}\r\n` +
+        'connection: close\r\n\r\n' +
+        body,
+    );
   });
 
   return {

@@ -87,15 +87,25 @@ export const ReplayBody = z.strictObject({ confirm: z.literal(true, 'confirm wit
 /** Field -> messages, `(body)` for problems with the body as a whole. */
 export type FieldErrors = Record<string, string[]>;
 
+/**
+ * One entry per field, each unknown key its own. Field names come from the request body, so they
+ * are collected in a Map: a key like `toString` or `__proto__` is a field like any other, never an
+ * `Object.prototype` member (Object.fromEntries defines own properties, so nothing is polluted).
+ */
 export function fieldErrors(error: z.ZodError): FieldErrors {
-  const out: FieldErrors = {};
+  const out = new Map<string, string[]>();
+  const add = (key: string, message: string): void => {
+    const messages = out.get(key);
+    if (messages) messages.push(message);
+    else out.set(key, [message]);
+  };
   for (const issue of error.issues) {
-    const key =
-      issue.code === 'unrecognized_keys'
-        ? issue.keys.join(', ')
-        : issue.path.map(String).join('.') || '(body)';
-    const message = issue.code === 'unrecognized_keys' ? 'is not a known field' : issue.message;
-    (out[key] ??= []).push(message);
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys)
+        add([...issue.path, key].map(String).join('.'), 'is not a known field');
+    } else {
+      add(issue.path.map(String).join('.') || '(body)', issue.message);
+    }
   }
-  return out;
+  return Object.fromEntries(out);
 }
