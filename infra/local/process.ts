@@ -47,8 +47,7 @@ export class ManagedProcess {
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.exitInfo = { code, signal };
-        liveGroups.delete(this.pid);
-        watchdog()?.send({ remove: this.pid });
+        forget(this.pid);
         if (this.state !== 'stopping' && this.state !== 'stopped') this.state = 'failed';
         resolve({ code, signal });
       });
@@ -192,6 +191,46 @@ let exitHookInstalled = false;
 export function killAllNow(): void {
   for (const pgid of liveGroups) signalGroup(pgid, 'SIGKILL');
   liveGroups.clear();
+}
+
+/** Takes a group off the watchdog's list; with none left, lets the watchdog go (it exits at once,
+ * rather than outliving a clean stop) and the next start spawns another. */
+function forget(pgid: number): void {
+  liveGroups.delete(pgid);
+  const dog = watchdogChild;
+  if (!dog?.connected) return;
+  dog.send({ remove: pgid });
+  if (liveGroups.size === 0) {
+    const exited = new Promise<void>((resolve) => {
+      dog.once('exit', () => {
+        resolve();
+      });
+    });
+    retiring = retiring ? Promise.all([retiring, exited]).then(() => undefined) : exited;
+    dog.disconnect();
+    watchdogChild = undefined;
+  }
+}
+
+let retiring: Promise<void> | undefined;
+
+/**
+ * Resolves once the watchdogs let go after the last server stopped have exited (bounded by
+ * `timeoutMs`). Waiting lets this process reap them: a watchdog still running, or not yet reaped,
+ * when we exit is left to init, which may take seconds.
+ */
+export async function watchdogsRetired(timeoutMs = 2000): Promise<void> {
+  const waiting = retiring;
+  if (!waiting) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    waiting,
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (retiring === waiting) retiring = undefined;
 }
 
 function watchdog(): ChildProcess | undefined {

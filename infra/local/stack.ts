@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { loadHarnessConfig, type HarnessConfig } from './config.js';
 import { HarnessError } from './errors.js';
+import { watchdogsRetired } from './process.js';
 import { kafkaReady, startKafka } from './servers/kafka.js';
 import { startMariaDb } from './servers/mariadb.js';
 import { startMongo, type MongoHandle } from './servers/mongodb.js';
@@ -72,6 +73,8 @@ function makeStack(config: HarnessConfig, servers: ServerHandle[]): Stack {
     stop: () => {
       stopping ??= (async () => {
         for (const s of [...servers].reverse()) await s.stop();
+        // With no server left the watchdog exits; wait for it, so that it does not outlive us.
+        await watchdogsRetired();
       })();
       return stopping;
     },
