@@ -16,6 +16,9 @@ const flag = z
  * - `CQRS_SYNC_SERVERS`: `auto` (Docker via testcontainers when an engine answers, else local), `local`, `docker`.
  * - `CQRS_SYNC_CACHE`: installs (Maven artifacts, compiled launchers); default `.cache/servers`.
  * - `CQRS_SYNC_RUN_DIR`: data and logs of this run; default `.cache/run/<time>-<pid>`.
+ * - `CQRS_SYNC_KEEP_RUNS`: how many finished runs' folders `.cache/run` keeps, default 3; older ones
+ *   are deleted when a stack starts. A folder whose process still runs is never deleted, and with
+ *   `CQRS_SYNC_RUN_DIR` set nothing is.
  * - `CQRS_SYNC_START_TIMEOUT_MS`: per server start-up, default 180000 (a cold JVM on 2 busy cores).
  * - `CQRS_SYNC_INSTALL_TIMEOUT_MS`: per install step, default 900000 (a cold Maven download).
  * - `KAFKA_BROKERS`, `SCHEMA_REGISTRY_URL`, `MYSQL_URL`, `MONGODB_URI`: use these servers instead.
@@ -29,6 +32,7 @@ const schema = z.object({
   CQRS_SYNC_SERVERS: z.enum(['auto', 'local', 'docker']).default('auto'),
   CQRS_SYNC_CACHE: z.string().min(1).optional(),
   CQRS_SYNC_RUN_DIR: z.string().min(1).optional(),
+  CQRS_SYNC_KEEP_RUNS: z.coerce.number().int().min(0).default(3),
   CQRS_SYNC_START_TIMEOUT_MS: z.coerce.number().int().positive().default(180_000),
   CQRS_SYNC_INSTALL_TIMEOUT_MS: z.coerce.number().int().positive().default(900_000),
   KAFKA_BROKERS: z.string().min(1).optional(),
@@ -59,6 +63,10 @@ export interface HarnessConfig {
   readonly mode: 'auto' | 'local' | 'docker';
   readonly cacheDir: string;
   readonly runDir: string;
+  /** Where the default run folders are (`.cache/run`), to prune; undefined with `CQRS_SYNC_RUN_DIR`. */
+  readonly runsDir: string | undefined;
+  /** Finished runs' folders that pruning keeps. */
+  readonly keepRuns: number;
   readonly startTimeoutMs: number;
   readonly installTimeoutMs: number;
   readonly stopGraceMs: number;
@@ -93,19 +101,16 @@ export function loadHarnessConfig(env: NodeJS.ProcessEnv = process.env): Harness
   }
   const e = parsed.data;
   const cacheDir = path.resolve(e.CQRS_SYNC_CACHE ?? path.join(REPO_ROOT, '.cache', 'servers'));
+  const runsDir = path.join(REPO_ROOT, '.cache', 'run');
   const runDir = path.resolve(
-    e.CQRS_SYNC_RUN_DIR ??
-      path.join(
-        REPO_ROOT,
-        '.cache',
-        'run',
-        `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`,
-      ),
+    e.CQRS_SYNC_RUN_DIR ?? path.join(runsDir, runDirName(new Date(), process.pid)),
   );
   return Object.freeze({
     mode: e.CQRS_SYNC_SERVERS,
     cacheDir,
     runDir,
+    runsDir: e.CQRS_SYNC_RUN_DIR === undefined ? runsDir : undefined,
+    keepRuns: e.CQRS_SYNC_KEEP_RUNS,
     startTimeoutMs: e.CQRS_SYNC_START_TIMEOUT_MS,
     installTimeoutMs: e.CQRS_SYNC_INSTALL_TIMEOUT_MS,
     stopGraceMs: 15_000,
@@ -127,4 +132,32 @@ export function loadHarnessConfig(env: NodeJS.ProcessEnv = process.env): Harness
       mongodb: e.CQRS_SYNC_MONGODB_PORT,
     },
   });
+}
+
+/** A default run folder's name: the start time, then the pid of the process that owns it. */
+export function runDirName(at: Date, pid: number): string {
+  return `${at.toISOString().replace(/[:.]/g, '-')}-${pid}`;
+}
+
+const RUN_DIR_NAME = /^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z-(\d+)$/;
+
+/**
+ * Which run folders (names from `runDirName`) to delete: all but the `keep` newest of those whose
+ * process is gone. A folder whose process is `alive` is never chosen (it may be in use: a pid reused
+ * since only keeps a folder longer), nor is any other name.
+ */
+export function runDirsToPrune(
+  names: readonly string[],
+  keep: number,
+  alive: (pid: number) => boolean,
+): string[] {
+  const finished = names
+    .filter((name) => {
+      const pid = RUN_DIR_NAME.exec(name)?.[1];
+      return pid !== undefined && !alive(Number(pid));
+    })
+    // The names start with a fixed-width UTC time: newest first is reverse name order.
+    .sort()
+    .reverse();
+  return finished.slice(keep);
 }

@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs';
-import { loadHarnessConfig, type HarnessConfig } from './config.js';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { loadHarnessConfig, runDirsToPrune, type HarnessConfig } from './config.js';
 import { HarnessError } from './errors.js';
 import { watchdogsRetired } from './process.js';
 import { kafkaReady, startKafka } from './servers/kafka.js';
@@ -35,6 +36,14 @@ export interface StackOptions {
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const config = opts.config ?? loadHarnessConfig();
   const ctx: ServerContext = { config, log: opts.log ?? (() => undefined) };
+  if (config.runsDir) {
+    const pruned = pruneRunDirs(config.runsDir, config.keepRuns);
+    if (pruned.length > 0) {
+      ctx.log(
+        `deleted ${pruned.length} old run folder(s) under ${config.runsDir} (keeping the newest ${config.keepRuns}: CQRS_SYNC_KEEP_RUNS)`,
+      );
+    }
+  }
   const wanted = opts.only ?? SERVER_NAMES;
   const mode = await resolveMode(config);
   const started: ServerHandle[] = [];
@@ -160,6 +169,47 @@ function envHandle(
   env: Record<string, string>,
 ): ServerHandle {
   return { name, origin: 'env', description, env, pids: () => [], stop: () => Promise.resolve() };
+}
+
+/**
+ * Deletes the folders of finished runs under `runsDir` beyond the newest `keep` (see
+ * `runDirsToPrune`: never one whose process is alive). Returns the paths it deleted; a folder it
+ * cannot delete (another process pruning too, permissions) is left for the next start.
+ */
+export function pruneRunDirs(
+  runsDir: string,
+  keep: number,
+  alive: (pid: number) => boolean = processAlive,
+): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(runsDir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name);
+  } catch {
+    return []; // No runs yet.
+  }
+  const deleted: string[] = [];
+  for (const name of runDirsToPrune(names, keep, alive)) {
+    const dir = path.join(runsDir, name);
+    try {
+      rmSync(dir, { recursive: true, force: true });
+      deleted.push(dir);
+    } catch {
+      // Left for the next start.
+    }
+  }
+  return deleted;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists, as another user.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Hides the password of a URL for printing. */
