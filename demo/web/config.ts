@@ -60,19 +60,21 @@ export interface DemoWebConfig {
   readonly logLevel: string;
 }
 
+function invalid(error: z.ZodError): PipelineError {
+  const problems = error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  return new PipelineError(
+    'config_invalid',
+    `demo configuration is invalid:\n  ${problems.join('\n  ')}\n(see demo/web/config.ts for every variable and its default)`,
+    { retriable: false },
+  );
+}
+
 /** Reads and checks the demo's environment; throws `config_invalid` listing every problem. */
 export function loadDemoWebConfig(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): DemoWebConfig {
   const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-    throw new PipelineError(
-      'config_invalid',
-      `demo configuration is invalid:\n  ${problems.join('\n  ')}\n(see demo/web/config.ts for every variable and its default)`,
-      { retriable: false },
-    );
-  }
+  if (!parsed.success) throw invalid(parsed.error);
   const e = parsed.data;
   return Object.freeze({
     mongodbUri: e.MONGODB_URI,
@@ -92,6 +94,28 @@ export function loadDemoWebConfig(
     pipelinePollMs: e.DEMO_PIPELINE_POLL_MS,
     listLimit: e.DEMO_LIST_LIMIT,
     logLevel: e.LOG_LEVEL,
+  });
+}
+
+export interface DemoListenConfig {
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  /** False when `port` is the default, for messages. */
+  readonly portGiven: boolean;
+}
+
+/** Only where the web app will listen (`DEMO_HOST`, `DEMO_PORT`): known before any server runs, so
+ * `npm run demo` can check the port first. Throws `config_invalid` like `loadDemoWebConfig`. */
+export function loadDemoListenConfig(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): DemoListenConfig {
+  const parsed = schema.pick({ DEMO_HOST: true, DEMO_PORT: true }).safeParse(env);
+  if (!parsed.success) throw invalid(parsed.error);
+  return Object.freeze({
+    host: parsed.data.DEMO_HOST,
+    port: parsed.data.DEMO_PORT,
+    portGiven: env.DEMO_PORT !== undefined,
   });
 }
 

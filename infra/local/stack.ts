@@ -212,6 +212,20 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/**
+ * The client variables of these servers, for printing: those of servers this run started in full
+ * (throwaway servers on loopback, their passwords random and deleted with the run folder; `npm run
+ * servers` prints them too), those given by the environment with the password hidden.
+ */
+export function printableEnv(servers: readonly ServerHandle[]): [string, string][] {
+  return servers.flatMap((s) =>
+    Object.entries(s.env).map(([k, v]): [string, string] => [
+      k,
+      s.origin === 'env' ? redact(v) : v,
+    ]),
+  );
+}
+
 /** Hides the password of a URL for printing. */
 export function redact(url: string): string {
   return url.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
