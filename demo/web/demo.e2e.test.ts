@@ -151,3 +151,72 @@ it('creates, edits and deletes a customer, and the query side follows live', asy
   await page.locator('#pipeline dd').first().waitFor();
   await shot('04-deleted.png');
 });
+
+// Reported: the first paint could show "connecting…" and no figures; a 255-character name without
+// spaces (which the API accepts) widened the page to 5,425 px, pushing the email, version and
+// actions off-screen; the empty dead-letter table overflowed its card.
+it('shows figures before the live stream answers, and a 255-character name fits the page', async () => {
+  const d = required(demo, 'the demo');
+  // No live stream at all: everything shown comes from the page's first requests.
+  await page.route('**/api/stream', (route) => route.abort());
+  try {
+    await page.goto(`${d.web.url}/`);
+    await page.locator('#pipeline dd').first().waitFor({ timeout: 15_000 });
+    await expect(page.locator('#pipeline dt').first().textContent()).resolves.toBe('Relay');
+    await expect(page.locator('#customer-count').textContent()).resolves.toMatch(/^\(\d+\)$/);
+    await shot('05-first-paint-without-stream.png');
+  } finally {
+    await page.unroute('**/api/stream');
+  }
+
+  await page.goto(`${d.web.url}/`);
+  await page.locator('#live.on').waitFor({ timeout: 15_000 });
+  const name = 'W'.repeat(255);
+  const email = `${'e'.repeat(60)}@${'d'.repeat(60)}.example.org`;
+  const form = page.locator('#create-customer');
+  await form.getByLabel('Name').fill(name);
+  await form.getByLabel('Email').fill(email);
+  await page.getByRole('button', { name: 'Register customer' }).click();
+  await customerRow(email).waitFor({ timeout: 30_000 });
+  await page.locator('#pipeline dd').first().waitFor();
+
+  const fits = async (): Promise<void> => {
+    // A string: it runs in the page, and this project's types have no DOM. `overflowing` lists the
+    // cards whose content is wider than the card.
+    const layout = await page.evaluate<{
+      scrollWidth: number;
+      innerWidth: number;
+      overflowing: string[];
+    }>(`({
+      scrollWidth: document.documentElement.scrollWidth,
+      innerWidth: window.innerWidth,
+      overflowing: [...document.querySelectorAll('main > section')]
+        .filter((s) => s.scrollWidth > s.clientWidth + 1)
+        .map((s) => s.className),
+    })`);
+    expect(layout.overflowing).toEqual([]);
+    expect(layout.scrollWidth).toBeLessThanOrEqual(layout.innerWidth);
+    // The row's every cell, buttons included, is on screen.
+    const viewport = page.viewportSize();
+    for (const cell of await customerRow(email).locator('td').all()) {
+      const box = await cell.boundingBox();
+      expect(box).not.toBeNull();
+      expect((box?.x ?? 0) + (box?.width ?? 0)).toBeLessThanOrEqual(viewport?.width ?? 0);
+    }
+  };
+  await fits();
+  // Shortened on the page, whole in the cell's text and its tooltip.
+  const cell = customerRow(email).locator('td').first();
+  await expect(cell.textContent()).resolves.toBe(name);
+  await expect(cell.getAttribute('title')).resolves.toBe(name);
+  await shot('06-long-name.png');
+
+  // One column on a narrow window: still nothing wider than the page.
+  await page.setViewportSize({ width: 720, height: 900 });
+  try {
+    await fits();
+    await shot('07-long-name-narrow.png');
+  } finally {
+    await page.setViewportSize({ width: 1440, height: 900 });
+  }
+});

@@ -115,8 +115,8 @@ function renderCustomers() {
     return el(
       'tr',
       { dataset: { id: c.id } },
-      el('td', {}, c.name),
-      el('td', {}, c.email),
+      el('td', { className: 'clip', title: c.name }, c.name),
+      el('td', { className: 'clip', title: c.email }, c.email),
       el('td', { className: 'num' }, c.version),
       el(
         'td',
@@ -302,11 +302,13 @@ function renderOrders() {
     el(
       'tr',
       { dataset: { id: o.id } },
-      el('td', { title: o.id }, short(o.id)),
+      el('td', { title: o.id, className: 'id' }, short(o.id)),
       el(
         'td',
         {},
-        o.customerName === null ? el('em', {}, `${short(o.customerId)} (unknown)`) : o.customerName,
+        o.customerName === null
+          ? el('em', {}, `${short(o.customerId)} (unknown)`)
+          : el('span', { className: 'clip', title: o.customerName }, o.customerName),
       ),
       el(
         'td',
@@ -420,6 +422,10 @@ function stat(label, value, bad) {
 }
 
 function renderPipeline(p) {
+  // The first fetch and the stream's first event may cross: show the newer.
+  if (p.at < (renderPipeline.lastAt || 0)) return;
+  renderPipeline.lastAt = p.at;
+  $('#unsafe-banner').hidden = !p.mongo.standIn;
   const items = [];
   if (p.relay.source === 'in-process') {
     items.push(stat('Relay', `${p.relay.state}, ${p.relay.role}`, p.relay.state !== 'running'));
@@ -479,39 +485,40 @@ function renderPipeline(p) {
 async function loadDeadLetters() {
   try {
     const { deadLetters } = await api('GET', '/api/dead-letters');
-    const body = $('#dead-letters tbody');
-    body.replaceChildren(
+    const list = $('#dead-letters');
+    list.replaceChildren(
       ...deadLetters.map((d) =>
         el(
-          'tr',
+          'li',
           {},
-          el('td', {}, d.kind),
-          el('td', {}, `${d.aggregateType}/${short(d.aggregateId)} v${d.version}`),
-          el('td', { title: d.eventId }, d.eventType),
-          el('td', {}, `${d.topic}[${d.partition}]@${d.offset}`),
           el(
-            'td',
+            'div',
+            { className: 'held-head' },
+            el('strong', {}, d.kind),
+            ` ${d.aggregateType}/${short(d.aggregateId)} v${d.version}`,
+          ),
+          el(
+            'div',
+            { className: 'held-where' },
+            el('span', { title: d.eventId }, d.eventType),
+            ` at ${d.topic}[${d.partition}]@${d.offset}`,
+          ),
+          el(
+            'div',
             { className: 'error-text' },
             `${d.errorCode || ''} ${d.errorMessage || ''}`.trim(),
           ),
           el(
-            'td',
-            {},
-            el(
-              'button',
-              { type: 'button', onclick: () => redrive(`${d.aggregateType}/${d.aggregateId}`) },
-              'Re-drive',
-            ),
+            'button',
+            { type: 'button', onclick: () => redrive(`${d.aggregateType}/${d.aggregateId}`) },
+            'Re-drive',
           ),
         ),
       ),
     );
-    if (deadLetters.length === 0)
-      body.append(el('tr', {}, el('td', { colSpan: 6, className: 'empty' }, 'None.')));
+    if (deadLetters.length === 0) list.append(el('li', { className: 'empty' }, 'None.'));
   } catch (e) {
-    $('#dead-letters tbody').replaceChildren(
-      el('tr', {}, el('td', { colSpan: 6, className: 'error-text' }, e.message)),
-    );
+    $('#dead-letters').replaceChildren(el('li', { className: 'error-text' }, e.message));
   }
 }
 
@@ -602,6 +609,8 @@ function init() {
     (r) => mergeJourneys(r.journeys),
     () => undefined,
   );
+  // The figures from the first paint on: the stream's first event can take a while.
+  api('GET', '/api/pipeline').then(renderPipeline, () => undefined);
   void loadReadModel();
   connect();
 }
