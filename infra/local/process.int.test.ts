@@ -1,4 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -116,12 +117,17 @@ describe('ManagedProcess', () => {
   });
 
   it('escalates to SIGKILL when a server ignores SIGTERM', async () => {
-    const proc = await ManagedProcess.start(
-      nodeServer('stubborn', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)", {
-        stopGraceMs: 300,
-      }),
+    // Ready once its handler is in: a fixed 200 ms wait was too short on a loaded CI machine, and
+    // the SIGTERM then came before the handler and ended it.
+    const spec = nodeServer(
+      'stubborn',
+      "process.on('SIGTERM', () => {}); console.log('ignoring SIGTERM'); setInterval(() => {}, 1000)",
+      { stopGraceMs: 300 },
     );
-    await new Promise((r) => setTimeout(r, 200)); // let it install its handler
+    const proc = await ManagedProcess.start({
+      ...spec,
+      ready: async () => (await readFile(spec.logFile, 'utf8')).includes('ignoring SIGTERM'),
+    });
     await proc.stop(300);
     const exit = await proc.waitExit();
     expect(exit.signal).toBe('SIGKILL');
