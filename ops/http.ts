@@ -5,7 +5,25 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import { Registry } from 'prom-client';
+
+/**
+ * One registry for a /metrics page, each metric family once. Two registries of one process (the
+ * demo's relay and sink) both collect the default metrics (`process_*`, `nodejs_*`); the text format
+ * allows one family per name and Prometheus rejects a scrape that repeats one, so the first
+ * registry's is kept. (`Registry.merge` would throw on the repeat.) Default labels of the given registries are
+ * not carried over: none of ours sets any.
+ */
+export function mergeRegistries(registries: readonly Registry[]): Registry {
+  const merged = new Registry();
+  for (const registry of registries) {
+    for (const { name } of registry.getMetricsAsArray()) {
+      const metric = registry.getSingleMetric(name);
+      if (metric && !merged.getSingleMetric(name)) merged.registerMetric(metric);
+    }
+  }
+  return merged;
+}
 
 export interface ReadinessCheck {
   readonly ok: boolean;
@@ -38,9 +56,10 @@ export async function startOpsServer(o: OpsServerOptions): Promise<OpsServer> {
         }
         const path = (req.url ?? '/').split('?')[0];
         if (path === '/metrics') {
-          const bodies = await Promise.all(o.registries.map((r) => r.metrics()));
-          res.writeHead(200, { 'content-type': o.registries[0]?.contentType ?? 'text/plain' });
-          res.end(bodies.join('\n'));
+          const merged = mergeRegistries(o.registries);
+          const text = await merged.metrics();
+          res.writeHead(200, { 'content-type': merged.contentType });
+          res.end(text);
         } else if (path === '/healthz') {
           const alive = o.liveness?.() ?? true;
           res.writeHead(alive ? 200 : 503, { 'content-type': 'application/json' });

@@ -22,8 +22,9 @@ import type { Duplex } from 'node:stream';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { z } from 'zod';
+import { mergeRegistries } from '../../ops/http.js';
 import { isPipelineError } from '../../schemas/errors.js';
 import type { DemoCommandName } from '../domain/commands.js';
 import { newAggregateId, type CommandRun, type DemoWriter } from './commands.js';
@@ -243,24 +244,6 @@ function decodeSegment(name: string, raw: string): string {
       [name]: ['is not valid percent-encoding (encode the path segment as UTF-8)'],
     });
   }
-}
-
-/**
- * One registry for the /metrics page, each metric family once. The relay and the sink of one
- * process both collect the default metrics (`process_*`, `nodejs_*`); the text format allows one
- * family per name and Prometheus rejects a scrape that repeats one, so the first registry's is
- * kept. (`Registry.merge` would throw on the repeat.) Default labels of the given registries are
- * not carried over: none of ours sets any.
- */
-export function mergeRegistries(registries: readonly Registry[]): Registry {
-  const merged = new Registry();
-  for (const registry of registries) {
-    for (const { name } of registry.getMetricsAsArray()) {
-      const metric = registry.getSingleMetric(name);
-      if (metric && !merged.getSingleMetric(name)) merged.registerMetric(metric);
-    }
-  }
-  return merged;
 }
 
 type Params = Readonly<Record<string, string>>;
