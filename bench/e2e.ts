@@ -123,7 +123,6 @@ try {
   const store = new MongoWriteStore({
     client: mongo,
     database: run,
-    unsafeAllowNonTransactional: standIn,
     logger: pino({ level: 'error' }),
   });
   const commands = demoCommands(store, codec);

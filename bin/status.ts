@@ -4,7 +4,7 @@
  */
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
-import { loadRelayConfig } from '../relay/config.js';
+import { loadRelayConfig, relayCollections } from '../relay/config.js';
 import { MongoLeaseStore, MongoOutboxSource } from '../relay/mongo-outbox.js';
 import type { Catalog } from '../schemas/catalog.js';
 import { loadSinkConfig } from '../sink/config.js';
@@ -64,14 +64,18 @@ export async function readStatus(
     const client = new MongoClient(config.mongodbUri, { serverSelectionTimeoutMS: 5000 });
     try {
       const db = client.db(config.database);
-      const source = new MongoOutboxSource(db, config.outboxCollection);
+      const collections = relayCollections(
+        catalog.aggregates.map((a) => a.type),
+        config,
+      );
+      const source = new MongoOutboxSource(db, { collections, name: config.name });
       const [lease, backlog, tokenAt] = await Promise.all([
-        new MongoLeaseStore(db, config.outboxCollection).current(),
+        new MongoLeaseStore(db, config.name).current(),
         source.backlog(),
         source.resumeTokenSavedAt(),
       ]);
       return {
-        outbox: `${config.database}.${config.outboxCollection}`,
+        outbox: `${config.database}: ${Object.values(collections).join(', ')}`,
         lease: lease
           ? { owner: lease.owner, token: lease.token, expiresInMs: lease.expiresAt.getTime() - now }
           : undefined,

@@ -4,7 +4,7 @@ import type { Catalog } from '../schemas/catalog.js';
 import { EventCodec } from '../schemas/codec.js';
 import { isPipelineError } from '../schemas/errors.js';
 import { ConfluentRegistry } from '../schemas/registry.js';
-import { loadRelayConfig, type RelayConfig } from './config.js';
+import { loadRelayConfig, relayCollections, type RelayConfig } from './config.js';
 import { KafkaPublisher } from './kafka-publisher.js';
 import { MongoCheckpointStore, MongoOutboxSource } from './mongo-outbox.js';
 import { runSnapshot } from './snapshot.js';
@@ -63,7 +63,7 @@ export async function relayCli(
         process.stderr.write(`relay release needs an aggregate id\n\n${RELAY_HELP}`);
         return 2;
       }
-      return release(config, id, rest.includes('--skip') ? 'skip' : 'retry');
+      return release(user.catalog, config, id, rest.includes('--skip') ? 'skip' : 'retry');
     }
     default:
       process.stderr.write(`unknown relay command "${command}"\n\n${RELAY_HELP}`);
@@ -119,8 +119,8 @@ async function snapshot(
       checkpoints: new MongoCheckpointStore(db),
       logger,
       batchSize: config.batchSize,
-      collections: config.snapshotCollections,
-      name: config.outboxCollection,
+      collections: config.aggregateCollections,
+      name: config.name,
       restart,
     });
     process.stdout.write(
@@ -139,13 +139,19 @@ async function snapshot(
 }
 
 async function release(
+  catalog: Catalog,
   config: RelayConfig,
   aggregateId: string,
   mode: 'retry' | 'skip',
 ): Promise<number> {
   const mongo = new MongoClient(config.mongodbUri, { serverSelectionTimeoutMS: 10_000 });
   try {
-    const source = new MongoOutboxSource(mongo.db(config.database), config.outboxCollection);
+    const source = new MongoOutboxSource(mongo.db(config.database), {
+      collections: relayCollections(
+        catalog.aggregates.map((a) => a.type),
+        config,
+      ),
+    });
     const n = await source.release(aggregateId, mode);
     if (n === 0) {
       process.stderr.write(

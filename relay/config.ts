@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PipelineError } from '../schemas/errors.js';
+import { aggregateCollectionName } from '../write/outbox.js';
 
 const ms = (def: number) => z.coerce.number().int().min(0).default(def);
 const positive = (def: number) => z.coerce.number().int().positive().default(def);
@@ -9,8 +10,10 @@ const positive = (def: number) => z.coerce.number().int().positive().default(def
  * - `MONGODB_URI` (required): the write model's MongoDB.
  * - `KAFKA_BROKERS` (required): comma-separated `host:port` list.
  * - `SCHEMA_REGISTRY_URL` (required): Confluent-compatible registry (decodes payloads to check them).
- * - `RELAY_OUTBOX_DATABASE` (`cqrs`): database of the outbox, the lease and the relay's state.
- * - `RELAY_OUTBOX_COLLECTION` (`outbox`).
+ * - `RELAY_OUTBOX_DATABASE` (`cqrs`): database of the aggregate collections (whose documents hold the
+ *   outbox), the lease and the relay's state.
+ * - `RELAY_NAME` (`outbox`): names the lease, the resume token and snapshot checkpoints (one active
+ *   relay per name).
  * - `RELAY_CLIENT_ID` (`cqrs-sync-relay`): Kafka client id, and the prefix of the lease owner id.
  * - `RELAY_BATCH_SIZE` (1000): outbox entries read and published per batch.
  * - `RELAY_SCAN_INTERVAL_MS` (5000): scan for unrelayed entries this often while idle (also picks
@@ -20,17 +23,14 @@ const positive = (def: number) => z.coerce.number().int().positive().default(def
  * - `RELAY_STANDBY_POLL_MS` (1000): a standby relay tries to take the lease this often.
  * - `RELAY_RETRY_INITIAL_MS` (200) / `RELAY_RETRY_MAX_MS` (5000): backoff after an error (doubles).
  * - `RELAY_TOKEN_SAVE_INTERVAL_MS` (1000): saves the change stream's resume token at most this often.
- * - `RELAY_GAP_WAIT_MS` (10000): how long a missing earlier version may take to appear before the
- *   aggregate is held with `version_gap`.
  * - `RELAY_DRAIN_TIMEOUT_MS` (15000): `stop()` waits this long for in-flight publishes.
  * - `RELAY_SEND_TIMEOUT_MS` (30000): broker ack timeout of one batch.
- * - `RELAY_OUTBOX_RETENTION_MS` (604800000 = 7 days): relayed entries' TTL.
  * - `RELAY_TOPIC_PARTITIONS` (6), `RELAY_TOPIC_REPLICATION_FACTOR` (-1 = broker default): for topics
  *   the relay creates (existing topics are left as they are).
  * - `RELAY_MIN_COMPACTION_LAG_MS` (86400000 = 1 day): records stay uncompacted at least this long, so a
  *   consumer less than a day behind sees every event, not only the last one per aggregate.
- * - `RELAY_SNAPSHOT_COLLECTIONS` (``): state collection per aggregate type for `relay snapshot`,
- *   `Customer=customers,Order=orders`; default the write side's naming (`Order` -> `order`).
+ * - `RELAY_AGGREGATE_COLLECTIONS` (``): collection per aggregate type, as the write side was given
+ *   them: `Customer=customers,Order=orders`; default the write side's naming (`Order` -> `order`).
  * - `RELAY_OPS_PORT` (none): serve `/metrics`, `/healthz` and `/readyz` on this port (0 picks a free
  *   one); `RELAY_OPS_HOST` (`127.0.0.1`; `0.0.0.0` in containers).
  * - `RELAY_LOG_LEVEL` (`info`).
@@ -40,7 +40,7 @@ const schema = z.object({
   KAFKA_BROKERS: z.string().min(1),
   SCHEMA_REGISTRY_URL: z.url(),
   RELAY_OUTBOX_DATABASE: z.string().min(1).default('cqrs'),
-  RELAY_OUTBOX_COLLECTION: z.string().min(1).default('outbox'),
+  RELAY_NAME: z.string().min(1).default('outbox'),
   RELAY_CLIENT_ID: z.string().min(1).default('cqrs-sync-relay'),
   RELAY_BATCH_SIZE: positive(1000),
   RELAY_SCAN_INTERVAL_MS: positive(5000),
@@ -50,14 +50,12 @@ const schema = z.object({
   RELAY_RETRY_INITIAL_MS: positive(200),
   RELAY_RETRY_MAX_MS: positive(5000),
   RELAY_TOKEN_SAVE_INTERVAL_MS: ms(1000),
-  RELAY_GAP_WAIT_MS: ms(10_000),
   RELAY_DRAIN_TIMEOUT_MS: positive(15_000),
   RELAY_SEND_TIMEOUT_MS: positive(30_000),
-  RELAY_OUTBOX_RETENTION_MS: positive(7 * 24 * 3600 * 1000),
   RELAY_TOPIC_PARTITIONS: positive(6),
   RELAY_TOPIC_REPLICATION_FACTOR: z.coerce.number().int().min(-1).default(-1),
   RELAY_MIN_COMPACTION_LAG_MS: ms(24 * 3600 * 1000),
-  RELAY_SNAPSHOT_COLLECTIONS: z.string().default(''),
+  RELAY_AGGREGATE_COLLECTIONS: z.string().default(''),
   RELAY_OPS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   RELAY_OPS_HOST: z.string().min(1).default('127.0.0.1'),
   RELAY_LOG_LEVEL: z
@@ -70,7 +68,8 @@ export interface RelayConfig {
   readonly kafkaBrokers: readonly string[];
   readonly schemaRegistryUrl: string;
   readonly database: string;
-  readonly outboxCollection: string;
+  /** Names the lease, the resume token and the snapshot checkpoints. */
+  readonly name: string;
   readonly clientId: string;
   readonly batchSize: number;
   readonly scanIntervalMs: number;
@@ -80,14 +79,13 @@ export interface RelayConfig {
   readonly retryInitialMs: number;
   readonly retryMaxMs: number;
   readonly tokenSaveIntervalMs: number;
-  readonly gapWaitMs: number;
   readonly drainTimeoutMs: number;
   readonly sendTimeoutMs: number;
-  readonly outboxRetentionMs: number;
   readonly topicPartitions: number;
   readonly topicReplicationFactor: number;
   readonly minCompactionLagMs: number;
-  readonly snapshotCollections: Readonly<Record<string, string>>;
+  /** Collection per aggregate type where it differs from `aggregateCollectionName(type)`. */
+  readonly aggregateCollections: Readonly<Record<string, string>>;
   readonly logLevel: string;
   /** Port of the operations endpoint (`/metrics`, `/healthz`, `/readyz`); none when absent. */
   readonly opsPort?: number;
@@ -115,7 +113,7 @@ export function loadRelayConfig(
       .filter(Boolean),
     schemaRegistryUrl: e.SCHEMA_REGISTRY_URL,
     database: e.RELAY_OUTBOX_DATABASE,
-    outboxCollection: e.RELAY_OUTBOX_COLLECTION,
+    name: e.RELAY_NAME,
     clientId: e.RELAY_CLIENT_ID,
     batchSize: e.RELAY_BATCH_SIZE,
     scanIntervalMs: e.RELAY_SCAN_INTERVAL_MS,
@@ -125,14 +123,12 @@ export function loadRelayConfig(
     retryInitialMs: e.RELAY_RETRY_INITIAL_MS,
     retryMaxMs: e.RELAY_RETRY_MAX_MS,
     tokenSaveIntervalMs: e.RELAY_TOKEN_SAVE_INTERVAL_MS,
-    gapWaitMs: e.RELAY_GAP_WAIT_MS,
     drainTimeoutMs: e.RELAY_DRAIN_TIMEOUT_MS,
     sendTimeoutMs: e.RELAY_SEND_TIMEOUT_MS,
-    outboxRetentionMs: e.RELAY_OUTBOX_RETENTION_MS,
     topicPartitions: e.RELAY_TOPIC_PARTITIONS,
     topicReplicationFactor: e.RELAY_TOPIC_REPLICATION_FACTOR,
     minCompactionLagMs: e.RELAY_MIN_COMPACTION_LAG_MS,
-    snapshotCollections: parseMapping(e.RELAY_SNAPSHOT_COLLECTIONS),
+    aggregateCollections: parseMapping(e.RELAY_AGGREGATE_COLLECTIONS),
     logLevel: e.RELAY_LOG_LEVEL,
     ...(e.RELAY_OPS_PORT === undefined ? {} : { opsPort: e.RELAY_OPS_PORT }),
     opsHost: e.RELAY_OPS_HOST,
@@ -174,11 +170,21 @@ function parseMapping(text: string): Record<string, string> {
     if (!k || !v) {
       throw new PipelineError(
         'config_invalid',
-        `RELAY_SNAPSHOT_COLLECTIONS: "${pair}" is not Type=collection`,
+        `RELAY_AGGREGATE_COLLECTIONS: "${pair}" is not Type=collection`,
         { retriable: false },
       );
     }
     out[k] = v;
   }
   return out;
+}
+
+/** The collection of every aggregate type of the catalog, in catalog order. */
+export function relayCollections(
+  aggregateTypes: readonly string[],
+  config: Pick<RelayConfig, 'aggregateCollections'>,
+): Record<string, string> {
+  return Object.fromEntries(
+    aggregateTypes.map((t) => [t, config.aggregateCollections[t] ?? aggregateCollectionName(t)]),
+  );
 }

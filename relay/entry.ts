@@ -1,49 +1,34 @@
-import { z } from 'zod';
 import type { Catalog } from '../schemas/catalog.js';
 import type { EventCodec } from '../schemas/codec.js';
 import { MAX_RECORD_BYTES } from '../schemas/codec.js';
 import { toHeaders } from '../schemas/envelope.js';
 import { isPipelineError, type PipelineErrorCode } from '../schemas/errors.js';
-import type { OutgoingRecord, RawEntry } from './ports.js';
+import { outboxEntrySchema } from '../schemas/outbox-entry.js';
+import type { EntryRef, OutgoingRecord, ScannedEntry, VersionStatus } from './ports.js';
 
 /** A checked outbox entry, ready to publish. */
 export interface ReadyEntry {
-  readonly id: string;
+  readonly ref: EntryRef;
+  readonly eventId: string;
+  readonly aggregateType: string;
   readonly aggregateId: string;
   readonly version: number;
   readonly occurredAt: Date;
   /** An operator released it: it may pass a version gap. */
   readonly released: boolean;
+  /** Its predecessor's fate, from the same document read. */
+  readonly previous: VersionStatus;
   readonly record: OutgoingRecord;
 }
 
 /** A bad entry: never published; its aggregate is held. */
 export interface BadEntry {
-  readonly id: unknown;
-  /** Undefined when the entry does not even say which aggregate it belongs to. */
-  readonly aggregateId: string | undefined;
+  readonly ref: EntryRef;
   readonly code: PipelineErrorCode;
   readonly reason: string;
 }
 
 export type CheckedEntry = { ok: true; entry: ReadyEntry } | { ok: false; bad: BadEntry };
-
-const optionalText = z.string().nullish();
-const entrySchema = z.object({
-  _id: z.string().min(1),
-  eventId: z.string().min(1),
-  aggregateType: z.string().min(1),
-  aggregateId: z.string().min(1),
-  version: z.number().int().positive(),
-  type: z.string().min(1),
-  occurredAt: z.date(),
-  schemaId: z.number().int().nonnegative(),
-  payload: z.instanceof(Buffer),
-  commandId: optionalText,
-  traceparent: optionalText,
-  tracestate: optionalText,
-  releasedAt: z.date().nullish(),
-});
 
 /**
  * Checks one outbox entry: fields, event type known to the catalog and belonging to the entry's
@@ -51,21 +36,27 @@ const entrySchema = z.object({
  * `BadEntry`; retriable ones (registry down) are thrown.
  */
 export async function checkEntry(
-  raw: RawEntry,
+  scanned: ScannedEntry,
   catalog: Catalog,
   codec: EventCodec,
 ): Promise<CheckedEntry> {
-  const aggregateId = typeof raw.aggregateId === 'string' ? raw.aggregateId : undefined;
+  const { raw, ref } = scanned;
   const bad = (code: PipelineErrorCode, reason: string): CheckedEntry => ({
     ok: false,
-    bad: { id: raw._id, aggregateId, code, reason },
+    bad: { ref, code, reason },
   });
-  const parsed = entrySchema.safeParse(raw);
+  const parsed = outboxEntrySchema.safeParse(raw);
   if (!parsed.success) {
     const fields = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
     return bad('envelope_invalid', `outbox entry is malformed: ${fields.join('; ')}`);
   }
   const e = parsed.data;
+  if (e.aggregateId !== ref.aggregateId || e.aggregateType !== ref.aggregateType) {
+    return bad(
+      'envelope_invalid',
+      `outbox entry says ${e.aggregateType} ${e.aggregateId} but lies in the document of ${ref.aggregateType} ${ref.aggregateId}`,
+    );
+  }
   const ev = catalog.findEvent(e.type);
   if (!ev) return bad('event_type_unknown', `event type "${e.type}" is not in the catalog`);
   if (ev.aggregateType !== e.aggregateType) {
@@ -108,11 +99,14 @@ export async function checkEntry(
   return {
     ok: true,
     entry: {
-      id: e._id,
+      ref,
+      eventId: e.eventId,
+      aggregateType: e.aggregateType,
       aggregateId: e.aggregateId,
       version: e.version,
       occurredAt: e.occurredAt,
       released: e.releasedAt instanceof Date,
+      previous: scanned.previous,
       record: { topic: ev.topic, key: e.aggregateId, value: e.payload, headers },
     },
   };

@@ -1,5 +1,5 @@
 /** In-memory adapters of the relay's ports, for unit tests of the relay's logic (no I/O). */
-import type { OutboxFailure } from '../write/outbox.js';
+import type { OutboxFailure } from '../schemas/outbox-entry.js';
 import type {
   Backlog,
   ChangeFeed,
@@ -10,15 +10,25 @@ import type {
   LeaseStore,
   OutboxSource,
   OutgoingRecord,
-  RawEntry,
+  EntryRef,
   ScanKey,
+  ScanPage,
+  ScannedEntry,
   VersionStatus,
 } from './ports.js';
 
-type Doc = Record<string, unknown> & { _id: unknown };
+type Doc = Record<string, unknown>;
 
+/**
+ * The outbox in memory, as one flat list of entries (a test reads `docs` and sees `relayed` ones
+ * too); grouped by aggregate it behaves as the aggregate documents do: a scan reads an aggregate's
+ * entries together, a mark is fenced per aggregate.
+ */
 export class MemoryOutbox implements OutboxSource {
   readonly docs: Doc[] = [];
+  /** Highest version relayed and gone per aggregate (`Type/id`), as `relayedVersion` says. */
+  readonly relayedUpTo = new Map<string, number>();
+  private readonly fences = new Map<string, number>();
   token: unknown;
   handlers: ChangeFeedHandlers | undefined;
   /** Makes the next `watch` with a token fail as history lost. */
@@ -26,7 +36,7 @@ export class MemoryOutbox implements OutboxSource {
   failScans = 0;
 
   insert(...docs: Record<string, unknown>[]): void {
-    for (const d of docs) this.docs.push({ ...d, _id: d._id });
+    for (const d of docs) this.docs.push({ status: 'pending', ...d });
     this.handlers?.onChange();
   }
 
@@ -34,33 +44,70 @@ export class MemoryOutbox implements OutboxSource {
     return Promise.resolve();
   }
 
-  scanPending(after: ScanKey | undefined, limit: number): Promise<RawEntry[]> {
+  scanPending(after: ScanKey | undefined, limit: number): Promise<ScanPage> {
     if (this.failScans > 0) {
       this.failScans--;
       return Promise.reject(new Error('scan failed'));
     }
-    const key = (d: Doc): [string, number] => [
-      typeof d.aggregateId === 'string' ? d.aggregateId : '',
-      typeof d.version === 'number' ? d.version : 0,
-    ];
-    const cmp = (a: [string, number], b: [string, number]): number =>
-      a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1];
-    const rows = this.docs
+    const groups = new Map<string, Doc[]>();
+    for (const d of this.docs) {
+      const k = keyOf(d);
+      groups.set(k, [...(groups.get(k) ?? []), d]);
+    }
+    const keys = [...groups.keys()]
+      .filter((k) => (groups.get(k) ?? []).some((d) => d.status === 'pending'))
+      .filter((k) => !after || k > `${after.aggregateType}/${after.aggregateId}`)
+      .sort();
+    const entries: ScannedEntry[] = [];
+    let last: string | undefined;
+    for (const k of keys) {
+      if (entries.length >= limit) break;
+      entries.push(...this.scanned(k, groups.get(k) ?? []));
+      last = k;
+    }
+    const more = last !== undefined && last !== keys[keys.length - 1];
+    const [aggregateType, ...id] = (last ?? '').split('/');
+    return Promise.resolve({
+      entries,
+      next: more ? { aggregateType: aggregateType ?? '', aggregateId: id.join('/') } : undefined,
+    });
+  }
+
+  private scanned(k: string, group: readonly Doc[]): ScannedEntry[] {
+    const [aggregateType = '', ...rest] = k.split('/');
+    const aggregateId = rest.join('/');
+    const relayed = this.relayedUpTo.get(k) ?? 0;
+    const statusOf = (v: number): VersionStatus => {
+      if (v <= relayed) return 'relayed';
+      const d = group.find((x) => x.version === v);
+      return d ? (d.status as VersionStatus) : 'absent';
+    };
+    const held = group.some((d) => d.status === 'failed');
+    const skipped = group
+      .filter((d) => d.status === 'skipped')
+      .map((d) => ({ eventId: String(d.eventId), version: Number(d.version) }));
+    return group
       .filter((d) => d.status === 'pending')
-      .filter((d) => !after || cmp(key(d), [after.aggregateId, after.version]) > 0)
-      .sort((a, b) => cmp(key(a), key(b)))
-      .slice(0, limit)
-      .map((d) => ({ ...d }));
-    return Promise.resolve(rows);
+      .sort((a, b) => Number(a.version) - Number(b.version))
+      .map((d) => ({
+        raw: { ...d },
+        ref: {
+          aggregateType,
+          aggregateId,
+          eventId: typeof d.eventId === 'string' ? d.eventId : undefined,
+          version: typeof d.version === 'number' ? d.version : 0,
+          index: this.docs.indexOf(d),
+          fence: this.fences.get(k) ?? 0,
+          skipped,
+        },
+        previous: statusOf((typeof d.version === 'number' ? d.version : 0) - 1),
+        held,
+      }));
   }
 
   heldAggregates(): Promise<string[]> {
     return Promise.resolve([
-      ...new Set(
-        this.docs
-          .filter((d) => d.status === 'failed' && typeof d.aggregateId === 'string')
-          .map((d) => d.aggregateId as string),
-      ),
+      ...new Set(this.docs.filter((d) => d.status === 'failed').map((d) => keyOf(d))),
     ]);
   }
 
@@ -76,31 +123,26 @@ export class MemoryOutbox implements OutboxSource {
     });
   }
 
-  versionStatus(aggregateId: string, version: number): Promise<VersionStatus> {
-    const d = this.docs.find((x) => x.aggregateId === aggregateId && x.version === version);
-    return Promise.resolve(d ? (d.status as VersionStatus) : 'absent');
-  }
-
-  markRelayed(ids: readonly unknown[], fence: number): Promise<number> {
+  markRelayed(refs: readonly EntryRef[], fence: number): Promise<number> {
     let n = 0;
-    for (const d of this.docs) {
-      if (
-        ids.includes(d._id) &&
-        d.status === 'pending' &&
-        ((d.fence as number | undefined) ?? 0) <= fence
-      ) {
-        d.status = 'relayed';
-        d.relayedAt = new Date();
-        d.fence = fence;
-        n++;
-      }
+    for (const ref of refs) {
+      const k = `${ref.aggregateType}/${ref.aggregateId}`;
+      if ((this.fences.get(k) ?? 0) > fence) continue;
+      const d = this.docs[ref.index];
+      if (d?.status !== 'pending' || d.eventId !== ref.eventId) continue;
+      d.status = 'relayed';
+      this.fences.set(k, fence);
+      n++;
     }
     return Promise.resolve(n);
   }
 
-  markFailed(id: unknown, failure: OutboxFailure, fence: number): Promise<void> {
-    const d = this.docs.find((x) => x._id === id && x.status === 'pending');
-    if (d) Object.assign(d, { status: 'failed', failure, fence });
+  markFailed(ref: EntryRef, failure: OutboxFailure, fence: number): Promise<void> {
+    const k = `${ref.aggregateType}/${ref.aggregateId}`;
+    if ((this.fences.get(k) ?? 0) > fence) return Promise.resolve();
+    const d = this.docs[ref.index];
+    if (d?.status === 'pending') Object.assign(d, { status: 'failed', failure });
+    this.fences.set(k, fence);
     return Promise.resolve();
   }
 
@@ -222,4 +264,8 @@ export class MemoryCheckpoints implements CheckpointStore {
     this.values.delete(key);
     return Promise.resolve();
   }
+}
+
+function keyOf(d: Doc): string {
+  return `${String(d.aggregateType)}/${String(d.aggregateId)}`;
 }

@@ -1,15 +1,19 @@
-import type { ChangeStream, Collection, Db, Document, Filter } from 'mongodb';
-import { ensureOutboxIndexes, type OutboxFailure } from '../write/outbox.js';
+import type { AnyBulkWriteOperation, ChangeStream, Collection, Db, Document } from 'mongodb';
+import { PENDING_MARKER, type OutboxFailure } from '../schemas/outbox-entry.js';
+import { ensureRelayIndexes, mongoKind } from '../write/mongo-server.js';
 import type {
   Backlog,
   ChangeFeed,
   ChangeFeedHandlers,
   CheckpointStore,
+  EntryRef,
   Lease,
   LeaseStore,
   OutboxSource,
   RawEntry,
   ScanKey,
+  ScanPage,
+  ScannedEntry,
   VersionStatus,
 } from './ports.js';
 
@@ -32,133 +36,247 @@ interface StateDoc {
   at: Date;
 }
 
-/** The outbox collection in MongoDB, read through scans and a change stream of inserts. */
+export interface MongoOutboxSourceOptions {
+  /** The collection of each aggregate type, in scan order. */
+  readonly collections: Readonly<Record<string, string>>;
+  /** Names the resume token (`resume:<name>`); default `outbox`. */
+  readonly name?: string;
+  readonly maxAwaitTimeMs?: number;
+}
+
+interface AggregateDoc extends Document {
+  _id: string;
+  outbox?: unknown;
+  relayedVersion?: unknown;
+  relayFence?: unknown;
+}
+
+/**
+ * The outbox as the relay reads it: the unrelayed entries inside the aggregate documents of every
+ * aggregate type's collection, found by the scan (the source of truth, on the pending marker) and
+ * woken up by a change stream per collection (the fast path). Marks are single-document updates
+ * conditional on the document's `relayFence` as read, so no mark can drop an entry appended after
+ * the read (writers only append) and a relay whose lease was taken over cannot mark a document the
+ * newer relay changed.
+ */
 export class MongoOutboxSource implements OutboxSource {
-  private readonly outbox: Collection;
+  private readonly types: readonly string[];
+  private readonly collections: ReadonlyMap<string, Collection<AggregateDoc>>;
   private readonly state: Collection<StateDoc>;
   private readonly tokenKey: string;
 
   constructor(
-    db: Db,
-    outboxCollection: string,
-    private readonly options: { readonly maxAwaitTimeMs?: number } = {},
+    private readonly db: Db,
+    private readonly options: MongoOutboxSourceOptions,
   ) {
-    this.outbox = db.collection(outboxCollection);
+    this.types = Object.keys(options.collections);
+    this.collections = new Map(
+      Object.entries(options.collections).map(([type, name]) => [type, db.collection(name)]),
+    );
     this.state = db.collection<StateDoc>('relay_state');
-    this.tokenKey = `resume:${outboxCollection}`;
+    this.tokenKey = `resume:${options.name ?? 'outbox'}`;
   }
 
-  ensureIndexes(retentionMs: number): Promise<void> {
-    return ensureOutboxIndexes(this.outbox, retentionMs);
-  }
-
-  async scanPending(after: ScanKey | undefined, limit: number): Promise<RawEntry[]> {
-    const filter: Filter<Document> = { status: 'pending' };
-    if (after) {
-      filter.$or = [
-        { aggregateId: { $gt: after.aggregateId } },
-        { aggregateId: after.aggregateId, version: { $gt: after.version } },
-      ];
+  async ensureIndexes(): Promise<void> {
+    const kind = await mongoKind(this.db);
+    for (const c of this.collections.values()) {
+      await ensureRelayIndexes(c as unknown as Collection, kind);
     }
-    const docs = await this.outbox
-      .find(filter, { promoteBuffers: true })
-      .sort({ aggregateId: 1, version: 1 })
-      .limit(limit)
-      .toArray();
-    return docs;
+  }
+
+  async scanPending(after: ScanKey | undefined, limit: number): Promise<ScanPage> {
+    let start = after ? this.types.indexOf(after.aggregateType) : 0;
+    if (start < 0) start = 0;
+    for (let t = start; t < this.types.length; t++) {
+      const type = this.types[t] as string;
+      const collection = this.collection(type);
+      const filter: Document = { ...PENDING_MARKER };
+      if (after && t === start && after.aggregateType === type) {
+        filter._id = { $gt: after.aggregateId };
+      }
+      // Whole documents: an aggregate's entries are never split across pages.
+      const docs = (await collection
+        .find(filter, {
+          promoteBuffers: true,
+          projection: { outbox: 1, relayedVersion: 1, relayFence: 1 },
+        })
+        .sort({ _id: 1 })
+        .limit(limit)
+        .toArray()) as AggregateDoc[];
+      if (docs.length === 0) continue;
+      const entries: ScannedEntry[] = [];
+      let last: AggregateDoc | undefined;
+      for (const doc of docs) {
+        if (entries.length >= limit) break;
+        entries.push(...scanned(type, doc));
+        last = doc;
+      }
+      const more = docs.length === limit || last !== docs[docs.length - 1];
+      const next: ScanKey | undefined =
+        more && typeof last?._id === 'string'
+          ? { aggregateType: type, aggregateId: last._id }
+          : this.types[t + 1] !== undefined
+            ? { aggregateType: this.types[t + 1] as string, aggregateId: '' }
+            : undefined;
+      return { entries, next };
+    }
+    return { entries: [], next: undefined };
   }
 
   async heldAggregates(): Promise<string[]> {
-    const ids = await this.outbox.distinct('aggregateId', { status: 'failed' });
-    return ids.filter((id): id is string => typeof id === 'string');
+    const held: string[] = [];
+    for (const [type, c] of this.collections) {
+      const ids = await c.distinct('_id', { 'outbox.status': 'failed' });
+      for (const id of ids) if (typeof id === 'string') held.push(`${type}/${id}`);
+    }
+    return held;
   }
 
   async backlog(): Promise<Backlog> {
-    const pending = await this.outbox.countDocuments({ status: 'pending' });
-    if (pending === 0) return { pending, oldest: undefined };
-    const first = await this.outbox
-      .find({ status: 'pending' }, { projection: { occurredAt: 1 } })
-      .sort({ occurredAt: 1 })
-      .limit(1)
-      .next();
-    const at = first?.occurredAt as unknown;
-    return { pending, oldest: at instanceof Date ? at : undefined };
+    let pending = 0;
+    let oldest: Date | undefined;
+    for (const c of this.collections.values()) {
+      const [row] = await c
+        .aggregate<{ n: number; oldest: unknown }>([
+          { $match: { ...PENDING_MARKER } },
+          { $unwind: '$outbox' },
+          { $match: { ...PENDING_MARKER } },
+          { $group: { _id: null, n: { $sum: 1 }, oldest: { $min: '$outbox.occurredAt' } } },
+        ])
+        .toArray();
+      if (!row) continue;
+      pending += row.n;
+      if (row.oldest instanceof Date && (!oldest || row.oldest < oldest)) oldest = row.oldest;
+    }
+    return { pending, oldest };
   }
 
-  async versionStatus(aggregateId: string, version: number): Promise<VersionStatus> {
-    const doc = await this.outbox.findOne({ aggregateId, version }, { projection: { status: 1 } });
-    const status = doc?.status as unknown;
-    return status === 'pending' ||
-      status === 'relayed' ||
-      status === 'skipped' ||
-      status === 'failed'
-      ? status
-      : doc
-        ? 'pending'
-        : 'absent';
-  }
-
-  async markRelayed(ids: readonly unknown[], fence: number): Promise<number> {
-    if (ids.length === 0) return 0;
-    const res = await this.outbox.updateMany(
-      { _id: { $in: [...ids] }, status: 'pending', ...notFencedOut(fence) } as Filter<Document>,
-      { $set: { status: 'relayed', relayedAt: new Date(), fence }, $inc: { attempts: 1 } },
-    );
-    return res.modifiedCount;
-  }
-
-  async markFailed(id: unknown, failure: OutboxFailure, fence: number): Promise<void> {
-    await this.outbox.updateOne(
-      { _id: id, status: 'pending', ...notFencedOut(fence) } as Filter<Document>,
-      { $set: { status: 'failed', failure, fence }, $inc: { attempts: 1 } },
-    );
-  }
-
-  async release(aggregateId: string, mode: 'retry' | 'skip'): Promise<number> {
+  async markRelayed(refs: readonly EntryRef[], fence: number): Promise<number> {
+    const byDoc = new Map<string, EntryRef[]>();
+    for (const ref of refs) {
+      const k = `${ref.aggregateType}\u0000${ref.aggregateId}`;
+      const list = byDoc.get(k);
+      if (list) list.push(ref);
+      else byDoc.set(k, [ref]);
+    }
     const now = new Date();
-    const res = await this.outbox.updateMany(
-      { aggregateId, status: 'failed' },
-      mode === 'retry'
-        ? { $set: { status: 'pending', releasedAt: now } }
-        : { $set: { status: 'skipped', relayedAt: now, releasedAt: now } },
-    );
-    return res.modifiedCount;
+    const perType = new Map<
+      string,
+      { group: EntryRef[]; op: AnyBulkWriteOperation<AggregateDoc> }[]
+    >();
+    for (const group of byDoc.values()) {
+      const first = group[0] as EntryRef;
+      if (first.fence > fence) continue; // a newer relay changed it: not ours to mark
+      const ops = perType.get(first.aggregateType) ?? [];
+      ops.push({ group, op: { updateOne: relayedUpdate(group, first.fence, fence, now) } });
+      perType.set(first.aggregateType, ops);
+    }
+    let removed = 0;
+    for (const [type, ops] of perType) {
+      const collection = this.collection(type);
+      const res = await collection.bulkWrite(
+        ops.map((o) => o.op),
+        { ordered: false },
+      );
+      removed += ops.reduce((n, o) => n + o.group.length, 0);
+      if (res.matchedCount === ops.length) continue;
+      // Some documents' fence moved since the scan (this relay marked one failed, or an older relay
+      // marked it): read the fence again and retry, unless a newer relay owns it now.
+      for (const { group } of ops) {
+        const first = group[0] as EntryRef;
+        const doc = await collection.findOne(
+          { _id: first.aggregateId },
+          { projection: { relayFence: 1 } },
+        );
+        const current = typeof doc?.relayFence === 'number' ? doc.relayFence : 0;
+        if (current === first.fence || current > fence) continue;
+        const again = relayedUpdate(group, current, fence, now);
+        await collection.updateOne(again.filter, again.update);
+      }
+    }
+    return removed;
+  }
+
+  async markFailed(ref: EntryRef, failure: OutboxFailure, fence: number): Promise<void> {
+    if (ref.fence > fence) return;
+    const collection = this.collection(ref.aggregateType);
+    const path = `outbox.${ref.index}`;
+    const filter = { _id: ref.aggregateId, relayFence: ref.fence };
+    try {
+      await collection.updateOne(filter, {
+        $set: { [`${path}.status`]: 'failed', [`${path}.failure`]: failure, relayFence: fence },
+      });
+    } catch {
+      // The entry is not even a document: wrap it, so the aggregate is held with a reason.
+      const doc = await collection.findOne({ _id: ref.aggregateId }, { projection: { outbox: 1 } });
+      const original = Array.isArray(doc?.outbox) ? (doc.outbox as unknown[])[ref.index] : null;
+      await collection.updateOne(filter, {
+        $set: { [path]: { status: 'failed', failure, original }, relayFence: fence },
+      });
+    }
+  }
+
+  async release(
+    aggregateId: string,
+    mode: 'retry' | 'skip',
+    aggregateType?: string,
+  ): Promise<number> {
+    const now = new Date();
+    let changed = 0;
+    for (const [type, collection] of this.collections) {
+      if (aggregateType !== undefined && type !== aggregateType) continue;
+      const doc = await collection.findOne({ _id: aggregateId }, { projection: { outbox: 1 } });
+      const outbox = Array.isArray(doc?.outbox) ? (doc.outbox as unknown[]) : [];
+      const failed = outbox.filter((e) => (e as { status?: unknown } | null)?.status === 'failed');
+      if (failed.length === 0) continue;
+      // In place (no entry removed): positions stay what a running relay read.
+      await collection.updateOne(
+        { _id: aggregateId },
+        mode === 'retry'
+          ? { $set: { 'outbox.$[e].status': 'pending', 'outbox.$[e].releasedAt': now } }
+          : { $set: { 'outbox.$[e].status': 'skipped', 'outbox.$[e].releasedAt': now } },
+        { arrayFilters: [{ 'e.status': 'failed' }] },
+      );
+      changed += failed.length;
+    }
+    return changed;
   }
 
   async watch(resumeToken: unknown, handlers: ChangeFeedHandlers): Promise<ChangeFeed> {
-    const stream: ChangeStream = this.outbox.watch([], {
-      maxAwaitTimeMS: this.options.maxAwaitTimeMs ?? 500,
-      ...(resumeToken ? { resumeAfter: resumeToken } : {}),
-    });
-    const feed = { closed: false };
-    const isClosed = (): boolean => feed.closed;
-    // The first call opens the cursor (and fails now on a bad token).
-    const first = await stream.tryNext().catch(async (e: unknown) => {
-      await stream.close().catch(() => undefined);
-      throw e;
-    });
-    if (first) handlers.onChange();
-    const loop = (async () => {
-      while (!feed.closed) {
-        try {
-          const change = await stream.tryNext();
-          // Only inserts matter; on the stand-in updates carry a wrong documentKey anyway.
-          if (change && change.operationType === 'insert') handlers.onChange();
-          if (stream.resumeToken) handlers.onToken(stream.resumeToken);
-        } catch (e) {
-          if (isClosed()) return;
-          feed.closed = true;
-          await stream.close().catch(() => undefined);
-          handlers.onError(e, isHistoryLost(e));
-          return;
-        }
+    // One stream per collection; the token is theirs together: `{ <collection>: token }`.
+    const tokens: Record<string, unknown> =
+      resumeToken && typeof resumeToken === 'object' ? { ...(resumeToken as object) } : {};
+    const feeds: ChangeFeed[] = [];
+    let failed = false;
+    const onError = (error: unknown, historyLost: boolean): void => {
+      if (failed) return;
+      failed = true;
+      void Promise.all(feeds.map((f) => f.close())).then(() =>
+        handlers.onError(error, historyLost),
+      );
+    };
+    try {
+      for (const collection of this.collections.values()) {
+        const name = collection.collectionName;
+        feeds.push(
+          await watchOne(collection, tokens[name], this.options.maxAwaitTimeMs ?? 500, {
+            onChange: handlers.onChange,
+            onToken: (token) => {
+              tokens[name] = token;
+              handlers.onToken({ ...tokens });
+            },
+            onError,
+          }),
+        );
       }
-    })();
+    } catch (e) {
+      await Promise.all(feeds.map((f) => f.close()));
+      throw e;
+    }
     return {
       close: async () => {
-        feed.closed = true;
-        await stream.close().catch(() => undefined);
-        await loop;
+        failed = true;
+        await Promise.all(feeds.map((f) => f.close()));
       },
     };
   }
@@ -184,11 +302,147 @@ export class MongoOutboxSource implements OutboxSource {
       { upsert: true },
     );
   }
+
+  private collection(type: string): Collection<AggregateDoc> {
+    const c = this.collections.get(type);
+    if (!c) throw new Error(`no collection for aggregate type ${type}`);
+    return c;
+  }
 }
 
-/** An entry is fenced out once a relay with a newer token touched it. */
-function notFencedOut(fence: number): Filter<Document> {
-  return { $or: [{ fence: { $exists: false } }, { fence: { $lte: fence } }] };
+/** The pending entries of one document, with what the relay needs to decide and to mark. */
+function scanned(aggregateType: string, doc: AggregateDoc): ScannedEntry[] {
+  if (typeof doc._id !== 'string') return [];
+  const outbox = Array.isArray(doc.outbox) ? (doc.outbox as unknown[]) : [];
+  const relayedVersion = typeof doc.relayedVersion === 'number' ? doc.relayedVersion : 0;
+  const fence = typeof doc.relayFence === 'number' ? doc.relayFence : 0;
+  const statusOf = new Map<number, VersionStatus>();
+  const skipped: { eventId: string; version: number }[] = [];
+  let held = false;
+  for (const e of outbox) {
+    const entry = (e ?? {}) as RawEntry;
+    const status = entry.status === undefined ? 'pending' : entry.status;
+    if (status === 'failed') held = true;
+    if (typeof entry.version === 'number' && typeof status === 'string') {
+      statusOf.set(entry.version, status as VersionStatus);
+    }
+    if (
+      status === 'skipped' &&
+      typeof entry.eventId === 'string' &&
+      typeof entry.version === 'number'
+    ) {
+      skipped.push({ eventId: entry.eventId, version: entry.version });
+    }
+  }
+  const result: ScannedEntry[] = [];
+  outbox.forEach((e, index) => {
+    const entry = (e !== null && typeof e === 'object' ? e : { value: e }) as RawEntry;
+    const status = entry.status === undefined ? 'pending' : entry.status;
+    if (status !== 'pending') return;
+    const version = typeof entry.version === 'number' ? entry.version : 0;
+    const previous: VersionStatus =
+      version - 1 <= relayedVersion ? 'relayed' : (statusOf.get(version - 1) ?? 'absent');
+    result.push({
+      raw: entry,
+      ref: {
+        aggregateType,
+        aggregateId: doc._id as string,
+        eventId: typeof entry.eventId === 'string' ? entry.eventId : undefined,
+        version,
+        index,
+        fence,
+        skipped,
+      },
+      previous,
+      held,
+    });
+  });
+  return result.sort((a, b) => numberOf(a.raw.version) - numberOf(b.raw.version));
+}
+
+function numberOf(v: unknown): number {
+  return typeof v === 'number' ? v : 0;
+}
+
+/** Removes the published (and skipped) entries, raises `relayedVersion`, takes the fence. */
+function relayedUpdate(
+  group: readonly EntryRef[],
+  readFence: number,
+  fence: number,
+  now: Date,
+): { filter: Document; update: Document } {
+  const first = group[0] as EntryRef;
+  const ids = group.map((r) => r.eventId).filter((id): id is string => id !== undefined);
+  for (const s of first.skipped) ids.push(s.eventId);
+  return {
+    // Exactly these two fields: the stand-in serves them from its (_id, relayFence) index.
+    filter: { _id: first.aggregateId, relayFence: readFence },
+    update: {
+      $pull: { outbox: { eventId: { $in: ids } } },
+      $max: {
+        relayedVersion: Math.max(
+          0,
+          ...group.map((r) => r.version),
+          ...first.skipped.map((s) => s.version),
+        ),
+      },
+      $set: { relayFence: fence, relayedAt: now },
+    },
+  };
+}
+
+async function watchOne(
+  collection: Collection<AggregateDoc>,
+  resumeToken: unknown,
+  maxAwaitTimeMs: number,
+  handlers: ChangeFeedHandlers,
+): Promise<ChangeFeed> {
+  const stream: ChangeStream = collection.watch([], {
+    maxAwaitTimeMS: maxAwaitTimeMs,
+    ...(resumeToken ? { resumeAfter: resumeToken } : {}),
+  });
+  const feed = { closed: false };
+  const isClosed = (): boolean => feed.closed;
+  // The first call opens the cursor (and fails now on a bad token).
+  const first = await stream.tryNext().catch(async (e: unknown) => {
+    await stream.close().catch(() => undefined);
+    throw e;
+  });
+  if (first) handlers.onChange();
+  const loop = (async () => {
+    while (!feed.closed) {
+      try {
+        const change = await stream.tryNext();
+        if (change && isWrite(change)) handlers.onChange();
+        if (stream.resumeToken) handlers.onToken(stream.resumeToken);
+      } catch (e) {
+        if (isClosed()) return;
+        feed.closed = true;
+        await stream.close().catch(() => undefined);
+        handlers.onError(e, isHistoryLost(e));
+        return;
+      }
+    }
+  })();
+  return {
+    close: async () => {
+      feed.closed = true;
+      await stream.close().catch(() => undefined);
+      await loop;
+    },
+  };
+}
+
+/**
+ * A writer's change (a new aggregate, or one whose version moved), not a relay's own mark: only
+ * those can bring new pending entries. A real server says which fields an update set
+ * (`updateDescription`); the stand-in gives them as `fullDocument`. Unknown shapes wake the scan.
+ */
+function isWrite(change: Document): boolean {
+  if (change.operationType !== 'update') return change.operationType !== 'delete';
+  const fields = (change.updateDescription?.updatedFields ?? change.fullDocument) as
+    Document | undefined;
+  return !fields || 'version' in fields || Object.keys(fields).some((k) => k.startsWith('outbox.'));
 }
 
 export interface LeaseDoc {

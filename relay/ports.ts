@@ -1,19 +1,50 @@
 import type { OutboxFailure } from '../write/outbox.js';
 
-/** Where the scan continues: after this (aggregateId, version). */
+/** Where the scan continues: after this aggregate document. */
 export interface ScanKey {
+  readonly aggregateType: string;
   readonly aggregateId: string;
-  readonly version: number;
 }
 
-/** An outbox document as read: unchecked (a bad entry must not crash the relay). */
+/** An outbox entry as read: unchecked (a bad entry must not crash the relay). */
 export interface RawEntry {
-  readonly _id: unknown;
   readonly [field: string]: unknown;
 }
 
-/** What the relay needs to know of an earlier version of an aggregate. */
+/** What became of an earlier version of an aggregate. */
 export type VersionStatus = 'pending' | 'relayed' | 'skipped' | 'failed' | 'absent';
+
+/** Where an entry lives: its aggregate's document, as the scan read it. */
+export interface EntryRef {
+  readonly aggregateType: string;
+  readonly aggregateId: string;
+  /** The entry's event id; undefined when the entry is too malformed to have one. */
+  readonly eventId: string | undefined;
+  /** Its version (0 when it has none). */
+  readonly version: number;
+  /** Its place in the document's outbox (stable: only the fence holder removes entries). */
+  readonly index: number;
+  /** The document's `relayFence` when read: marks are conditional on it. */
+  readonly fence: number;
+  /** Entries of the same document an operator skipped: removed with the next mark. */
+  readonly skipped: readonly { readonly eventId: string; readonly version: number }[];
+}
+
+export interface ScannedEntry {
+  readonly raw: RawEntry;
+  readonly ref: EntryRef;
+  /** Its version's predecessor, read in the same document read (version 1: `relayed`). */
+  readonly previous: VersionStatus;
+  /** The aggregate has a failed entry: it is held. */
+  readonly held: boolean;
+}
+
+export interface ScanPage {
+  /** Pending entries of whole documents, in (type, id, version) order. */
+  readonly entries: readonly ScannedEntry[];
+  /** Where the next page starts; undefined after the last one. */
+  readonly next: ScanKey | undefined;
+}
 
 /** A change feed of outbox inserts: only a wake-up signal, the scan reads the entries. */
 export interface ChangeFeedHandlers {
@@ -34,22 +65,24 @@ export interface Backlog {
   readonly oldest: Date | undefined;
 }
 
-/** The outbox, as the relay sees it. */
+/** The outbox (the aggregate documents' unrelayed entries), as the relay sees it. */
 export interface OutboxSource {
-  ensureIndexes(retentionMs: number): Promise<void>;
-  /** Pending entries after `after`, in (aggregateId, version) order. */
-  scanPending(after: ScanKey | undefined, limit: number): Promise<RawEntry[]>;
-  /** Aggregates with a failed entry: they are held. */
+  /** Creates the scan's index (idempotent). */
+  ensureIndexes(): Promise<void>;
+  /** Pending entries of about `limit` entries' worth of documents after `after`. */
+  scanPending(after: ScanKey | undefined, limit: number): Promise<ScanPage>;
+  /** Aggregates with a failed entry (`Type/id`): they are held. */
   heldAggregates(): Promise<string[]>;
   /** Unrelayed (pending) entries and when the oldest of them occurred: the relay's backlog. */
   backlog(): Promise<Backlog>;
-  versionStatus(aggregateId: string, version: number): Promise<VersionStatus>;
-  /** Marks entries relayed unless a relay with a newer fencing token touched them. Returns the count. */
-  markRelayed(ids: readonly unknown[], fence: number): Promise<number>;
-  markFailed(id: unknown, failure: OutboxFailure, fence: number): Promise<void>;
+  /** Removes the entries from their documents' outboxes, with the documents' skipped entries,
+   * unless a relay with a newer fencing token changed the document. Returns how many it removed. */
+  markRelayed(refs: readonly EntryRef[], fence: number): Promise<number>;
+  /** Marks the entry failed (its aggregate is held), with the same fencing. */
+  markFailed(ref: EntryRef, failure: OutboxFailure, fence: number): Promise<void>;
   /** `retry`: failed entries of the aggregate become pending again (and may pass a version gap);
    * `skip`: they become `skipped` and are never published. Returns how many entries changed. */
-  release(aggregateId: string, mode: 'retry' | 'skip'): Promise<number>;
+  release(aggregateId: string, mode: 'retry' | 'skip', aggregateType?: string): Promise<number>;
   /** Opens a feed of inserts, resuming after `resumeToken` if given. Resolves once it is open. */
   watch(resumeToken: unknown, handlers: ChangeFeedHandlers): Promise<ChangeFeed>;
   /** True for a feed error meaning the resume token is unknown, corrupted or too old. */

@@ -7,7 +7,7 @@ import type { Catalog } from '../schemas/catalog.js';
 import type { EventCodec } from '../schemas/codec.js';
 import { PipelineError, isPipelineError } from '../schemas/errors.js';
 import type { RelayConfig } from './config.js';
-import { checkEntry, type BadEntry, type CheckedEntry, type ReadyEntry } from './entry.js';
+import { checkEntry, type BadEntry, type ReadyEntry } from './entry.js';
 import type {
   ChangeFeed,
   EventPublisher,
@@ -16,8 +16,8 @@ import type {
   OutboxSource,
   OutgoingRecord,
   Backlog,
-  RawEntry,
-  ScanKey,
+  EntryRef,
+  ScannedEntry,
 } from './ports.js';
 
 export type RelayState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
@@ -272,7 +272,7 @@ export class Relay implements RelayHandle {
     this.log.info({ state: 'starting' }, 'relay state');
     try {
       await this.parts.publisher.ensureTopics(this.parts.catalog.topics());
-      await this.parts.source.ensureIndexes(this.parts.config.outboxRetentionMs);
+      await this.parts.source.ensureIndexes();
     } catch (e) {
       this.setState('failed', e);
       await this.closeAll();
@@ -549,80 +549,65 @@ export class Relay implements RelayHandle {
     this.held = new Set(await source.heldAggregates());
     this.m.held.set(this.held.size);
     let next = source.scanPending(undefined, config.batchSize);
-    let restarts = 0;
     for (;;) {
       const page = await next;
-      if (page.length === 0) break;
-      const last = page[page.length - 1];
-      const key = last && keyOf(last);
-      const full = page.length === config.batchSize;
-      if (full && key) next = source.scanPending(key, config.batchSize);
-      else next = Promise.resolve([]);
-      next.catch(() => undefined);
-      const hadBad = await this.processPage(page, lease);
-      if (full && !key) {
-        // The page ended on an entry without a usable key: it is failed now, start over once more.
-        await this.flushMarks();
-        if (!hadBad || ++restarts > 3) break;
-        next = source.scanPending(undefined, config.batchSize);
+      if (page.next) {
+        next = source.scanPending(page.next, config.batchSize);
+        next.catch(() => undefined);
       }
-      if (this.stopping) break;
+      if (page.entries.length > 0) await this.processPage(page.entries, lease);
+      if (!page.next || this.stopping) break;
     }
     await this.flushMarks();
   }
 
-  /** Returns true when it marked a bad entry. */
-  private async processPage(page: readonly RawEntry[], lease: Lease): Promise<boolean> {
+  private async processPage(page: readonly ScannedEntry[], lease: Lease): Promise<void> {
     const { catalog, codec } = this.parts;
-    const checked = await Promise.all(page.map((raw) => checkEntry(raw, catalog, codec)));
+    const checked = await Promise.all(page.map((s) => checkEntry(s, catalog, codec)));
     const tentative = new Map<string, number>();
     const blocked = new Set<string>();
     const toPublish: ReadyEntry[] = [];
-    const remark: string[] = [];
-    let hadBad = false;
+    const remark: EntryRef[] = [];
 
-    for (const item of checked) {
-      const aggregateId = aggregateOf(item);
-      if (aggregateId !== undefined && (this.held.has(aggregateId) || blocked.has(aggregateId))) {
-        continue;
-      }
+    for (const [i, item] of checked.entries()) {
+      const ref = item.ok ? item.entry.ref : item.bad.ref;
+      const key = aggregateKey(ref);
+      if ((page[i] as ScannedEntry).held) this.held.add(key);
+      if (this.held.has(key) || blocked.has(key)) continue;
       if (!item.ok) {
-        hadBad = true;
         await this.fail(item.bad, lease);
         continue;
       }
       const e = item.entry;
-      const known = tentative.get(e.aggregateId) ?? this.lastPublished.get(e.aggregateId);
+      const known = tentative.get(key) ?? this.lastPublished.get(key);
       if (known !== undefined && e.version <= known) {
-        remark.push(e.id); // published already; its mark was lost
+        remark.push(e.ref); // published already; its mark was lost
         continue;
       }
-      const contiguous = known === undefined ? e.version === 1 : e.version === known + 1;
+      const contiguous = known !== undefined && e.version === known + 1;
       if (!contiguous) {
-        const verdict = await this.predecessorVerdict(e, known);
+        const verdict = this.predecessorVerdict(e);
         if (verdict === 'wait') {
-          blocked.add(e.aggregateId);
+          blocked.add(key);
           continue;
         }
         if (verdict === 'held') {
-          this.held.add(e.aggregateId);
+          this.held.add(key);
           continue;
         }
         if (verdict === 'gap') {
-          hadBad = true;
           await this.fail(
             {
-              id: e.id,
-              aggregateId: e.aggregateId,
+              ref: e.ref,
               code: 'version_gap',
-              reason: `version ${e.version - 1} of ${e.aggregateId} is missing (last published ${known ?? 'unknown'}); release to publish anyway`,
+              reason: `version ${e.version - 1} of ${e.aggregateType} ${e.aggregateId} is missing (relayed up to ${known ?? 'an earlier version'}); release to publish anyway`,
             },
             lease,
           );
           continue;
         }
       }
-      tentative.set(e.aggregateId, e.version);
+      tentative.set(key, e.version);
       toPublish.push(e);
     }
 
@@ -631,33 +616,28 @@ export class Relay implements RelayHandle {
       const timer = this.m.batch.startTimer();
       await this.parts.publisher.publish(toPublish.map((e) => e.record));
       timer();
-      for (const [aggregateId, version] of tentative) this.remember(aggregateId, version);
+      for (const [key, version] of tentative) this.remember(key, version);
       this.counts.published += toPublish.length;
       const perTopic = new Map<string, number>();
       for (const e of toPublish)
         perTopic.set(e.record.topic, (perTopic.get(e.record.topic) ?? 0) + 1);
       for (const [topic, n] of perTopic) this.m.published.inc({ topic }, n);
     }
-    const ids = [...toPublish.map((e) => e.id), ...remark];
-    if (ids.length > 0) this.enqueueMark(ids, lease);
+    const refs = [...toPublish.map((e) => e.ref), ...remark];
+    if (refs.length > 0) this.enqueueMark(refs, lease);
     if (blocked.size > 0) {
-      // Wait briefly for a missing earlier version to appear, then look again.
+      // An earlier version is still pending behind a held one: look again soon.
       this.nextScanAt = Math.min(this.nextScanAt, Date.now() + 250);
     }
-    return hadBad;
   }
 
   /**
-   * Version v of an aggregate whose v-1 this relay did not publish: publish only if v-1 is relayed
-   * or skipped (or gone after retention); wait while it is pending or may still appear; hold if it
-   * failed; after `gapWaitMs` a missing version after one we published is a gap (held).
+   * Version v of an aggregate whose v-1 this relay did not publish, decided on the same document
+   * read: publish if v-1 was relayed or skipped; hold if it failed; wait while it is pending; a
+   * missing v-1 is a gap (held) unless an operator released the entry.
    */
-  private async predecessorVerdict(
-    e: ReadyEntry,
-    known: number | undefined,
-  ): Promise<'ok' | 'wait' | 'held' | 'gap'> {
-    const status = await this.parts.source.versionStatus(e.aggregateId, e.version - 1);
-    switch (status) {
+  private predecessorVerdict(e: ReadyEntry): 'ok' | 'wait' | 'held' | 'gap' {
+    switch (e.previous) {
       case 'relayed':
       case 'skipped':
         return 'ok';
@@ -665,13 +645,8 @@ export class Relay implements RelayHandle {
         return 'held';
       case 'pending':
         return 'wait';
-      case 'absent': {
-        if (e.released) return 'ok';
-        const old = Date.now() - e.occurredAt.getTime() >= this.parts.config.gapWaitMs;
-        if (!old) return 'wait';
-        // Unknown aggregate: v-1 was relayed long ago and expired (TTL). Known: a real gap.
-        return known === undefined ? 'ok' : 'gap';
-      }
+      case 'absent':
+        return e.released ? 'ok' : 'gap';
     }
   }
 
@@ -683,23 +658,29 @@ export class Relay implements RelayHandle {
       });
     }
     await this.parts.source.markFailed(
-      bad.id,
+      bad.ref,
       { code: bad.code, reason: bad.reason, at: new Date() },
       lease.token,
     );
-    if (bad.aggregateId !== undefined) this.held.add(bad.aggregateId);
+    this.held.add(aggregateKey(bad.ref));
     this.m.held.set(this.held.size);
     this.counts.failedEntries++;
     this.m.failed.inc({ code: bad.code });
     this.log.warn(
-      { eventId: bad.id, aggregateId: bad.aggregateId, code: bad.code, reason: bad.reason },
+      {
+        eventId: bad.ref.eventId,
+        aggregateType: bad.ref.aggregateType,
+        aggregateId: bad.ref.aggregateId,
+        code: bad.code,
+        reason: bad.reason,
+      },
       'outbox entry failed: aggregate held',
     );
   }
 
-  private remember(aggregateId: string, version: number): void {
-    this.lastPublished.delete(aggregateId);
-    this.lastPublished.set(aggregateId, version);
+  private remember(key: string, version: number): void {
+    this.lastPublished.delete(key);
+    this.lastPublished.set(key, version);
     if (this.lastPublished.size > REMEMBERED_AGGREGATES) {
       const oldest = this.lastPublished.keys().next().value;
       if (oldest !== undefined) this.lastPublished.delete(oldest);
@@ -707,12 +688,12 @@ export class Relay implements RelayHandle {
   }
 
   /** Marks run in order behind the publishes; the first failure stops the chain until flushed. */
-  private enqueueMark(ids: readonly string[], lease: Lease): void {
+  private enqueueMark(refs: readonly EntryRef[], lease: Lease): void {
     this.markChain = this.markChain.then(async () => {
       if (!(await this.parts.leases.isCurrent(lease))) {
         throw new PipelineError('lease_lost', 'lease taken over: not marking', { retriable: true });
       }
-      await this.parts.source.markRelayed(ids, lease.token);
+      await this.parts.source.markRelayed(refs, lease.token);
     });
     this.markChain.catch(() => undefined);
   }
@@ -724,14 +705,9 @@ export class Relay implements RelayHandle {
   }
 }
 
-function keyOf(raw: RawEntry): ScanKey | undefined {
-  return typeof raw.aggregateId === 'string' && typeof raw.version === 'number'
-    ? { aggregateId: raw.aggregateId, version: raw.version }
-    : undefined;
-}
-
-function aggregateOf(item: CheckedEntry): string | undefined {
-  return item.ok ? item.entry.aggregateId : item.bad.aggregateId;
+/** `Type/id`: how the relay names an aggregate (ids are unique per type only). */
+function aggregateKey(ref: Pick<EntryRef, 'aggregateType' | 'aggregateId'>): string {
+  return `${ref.aggregateType}/${ref.aggregateId}`;
 }
 
 async function withTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {

@@ -5,7 +5,7 @@ import { snapshotEventType, type Catalog } from '../schemas/catalog.js';
 import type { EventCodec } from '../schemas/codec.js';
 import { toHeaders } from '../schemas/envelope.js';
 import { isPipelineError } from '../schemas/errors.js';
-import { stateCollectionName, type StateDocument } from '../write/outbox.js';
+import { aggregateCollectionName, type AggregateDocument } from '../write/outbox.js';
 import type { CheckpointStore, EventPublisher, OutgoingRecord } from './ports.js';
 
 export interface SnapshotOptions {
@@ -61,8 +61,8 @@ export async function runSnapshot(options: SnapshotOptions): Promise<SnapshotRes
     }
     const eventType = snapshotEventType(aggregate.type);
     const schemaId = options.codec.schemaIdOf(eventType);
-    const collection = options.db.collection<StateDocument>(
-      options.collections?.[aggregate.type] ?? stateCollectionName(aggregate.type),
+    const collection = options.db.collection<AggregateDocument>(
+      options.collections?.[aggregate.type] ?? aggregateCollectionName(aggregate.type),
     );
     let count = 0;
     for (;;) {

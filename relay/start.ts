@@ -5,7 +5,7 @@ import type { Catalog } from '../schemas/catalog.js';
 import { EventCodec } from '../schemas/codec.js';
 import { ConfluentRegistry, type RegistryPort } from '../schemas/registry.js';
 import { startOpsServer, type OpsServer } from '../ops/http.js';
-import { loadRelayConfig, type RelayConfig } from './config.js';
+import { loadRelayConfig, relayCollections, type RelayConfig } from './config.js';
 import { KafkaPublisher } from './kafka-publisher.js';
 import { MongoLeaseStore, MongoOutboxSource } from './mongo-outbox.js';
 import { Relay, type RelayHandle } from './relay.js';
@@ -43,9 +43,15 @@ export async function startRelay(options: StartRelayOptions): Promise<RelayHandl
     ),
     config,
     logger,
-    source: new MongoOutboxSource(db, config.outboxCollection),
+    source: new MongoOutboxSource(db, {
+      collections: relayCollections(
+        options.catalog.aggregates.map((a) => a.type),
+        config,
+      ),
+      name: config.name,
+    }),
     publisher: new KafkaPublisher(kafka, { ...config, logger }),
-    leases: new MongoLeaseStore(db, config.outboxCollection),
+    leases: new MongoLeaseStore(db, config.name),
     ...(options.owner ? { owner: options.owner } : {}),
     closeOwned: async () => {
       await ops?.close();

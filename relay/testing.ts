@@ -3,6 +3,8 @@
  * a catalog with topics of its own, and a reader of everything on a topic.
  */
 import { Kafka, logLevel } from 'kafkajs';
+import type { Db, Document, ObjectId } from 'mongodb';
+import { aggregateCollectionName } from '../write/outbox.js';
 import { buildCatalog, type Catalog } from '../schemas/catalog.js';
 import type { EventCodec } from '../schemas/codec.js';
 import { HEADERS } from '../schemas/envelope.js';
@@ -26,7 +28,7 @@ export function testRelayConfig(
     kafkaBrokers: servers.kafkaBrokers,
     schemaRegistryUrl: servers.schemaRegistryUrl,
     database,
-    outboxCollection: 'outbox',
+    name: 'outbox',
     clientId: 'relay-test',
     batchSize: 200,
     scanIntervalMs: 1000,
@@ -36,14 +38,12 @@ export function testRelayConfig(
     retryInitialMs: 100,
     retryMaxMs: 2000,
     tokenSaveIntervalMs: 200,
-    gapWaitMs: 2000,
     drainTimeoutMs: 10_000,
     sendTimeoutMs: 10_000,
-    outboxRetentionMs: 7 * 24 * 3600 * 1000,
     topicPartitions: 3,
     topicReplicationFactor: -1,
     minCompactionLagMs: 0,
-    snapshotCollections: {},
+    aggregateCollections: {},
     logLevel: 'warn',
     ...overrides,
   });
@@ -178,7 +178,6 @@ export function customerEntries(
       const event = v === 1 ? { name: state.name, email: state.email } : { name: state.name };
       const eventId = `${id}-v${v}-${Math.random().toString(36).slice(2, 10)}`;
       out.push({
-        _id: eventId,
         eventId,
         aggregateType: 'Customer',
         aggregateId: id,
@@ -191,11 +190,56 @@ export function customerEntries(
         traceparent: null,
         tracestate: null,
         status: 'pending',
-        relayedAt: null,
         failure: null,
-        attempts: 0,
       });
     }
   }
   return out;
+}
+
+/**
+ * Appends outbox entries to their aggregates' documents as the write side would (`$push`, creating
+ * a document at version 0 if there is none), without touching state or version: for relay tests
+ * that need entries of their own making, malformed ones included. Entries go to
+ * `collectionOf(aggregateType)`, default `aggregateCollectionName`; entries without a string
+ * `aggregateId` go to the document `'?'` of `Customer`.
+ */
+export async function appendEntries(
+  db: Db,
+  entries: readonly Record<string, unknown>[],
+  collectionOf: (aggregateType: string) => string = aggregateCollectionName,
+): Promise<void> {
+  const groups = new Map<string, { type: string; id: string; list: Record<string, unknown>[] }>();
+  for (const e of entries) {
+    const type = typeof e.aggregateType === 'string' ? e.aggregateType : 'Customer';
+    const id = typeof e.aggregateId === 'string' ? e.aggregateId : '?';
+    const k = `${type}/${id}`;
+    const g = groups.get(k) ?? { type, id, list: [] };
+    g.list.push(e);
+    groups.set(k, g);
+  }
+  for (const g of groups.values()) {
+    const maxVersion = Math.max(
+      0,
+      ...g.list.map((e) => (typeof e.version === 'number' ? e.version : 0)),
+    );
+    await db.collection(collectionOf(g.type)).updateOne(
+      { _id: g.id as unknown as ObjectId },
+      {
+        $push: { outbox: { $each: g.list } } as Document,
+        $max: { version: maxVersion },
+        $setOnInsert: {
+          aggregateType: g.type,
+          state: null,
+          deleted: false,
+          updatedAt: new Date(),
+          commands: [],
+          relayedVersion: 0,
+          relayedAt: null,
+          relayFence: 0,
+        },
+      },
+      { upsert: true },
+    );
+  }
 }

@@ -23,7 +23,7 @@ export type PipelineErrorCode =
   | 'command_invalid'
   | 'domain_rule_violated'
   | 'aggregate_not_found'
-  | 'transactions_unsupported'
+  | 'relay_behind'
   // relay and sink
   | 'lease_lost'
   | 'projection_failed'

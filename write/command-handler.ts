@@ -4,7 +4,7 @@ import { PipelineError, isPipelineError } from '../schemas/errors.js';
 import { illFormedString } from '../schemas/well-formed.js';
 import type { AggregateRoot } from './aggregate.js';
 import { commandTraceContext } from './outbox.js';
-import type { CommandOutcome, WriteStore } from './ports.js';
+import type { CommandOutcome } from './ports.js';
 import type { Repository } from './repository.js';
 
 /**
@@ -38,26 +38,22 @@ export interface CommandHandlerOptions {
 }
 
 /**
- * A handler for one command: validate, skip if its `commandId` is recorded (returning the recorded
- * outcome), load, execute, save. Saving records the command in the same unit of work; a concurrent
- * repeat that loses the race also gets the first outcome. Conflicts are retried, then rethrown.
+ * A handler for one command: validate, load the aggregate (with the command ids it recorded), return
+ * the recorded outcome for a repeat, else execute and save. Saving records the command id in the same
+ * single-document write as the state and events, conditional on the loaded version, so of two
+ * concurrent repeats exactly one applies and the other, reloading after the conflict, gets its
+ * outcome. A repeat is recognised among the aggregate's last `commandIdsKept` commands, and only
+ * when it addresses the same aggregate (docs/write.md, "Idempotency"). Conflicts are retried, then
+ * rethrown.
  */
 export function commandHandler<C extends Command, S extends object, A extends AggregateRoot<S>>(
-  store: WriteStore,
   repository: Repository<S, A>,
   definition: CommandDefinition<C, A>,
   options: CommandHandlerOptions = {},
 ): (input: unknown) => Promise<CommandResult> {
   const maxRetries = options.maxConflictRetries ?? 3;
-  const recorded = async (commandId: string): Promise<CommandResult | undefined> => {
-    const outcome = await store.findCommand(commandId);
-    return outcome ? { applied: false, reason: 'duplicate', ...outcome } : undefined;
-  };
-
   return async (input) => {
     const command = parseCommand(definition, input);
-    const earlier = await recorded(command.commandId);
-    if (earlier) return earlier;
     const aggregateId = definition.aggregateId(command);
     // Refused here, with the command, rather than dead-lettered by the sink later.
     const bad = idProblem(aggregateId);
@@ -70,7 +66,9 @@ export function commandHandler<C extends Command, S extends object, A extends Ag
     }
     const trace = commandTraceContext(input);
     for (let attempt = 0; ; attempt++) {
-      const aggregate = await repository.load(aggregateId);
+      // The command ids the aggregate recorded come with it, in the same read.
+      const { aggregate, recorded } = await repository.loadFor(aggregateId, command.commandId);
+      if (recorded) return { applied: false, reason: 'duplicate', ...recorded };
       definition.execute(aggregate, command);
       try {
         const saved = await repository.save(aggregate, {
@@ -88,13 +86,8 @@ export function commandHandler<C extends Command, S extends object, A extends Ag
             eventIds: [],
           };
         }
-        const first = await recorded(command.commandId);
-        if (first) return first;
-        throw new PipelineError(
-          'concurrency_conflict',
-          `command ${command.commandId} was recorded concurrently but cannot be read back`,
-          { retriable: true, context: { aggregateId, commandId: command.commandId } },
-        );
+        // A concurrent repeat created the aggregate first: the next load returns its outcome.
+        continue;
       } catch (e) {
         if (!isPipelineError(e, 'concurrency_conflict') || attempt >= maxRetries) throw e;
       }

@@ -140,8 +140,8 @@ function setup() {
   return {
     db,
     saved,
-    stock: commandHandler(store, shelves, StockShelf),
-    abbreviate: commandHandler(store, shelves, AbbreviateShelf),
+    stock: commandHandler(shelves, StockShelf),
+    abbreviate: commandHandler(shelves, AbbreviateShelf),
   };
 }
 

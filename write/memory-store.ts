@@ -1,54 +1,108 @@
-import { PipelineError } from '../schemas/errors.js';
+import type { AggregateDocument } from '../schemas/outbox-entry.js';
+import {
+  aggregateLimits,
+  conflict,
+  refuseWhenRelayBehind,
+  type AggregateLimits,
+} from './limits.js';
 import type { OutboxEntry } from './outbox.js';
 import type { AggregateRecord, CommandOutcome, Commit, CommitResult, WriteStore } from './ports.js';
 
 /**
- * An in-memory `WriteStore` with the same all-or-nothing contract as the MongoDB one: for unit
- * tests of domain and command handling (no I/O).
+ * An in-memory `WriteStore` with the MongoDB one's contract (one document per aggregate, one atomic
+ * write per commit, the same limits): for unit tests of domain and command handling (no I/O).
  */
 export class InMemoryWriteStore implements WriteStore {
-  readonly states = new Map<string, AggregateRecord>();
+  readonly documents = new Map<string, AggregateDocument>();
+  /** Every entry ever committed, in commit order (a relay removes none here). */
   readonly outbox: OutboxEntry[] = [];
-  readonly commands = new Map<string, CommandOutcome>();
   /** Runs before a commit is checked: lets a test commit a competing change first. */
   beforeCommit: ((commit: Commit) => void) | undefined;
+  private readonly limits: AggregateLimits;
 
-  load(aggregateType: string, aggregateId: string): Promise<AggregateRecord | undefined> {
-    return Promise.resolve(this.states.get(key(aggregateType, aggregateId)));
+  constructor(limits: Partial<AggregateLimits> = {}) {
+    this.limits = aggregateLimits(limits);
   }
 
-  findCommand(commandId: string): Promise<CommandOutcome | undefined> {
-    return Promise.resolve(this.commands.get(commandId));
+  load(aggregateType: string, aggregateId: string): Promise<AggregateRecord | undefined> {
+    const doc = this.documents.get(key(aggregateType, aggregateId));
+    if (!doc) return Promise.resolve(undefined);
+    const commands = new Map<string, CommandOutcome>(
+      doc.commands.map((c) => [
+        c.commandId,
+        { aggregateType, aggregateId, version: c.version, eventIds: c.eventIds },
+      ]),
+    );
+    return Promise.resolve({
+      aggregateId,
+      version: doc.version,
+      state: doc.state === null ? null : structuredClone(doc.state),
+      commands,
+      unrelayed: {
+        entries: doc.outbox.length,
+        bytes: doc.outbox.reduce((n, e) => n + e.payload.length, 0),
+      },
+    });
+  }
+
+  /** What a relay does: forgets the aggregate's unrelayed entries (they were published). */
+  relayAll(): void {
+    for (const doc of this.documents.values()) {
+      doc.relayedVersion = doc.outbox.at(-1)?.version ?? doc.relayedVersion;
+      doc.outbox = [];
+    }
   }
 
   commit(commit: Commit): Promise<CommitResult> {
     const hook = this.beforeCommit;
     this.beforeCommit = undefined;
     hook?.(commit);
-    if (commit.commandId !== undefined && this.commands.has(commit.commandId)) {
-      return Promise.resolve({ applied: false, reason: 'duplicate_command' });
+    try {
+      refuseWhenRelayBehind(commit, this.limits);
+    } catch (e) {
+      return Promise.reject(e);
     }
     const k = key(commit.aggregateType, commit.aggregateId);
-    const stored = this.states.get(k)?.version ?? 0;
-    if (stored !== commit.expectedVersion) {
-      return Promise.reject(
-        new PipelineError(
-          'concurrency_conflict',
-          `${commit.aggregateType} ${commit.aggregateId}: expected version ${commit.expectedVersion}, stored ${stored}`,
-          {
-            retriable: true,
-            context: { aggregateType: commit.aggregateType, aggregateId: commit.aggregateId },
-          },
-        ),
-      );
+    const stored = this.documents.get(k);
+    if (
+      commit.commandId !== undefined &&
+      stored?.commands.some((c) => c.commandId === commit.commandId)
+    ) {
+      return Promise.resolve({ applied: false, reason: 'duplicate_command' });
     }
-    this.states.set(k, {
-      aggregateId: commit.aggregateId,
-      version: commit.version,
-      state: commit.state === null ? null : structuredClone(commit.state),
-    });
+    if ((stored?.version ?? 0) !== commit.expectedVersion) {
+      return Promise.reject(conflict(commit, `it is stored at ${stored?.version ?? 0}`));
+    }
+    const now = new Date();
+    const doc: AggregateDocument = stored ?? {
+      _id: commit.aggregateId,
+      aggregateType: commit.aggregateType,
+      version: 0,
+      state: null,
+      deleted: false,
+      updatedAt: now,
+      outbox: [],
+      commands: [],
+      relayedVersion: 0,
+      relayedAt: null,
+      relayFence: 0,
+    };
+    doc.version = commit.version;
+    doc.state = commit.state === null ? null : structuredClone(commit.state);
+    doc.deleted = commit.state === null;
+    doc.updatedAt = now;
+    doc.outbox.push(...commit.entries);
+    if (commit.commandId !== undefined) {
+      doc.commands.push({
+        commandId: commit.commandId,
+        version: commit.version,
+        eventIds: commit.outcome.eventIds,
+        at: now,
+      });
+      doc.commands = doc.commands.slice(-this.limits.commandIdsKept);
+    }
+    this.documents.set(k, doc);
     this.outbox.push(...commit.entries);
-    if (commit.commandId !== undefined) this.commands.set(commit.commandId, commit.outcome);
     return Promise.resolve({ applied: true });
   }
 }

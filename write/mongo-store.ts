@@ -1,278 +1,193 @@
-import type { ClientSession, Collection, Db, MongoClient } from 'mongodb';
+import type { Collection, Db, MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
 import { PipelineError } from '../schemas/errors.js';
+import type { AggregateDocument, CommandRecord } from '../schemas/outbox-entry.js';
 import {
-  DEFAULT_COMMANDS_COLLECTION,
-  DEFAULT_OUTBOX_COLLECTION,
-  DEFAULT_OUTBOX_RETENTION_MS,
-  ensureOutboxIndexes,
-  stateCollectionName,
-  type OutboxEntry,
-  type StateDocument,
-} from './outbox.js';
-import type { AggregateRecord, CommandOutcome, Commit, CommitResult, WriteStore } from './ports.js';
+  aggregateLimits,
+  conflict,
+  refuseWhenRelayBehind,
+  type AggregateLimits,
+} from './limits.js';
+import { ensureWriteIndexes, mongoKind } from './mongo-server.js';
+import { aggregateCollectionName } from './outbox.js';
+import type {
+  AggregateRecord,
+  CommandOutcome,
+  Commit,
+  CommitResult,
+  Unrelayed,
+  WriteStore,
+} from './ports.js';
 
 export interface MongoWriteStoreOptions {
   /** Borrowed: the store never closes it. */
   readonly client: MongoClient;
   /** The write model's database. */
   readonly database: string;
-  /** Default `outbox`. */
-  readonly outboxCollection?: string;
-  /** Default `commands`. */
-  readonly commandsCollection?: string;
-  /** State collection per aggregate type; default `stateCollectionName(type)` (`Order` -> `order`). */
-  readonly stateCollections?: Readonly<Record<string, string>>;
-  /** TTL of relayed outbox entries, ms. Default 7 days. */
-  readonly outboxRetentionMs?: number;
-  /**
-   * Without transactions (a standalone mongod, the test stand-in) `commit` refuses with
-   * `transactions_unsupported`. `true` writes command record, state and outbox one after another
-   * instead: a crash between them can save a state change without its events. Tests and demos only.
-   */
-  readonly unsafeAllowNonTransactional?: boolean;
+  /** Collection per aggregate type; default `aggregateCollectionName(type)` (`Order` -> `order`). */
+  readonly collections?: Readonly<Record<string, string>>;
+  /** Command ids kept per aggregate and the backpressure bound (see `AggregateLimits`). */
+  readonly limits?: Partial<AggregateLimits>;
+  /** Registers `cqrs_sync_write_refused_total` here when given. */
+  readonly metrics?: Registry;
   readonly logger?: Logger;
-}
-
-interface CommandDocument extends CommandOutcome {
-  _id: string;
-  at: Date;
 }
 
 const DUPLICATE_KEY = 11000;
 
 /**
- * The write side on MongoDB: one multi-document transaction per commit (command record, state with
- * a version check, outbox entries). Needs a replica set (or sharded cluster).
+ * The write side on MongoDB: one document per aggregate, and a commit is one conditional
+ * single-document write (`insertOne` for a new aggregate, else `updateOne` on `_id` and the loaded
+ * version that sets state and version and appends the outbox entries and the command record with
+ * `$push`). Atomic on every deployment (standalone, replica set, sharded); no transactions.
  */
 export class MongoWriteStore implements WriteStore {
   private readonly db: Db;
-  private readonly outbox: Collection<OutboxEntry>;
-  private readonly commands: Collection<CommandDocument>;
-  private ready: Promise<boolean> | undefined;
+  private readonly limits: AggregateLimits;
+  private readonly refused: Counter | undefined;
+  private readonly indexed = new Map<string, Promise<void>>();
+  private kind: Promise<'mongod' | 'stand-in'> | undefined;
 
   constructor(private readonly options: MongoWriteStoreOptions) {
     this.db = options.client.db(options.database);
-    this.outbox = this.db.collection<OutboxEntry>(
-      options.outboxCollection ?? DEFAULT_OUTBOX_COLLECTION,
-    );
-    this.commands = this.db.collection<CommandDocument>(
-      options.commandsCollection ?? DEFAULT_COMMANDS_COLLECTION,
-    );
+    this.limits = aggregateLimits(options.limits);
+    this.refused = options.metrics
+      ? new Counter({
+          name: 'cqrs_sync_write_refused_total',
+          help: 'Commands refused before anything was written, by reason (relay_behind: the aggregate holds too many unrelayed events)',
+          labelNames: ['aggregate_type', 'reason'],
+          registers: [options.metrics],
+        })
+      : undefined;
   }
 
-  /** Creates the outbox indexes and finds out whether the deployment has transactions. Idempotent. */
-  init(): Promise<boolean> {
-    this.ready ??= (async () => {
-      await ensureOutboxIndexes(
-        this.outbox as unknown as Collection,
-        this.options.outboxRetentionMs ?? DEFAULT_OUTBOX_RETENTION_MS,
-      );
-      const transactions = await this.probeTransactions();
-      if (!transactions && this.options.unsafeAllowNonTransactional) {
-        this.options.logger?.warn(
-          { component: 'write', database: this.options.database },
-          'UNSAFE: this MongoDB has no transactions and unsafeAllowNonTransactional is set: state and outbox are written one after another; a crash between them loses events. Never use this in production.',
-        );
-      }
-      return transactions;
-    })();
-    this.ready.catch(() => (this.ready = undefined));
-    return this.ready;
-  }
-
-  /** True when commits are atomic (the deployment has transactions). */
-  async transactional(): Promise<boolean> {
-    return this.init();
+  /** Creates the indexes of every given aggregate type's collection (the stand-in's; idempotent). */
+  async init(aggregateTypes: readonly string[] = []): Promise<void> {
+    await Promise.all(aggregateTypes.map((t) => this.ensureIndexes(t)));
   }
 
   async load(aggregateType: string, aggregateId: string): Promise<AggregateRecord | undefined> {
-    const doc = await this.stateCollection(aggregateType)
-      .findOne({ _id: aggregateId })
+    await this.ensureIndexes(aggregateType);
+    const doc = await this.collection(aggregateType)
+      .findOne({ _id: aggregateId }, { promoteBuffers: true })
       .catch(unavailable);
-    return doc ? { aggregateId, version: doc.version, state: doc.state } : undefined;
-  }
-
-  async findCommand(commandId: string): Promise<CommandOutcome | undefined> {
-    const doc = await this.commands.findOne({ _id: commandId }).catch(unavailable);
-    return doc ? outcomeOf(doc) : undefined;
+    return doc ? recordOf(aggregateType, doc) : undefined;
   }
 
   async commit(commit: Commit): Promise<CommitResult> {
-    const transactions = await this.init();
-    if (transactions) return this.commitInTransaction(commit);
-    if (!this.options.unsafeAllowNonTransactional) {
-      throw new PipelineError(
-        'transactions_unsupported',
-        'this MongoDB deployment has no multi-document transactions: the write side needs a replica set (a one-node replica set will do)',
-        { retriable: false, context: { database: this.options.database } },
-      );
-    }
-    return this.commitSequentially(commit);
-  }
-
-  private async commitInTransaction(commit: Commit): Promise<CommitResult> {
-    const session = this.options.client.startSession();
     try {
-      let result: CommitResult = { applied: true };
-      await session.withTransaction(async () => {
-        result = { applied: true };
-        if (commit.commandId !== undefined) {
-          if (!(await this.recordCommand(commit, session))) {
-            result = { applied: false, reason: 'duplicate_command' };
-            await session.abortTransaction();
-            return;
-          }
-        }
-        await this.writeState(commit, session);
-        await this.writeOutbox(commit, session);
-      });
-      return result;
+      refuseWhenRelayBehind(commit, this.limits);
     } catch (e) {
-      throw classify(e, commit);
-    } finally {
-      await session.endSession().catch(() => undefined);
+      this.refused?.inc({ aggregate_type: commit.aggregateType, reason: 'relay_behind' });
+      throw e;
     }
-  }
-
-  /** Unsafe, explicit opt-in: command record, then state (version-checked), then outbox. */
-  private async commitSequentially(commit: Commit): Promise<CommitResult> {
+    await this.ensureIndexes(commit.aggregateType);
+    const collection = this.collection(commit.aggregateType);
+    const now = new Date();
+    const command: CommandRecord[] =
+      commit.commandId === undefined
+        ? []
+        : [
+            {
+              commandId: commit.commandId,
+              version: commit.version,
+              eventIds: commit.outcome.eventIds,
+              at: now,
+            },
+          ];
     try {
-      if (commit.commandId !== undefined && !(await this.recordCommand(commit, undefined))) {
-        return { applied: false, reason: 'duplicate_command' };
-      }
-      try {
-        await this.writeState(commit, undefined);
-      } catch (e) {
-        if (commit.commandId !== undefined) {
-          await this.commands.deleteOne({ _id: commit.commandId }).catch(() => undefined);
+      if (commit.expectedVersion === 0) {
+        try {
+          await collection.insertOne({
+            _id: commit.aggregateId,
+            aggregateType: commit.aggregateType,
+            version: commit.version,
+            state: commit.state,
+            deleted: commit.state === null,
+            updatedAt: now,
+            outbox: [...commit.entries],
+            commands: command.slice(-this.limits.commandIdsKept),
+            relayedVersion: 0,
+            relayedAt: null,
+            relayFence: 0,
+          });
+        } catch (e) {
+          if (codeOf(e) !== DUPLICATE_KEY) throw e;
+          // Created concurrently: by a repeat of this very command, or by another one.
+          const stored = await this.load(commit.aggregateType, commit.aggregateId);
+          if (commit.commandId !== undefined && stored?.commands.has(commit.commandId)) {
+            return { applied: false, reason: 'duplicate_command' };
+          }
+          throw conflict(commit, 'it was created concurrently');
         }
-        throw e;
+        return { applied: true };
       }
-      await this.writeOutbox(commit, undefined);
+      const res = await collection.updateOne(
+        // Exactly these two fields: the stand-in serves them from its (_id, version) index.
+        { _id: commit.aggregateId, version: commit.expectedVersion },
+        {
+          $set: {
+            version: commit.version,
+            state: commit.state,
+            deleted: commit.state === null,
+            updatedAt: now,
+          },
+          // Appends only: a relay mark that lands in between is never undone.
+          $push: {
+            outbox: { $each: [...commit.entries] },
+            commands: { $each: command, $slice: -this.limits.commandIdsKept },
+          },
+        },
+      );
+      if (res.matchedCount === 0) throw conflict(commit, 'its stored version changed');
       return { applied: true };
     } catch (e) {
       throw classify(e, commit);
     }
   }
 
-  /** False when the command id is already recorded. */
-  private async recordCommand(
-    commit: Commit,
-    session: ClientSession | undefined,
-  ): Promise<boolean> {
-    try {
-      await this.commands.insertOne(
-        { _id: commit.commandId ?? '', ...commit.outcome, at: new Date() },
-        session ? { session } : {},
+  private ensureIndexes(aggregateType: string): Promise<void> {
+    let done = this.indexed.get(aggregateType);
+    if (!done) {
+      this.kind ??= mongoKind(this.db);
+      this.kind.catch(() => (this.kind = undefined));
+      done = this.kind.then((kind) =>
+        ensureWriteIndexes(this.collection(aggregateType) as unknown as Collection, kind),
       );
-      return true;
-    } catch (e) {
-      if (codeOf(e) === DUPLICATE_KEY) return false;
-      throw e;
+      this.indexed.set(aggregateType, done);
+      done.catch(() => this.indexed.delete(aggregateType));
     }
+    return done.catch(unavailable);
   }
 
-  private async writeState(commit: Commit, session: ClientSession | undefined): Promise<void> {
-    const states = this.stateCollection(commit.aggregateType);
-    const doc: StateDocument = {
-      _id: commit.aggregateId,
-      aggregateType: commit.aggregateType,
-      version: commit.version,
-      state: commit.state,
-      deleted: commit.state === null,
-      updatedAt: new Date(),
-    };
-    const opts = session ? { session } : {};
-    if (commit.expectedVersion === 0) {
-      try {
-        await states.insertOne(doc, opts);
-      } catch (e) {
-        if (codeOf(e) === DUPLICATE_KEY) throw conflict(commit, 'it was created concurrently');
-        throw e;
-      }
-      return;
-    }
-    const { _id: _ignored, ...fields } = doc;
-    const res = await states.updateOne(
-      { _id: commit.aggregateId, version: commit.expectedVersion },
-      { $set: fields },
-      opts,
-    );
-    if (res.matchedCount === 0) throw conflict(commit, 'its stored version changed');
-  }
-
-  private async writeOutbox(commit: Commit, session: ClientSession | undefined): Promise<void> {
-    if (commit.entries.length === 0) return;
-    try {
-      await this.outbox.insertMany([...commit.entries], session ? { session } : {});
-    } catch (e) {
-      if (codeOf(e) === DUPLICATE_KEY) throw conflict(commit, 'its outbox versions are taken');
-      throw e;
-    }
-  }
-
-  private stateCollection(aggregateType: string): Collection<StateDocument> {
+  private collection(aggregateType: string): Collection<AggregateDocument> {
     const name =
-      this.options.stateCollections?.[aggregateType] ?? stateCollectionName(aggregateType);
-    return this.db.collection<StateDocument>(name);
-  }
-
-  private async probeTransactions(): Promise<boolean> {
-    const session = this.options.client.startSession();
-    try {
-      await session.withTransaction(async () => {
-        await this.commands.findOne({ _id: '__cqrs_sync_probe__' }, { session });
-      });
-      return true;
-    } catch (e) {
-      if (noTransactions(e)) return false;
-      throw classify(e, undefined);
-    } finally {
-      await session.endSession().catch(() => undefined);
-    }
+      this.options.collections?.[aggregateType] ?? aggregateCollectionName(aggregateType);
+    return this.db.collection<AggregateDocument>(name);
   }
 }
 
-function outcomeOf(doc: CommandDocument): CommandOutcome {
-  return {
-    aggregateType: doc.aggregateType,
-    aggregateId: doc.aggregateId,
-    version: doc.version,
-    eventIds: doc.eventIds,
+function recordOf(aggregateType: string, doc: AggregateDocument): AggregateRecord {
+  const commands = new Map<string, CommandOutcome>();
+  for (const c of Array.isArray(doc.commands) ? doc.commands : []) {
+    commands.set(c.commandId, {
+      aggregateType,
+      aggregateId: doc._id,
+      version: c.version,
+      eventIds: c.eventIds,
+    });
+  }
+  const outbox = Array.isArray(doc.outbox) ? doc.outbox : [];
+  const unrelayed: Unrelayed = {
+    entries: outbox.length,
+    bytes: outbox.reduce((n, e) => n + (Buffer.isBuffer(e.payload) ? e.payload.length : 0), 0),
   };
+  return { aggregateId: doc._id, version: doc.version, state: doc.state, commands, unrelayed };
 }
 
 function codeOf(e: unknown): unknown {
   return (e as { code?: unknown } | null)?.code;
-}
-
-/** The stand-in refuses sessions; a standalone mongod refuses transaction numbers (code 20). */
-export function noTransactions(e: unknown): boolean {
-  const err = e as { name?: unknown; message?: unknown; code?: unknown } | null;
-  if (err?.name === 'MongoCompatibilityError') return true;
-  const message = typeof err?.message === 'string' ? err.message : '';
-  return (
-    codeOf(e) === 20 ||
-    /does not support sessions|Transaction numbers are only allowed|transactions are not supported/i.test(
-      message,
-    )
-  );
-}
-
-function conflict(commit: Commit, why: string): PipelineError {
-  return new PipelineError(
-    'concurrency_conflict',
-    `${commit.aggregateType} ${commit.aggregateId}: expected version ${commit.expectedVersion} but ${why}; load it again and retry the command`,
-    {
-      retriable: true,
-      context: {
-        aggregateType: commit.aggregateType,
-        aggregateId: commit.aggregateId,
-        version: commit.expectedVersion,
-      },
-    },
-  );
 }
 
 function classify(e: unknown, commit: Commit | undefined): unknown {

@@ -1,13 +1,5 @@
 import type { OutboxEntry } from './outbox.js';
 
-/** What the store keeps of one aggregate: its state after its last event and that event's version. */
-export interface AggregateRecord<S = Record<string, unknown>> {
-  readonly aggregateId: string;
-  readonly version: number;
-  /** Null once a deleting event was applied (the aggregate is gone but its version stays taken). */
-  readonly state: S | null;
-}
-
 /** The outcome of a command as recorded with it, returned again for a repeated `commandId`. */
 export interface CommandOutcome {
   readonly aggregateType: string;
@@ -17,7 +9,26 @@ export interface CommandOutcome {
   readonly eventIds: readonly string[];
 }
 
-/** One unit of work: the new state, its events for the outbox and the command, saved together. */
+/** What the store keeps of one aggregate, as one document read. */
+export interface AggregateRecord<S = Record<string, unknown>> {
+  readonly aggregateId: string;
+  readonly version: number;
+  /** Null once a deleting event was applied (the aggregate is gone but its version stays taken). */
+  readonly state: S | null;
+  /** The aggregate's recent commands by id (at most the store's `commandIdsKept`). */
+  readonly commands: ReadonlyMap<string, CommandOutcome>;
+  /** Its outbox entries not yet relayed, when it was read: what backpressure is measured on. */
+  readonly unrelayed: Unrelayed;
+}
+
+export interface Unrelayed {
+  readonly entries: number;
+  readonly bytes: number;
+}
+
+export const NOTHING_UNRELAYED: Unrelayed = { entries: 0, bytes: 0 };
+
+/** One command's change of one aggregate: new state, its events and the command id, in one write. */
 export interface Commit {
   readonly aggregateType: string;
   readonly aggregateId: string;
@@ -28,18 +39,20 @@ export interface Commit {
   readonly entries: readonly OutboxEntry[];
   readonly commandId: string | undefined;
   readonly outcome: CommandOutcome;
+  /** The aggregate's unrelayed entries when it was loaded (the backpressure check). */
+  readonly unrelayed: Unrelayed;
 }
 
 export type CommitResult =
   { readonly applied: true } | { readonly applied: false; readonly reason: 'duplicate_command' };
 
 /**
- * The write side's storage port. `commit` is all or nothing: it throws `concurrency_conflict` when
- * the stored version is not `expectedVersion` (and writes nothing), and returns
- * `{ applied: false, reason: 'duplicate_command' }` when the command id is already recorded.
+ * The write side's storage port. `commit` is one atomic write of one aggregate: it throws
+ * `concurrency_conflict` when the stored version is not `expectedVersion` (and writes nothing),
+ * `relay_behind` when the aggregate's unrelayed entries would pass the bound, and returns
+ * `{ applied: false, reason: 'duplicate_command' }` when the aggregate already recorded the command.
  */
 export interface WriteStore {
   load(aggregateType: string, aggregateId: string): Promise<AggregateRecord | undefined>;
-  findCommand(commandId: string): Promise<CommandOutcome | undefined>;
   commit(commit: Commit): Promise<CommitResult>;
 }

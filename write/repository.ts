@@ -1,7 +1,14 @@
 import type { EventCodec } from '../schemas/codec.js';
 import type { AggregateRoot } from './aggregate.js';
 import { buildOutboxEntries, type TraceContext } from './outbox.js';
-import type { CommandOutcome, CommitResult, WriteStore } from './ports.js';
+import {
+  NOTHING_UNRELAYED,
+  type AggregateRecord,
+  type CommandOutcome,
+  type CommitResult,
+  type Unrelayed,
+  type WriteStore,
+} from './ports.js';
 
 /** Builds an aggregate object from what the store holds (nothing: a new one, version 0). */
 export type AggregateFactory<A> = (
@@ -21,13 +28,23 @@ export type SaveResult =
   | ({ readonly applied: true } & CommandOutcome)
   | { readonly applied: false; readonly reason: 'duplicate_command' | 'no_events' };
 
+/** An aggregate as loaded, with what its document recorded of a command id (a repeat). */
+export interface Loaded<A> {
+  readonly aggregate: A;
+  /** The first run's outcome when the aggregate already ran this command id. */
+  readonly recorded: CommandOutcome | undefined;
+}
+
 /**
  * Loads and saves one aggregate type. `save` writes the new state and every pending event (as outbox
- * entries) in one unit of work with optimistic concurrency on the loaded version; a conflict throws
- * `concurrency_conflict` (retriable: load again and re-run the command) and writes nothing.
+ * entries) in one atomic write of the aggregate's document, conditional on the loaded version; a
+ * conflict throws `concurrency_conflict` (retriable: load again and re-run the command) and writes
+ * nothing.
  */
 export class Repository<S extends object, A extends AggregateRoot<S>> {
   readonly aggregateType: string;
+  /** What each loaded aggregate's document held unrelayed (the backpressure check at save). */
+  private readonly unrelayed = new WeakMap<A, Unrelayed>();
 
   constructor(private readonly options: RepositoryOptions<A>) {
     this.aggregateType = options.aggregateType;
@@ -36,11 +53,22 @@ export class Repository<S extends object, A extends AggregateRoot<S>> {
 
   /** The aggregate, or a new one (`exists` false, version 0) if the store has none. */
   async load(aggregateId: string): Promise<A> {
-    const record = await this.options.store.load(this.aggregateType, aggregateId);
-    return this.options.create(
+    return (await this.loadFor(aggregateId, undefined)).aggregate;
+  }
+
+  /** The aggregate, and the recorded outcome if it already ran `commandId` (read in the same load). */
+  async loadFor(aggregateId: string, commandId: string | undefined): Promise<Loaded<A>> {
+    const record: AggregateRecord | undefined = await this.options.store.load(
+      this.aggregateType,
+      aggregateId,
+    );
+    const aggregate = this.options.create(
       aggregateId,
       record ? { version: record.version, state: record.state } : undefined,
     );
+    this.unrelayed.set(aggregate, record?.unrelayed ?? NOTHING_UNRELAYED);
+    const recorded = commandId === undefined ? undefined : record?.commands.get(commandId);
+    return { aggregate, recorded };
   }
 
   async save(
@@ -72,9 +100,16 @@ export class Repository<S extends object, A extends AggregateRoot<S>> {
       entries,
       commandId: opts.commandId,
       outcome,
+      unrelayed: this.unrelayed.get(aggregate) ?? NOTHING_UNRELAYED,
     });
     if (!result.applied) return result;
     aggregate.markSaved();
+    // Saved: its own entries are unrelayed now too (a second save of this object checks them).
+    const before = this.unrelayed.get(aggregate) ?? NOTHING_UNRELAYED;
+    this.unrelayed.set(aggregate, {
+      entries: before.entries + entries.length,
+      bytes: before.bytes + entries.reduce((n, e) => n + e.payload.length, 0),
+    });
     return { applied: true, ...outcome };
   }
 }

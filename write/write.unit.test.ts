@@ -6,7 +6,7 @@ import { demoCommands, type DemoCommands } from '../demo/domain/commands.js';
 import { demoAggregates } from '../demo/domain/definitions.js';
 import { InMemoryWriteStore } from './memory-store.js';
 import { noTransactions } from './mongo-store.js';
-import { stateCollectionName } from './outbox.js';
+import { aggregateCollectionName } from './outbox.js';
 import { InMemoryRegistry } from './testing.js';
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {
@@ -220,6 +220,6 @@ describe('helpers', () => {
     expect(noTransactions(null)).toBe(false);
   });
   it('names state collections after the aggregate type', () => {
-    expect(stateCollectionName('OrderLine')).toBe('order-line');
+    expect(aggregateCollectionName('OrderLine')).toBe('order-line');
   });
 });

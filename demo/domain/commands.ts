@@ -63,16 +63,16 @@ export function demoCommands(
     create: createOrder,
   });
   return {
-    RegisterCustomer: commandHandler(store, customers, RegisterCustomer, options),
-    RenameCustomer: commandHandler(store, customers, RenameCustomer, options),
-    ChangeCustomerEmail: commandHandler(store, customers, ChangeCustomerEmail, options),
-    UpdateCustomer: commandHandler(store, customers, UpdateCustomer, options),
-    DeleteCustomer: commandHandler(store, customers, DeleteCustomer, options),
-    CreateOrder: commandHandler(store, orders, CreateOrder, options),
-    AddOrderLine: commandHandler(store, orders, AddOrderLine, options),
-    RemoveOrderLine: commandHandler(store, orders, RemoveOrderLine, options),
-    PlaceOrder: commandHandler(store, orders, PlaceOrder, options),
-    CancelOrder: commandHandler(store, orders, CancelOrder, options),
-    DeleteOrder: commandHandler(store, orders, DeleteOrder, options),
+    RegisterCustomer: commandHandler(customers, RegisterCustomer, options),
+    RenameCustomer: commandHandler(customers, RenameCustomer, options),
+    ChangeCustomerEmail: commandHandler(customers, ChangeCustomerEmail, options),
+    UpdateCustomer: commandHandler(customers, UpdateCustomer, options),
+    DeleteCustomer: commandHandler(customers, DeleteCustomer, options),
+    CreateOrder: commandHandler(orders, CreateOrder, options),
+    AddOrderLine: commandHandler(orders, AddOrderLine, options),
+    RemoveOrderLine: commandHandler(orders, RemoveOrderLine, options),
+    PlaceOrder: commandHandler(orders, PlaceOrder, options),
+    CancelOrder: commandHandler(orders, CancelOrder, options),
+    DeleteOrder: commandHandler(orders, DeleteOrder, options),
   };
 }

@@ -124,7 +124,7 @@ function commandError(e: unknown): HttpError {
       case 'concurrency_conflict':
         return new HttpError(409, body);
       case 'database_unavailable':
-      case 'transactions_unsupported':
+      case 'relay_behind':
         return new HttpError(503, body);
       default:
         break;

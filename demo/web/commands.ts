@@ -39,7 +39,6 @@ export function newAggregateId(prefix: 'c' | 'o' | 'l'): string {
  */
 function expecting(store: WriteStore, expected: number): WriteStore {
   return {
-    findCommand: (commandId) => store.findCommand(commandId),
     commit: async (commit) => {
       try {
         return await store.commit(commit);

@@ -41,7 +41,6 @@ export interface StartDemoWebOptions {
 
 export interface DemoWeb {
   readonly url: string;
-  readonly transactional: boolean;
   /** Idempotent: closes the HTTP server, then the clients it created. */
   stop(): Promise<void>;
 }
@@ -67,17 +66,9 @@ export async function startDemoWeb(o: StartDemoWebOptions): Promise<DemoWeb> {
   const store = new MongoWriteStore({
     client: mongo,
     database: config.mongoDatabase,
-    // Only ever for the harness's stand-in (it has no transactions); a real MongoDB is atomic.
-    unsafeAllowNonTransactional: config.mongoStandIn,
     logger: o.logger,
   });
-  const transactional = await store.init();
-  if (!transactional) {
-    log.warn(
-      { mongoStandIn: config.mongoStandIn },
-      'UNSAFE DEMO MODE: MongoDB has no transactions (the stand-in): state and outbox are written one after another. Never like this in production.',
-    );
-  }
+  await store.init(catalog.aggregates.map((a) => a.type));
 
   const readModel = new ReadModel(config.mysqlReadUrl, config.sinkGroupId);
   const kafka = new Kafka({
@@ -144,12 +135,11 @@ export async function startDemoWeb(o: StartDemoWebOptions): Promise<DemoWeb> {
     registries: o.registries ?? (() => []),
   });
   const url = await app.listen(config.port, config.host);
-  log.info({ url, transactional }, 'demo web app listening');
+  log.info({ url }, 'demo web app listening');
 
   let stopping: Promise<void> | undefined;
   return {
     url,
-    transactional,
     stop: () => {
       stopping ??= (async () => {
         await app.close();

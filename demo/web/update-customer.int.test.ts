@@ -11,7 +11,7 @@ import { buildCatalog } from '../../schemas/catalog.js';
 import { EventCodec } from '../../schemas/codec.js';
 import { testServers, realMongod, uniqueName } from '../../test/support/servers.js';
 import { MongoWriteStore } from '../../write/mongo-store.js';
-import { DEFAULT_OUTBOX_COLLECTION, stateCollectionName } from '../../write/outbox.js';
+import { DEFAULT_OUTBOX_COLLECTION, aggregateCollectionName } from '../../write/outbox.js';
 import { InMemoryRegistry } from '../../write/testing.js';
 import { demoAggregates } from '../domain/definitions.js';
 import { createDemoApp, type DemoApp } from './app.js';
@@ -94,7 +94,7 @@ async function register(customerId: string): Promise<void> {
 async function stored(customerId: string) {
   const doc = await db
     .collection<{ _id: string; version: number; state: { name: string; email: string } | null }>(
-      stateCollectionName('Customer'),
+      aggregateCollectionName('Customer'),
     )
     .findOne({ _id: customerId });
   const events = await db

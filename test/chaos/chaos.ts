@@ -22,7 +22,7 @@ import {
   type TestDatabase,
 } from '../../sink/testing.js';
 import { MongoWriteStore } from '../../write/mongo-store.js';
-import { stateCollectionName } from '../../write/outbox.js';
+import { aggregateCollectionName } from '../../write/outbox.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -322,7 +322,6 @@ export async function runChaos(servers: ChaosServers, o: ChaosOptions): Promise<
     const store = new MongoWriteStore({
       client: mongo,
       database: run,
-      unsafeAllowNonTransactional: servers.mongoKind === 'stand-in',
       logger: pino({ level: 'error' }),
     });
     const commands = demoCommands(store, codec) as unknown as Record<
@@ -486,7 +485,7 @@ export async function runChaos(servers: ChaosServers, o: ChaosOptions): Promise<
       (
         await mongo
           .db(run)
-          .collection(stateCollectionName(type))
+          .collection(aggregateCollectionName(type))
           .find({ deleted: { $ne: true } })
           .toArray()
       )
@@ -523,7 +522,7 @@ export async function runChaos(servers: ChaosServers, o: ChaosOptions): Promise<
     const linesW = (
       await mongo
         .db(run)
-        .collection(stateCollectionName('Order'))
+        .collection(aggregateCollectionName('Order'))
         .find({ deleted: { $ne: true } })
         .toArray()
     )

@@ -33,23 +33,19 @@ await runMigrations(admin, [
   { scope: 'getting-started', migrations: config.migrations },
 ]);
 
-// The write side: state and outbox in one MongoDB transaction.
+// The write side: one document per aggregate; a command is one atomic single-document write of
+// its state, its events (the outbox) and its command id. Any MongoDB will do, standalone included.
 const mongo = new MongoClient(settings.mongodbUri);
-const store = new MongoWriteStore({
-  client: mongo,
-  database: settings.database,
-  // Only for the test stand-in, which has no transactions. Never in production.
-  unsafeAllowNonTransactional: settings.mongoStandIn,
-});
-await store.init();
+const store = new MongoWriteStore({ client: mongo, database: settings.database });
+await store.init(['Task']);
 const tasks = new Repository<object, Task>({
   store,
   codec,
   aggregateType: 'Task',
   create: createTask,
 });
-const addTask = commandHandler(store, tasks, AddTask);
-const completeTask = commandHandler(store, tasks, CompleteTask);
+const addTask = commandHandler(tasks, AddTask);
+const completeTask = commandHandler(tasks, CompleteTask);
 
 // Relay and sink, as `cqrs-sync relay` and `cqrs-sync sink` would run them.
 const env = { ...process.env, RELAY_OUTBOX_DATABASE: settings.database };
