@@ -245,15 +245,15 @@ export class MongoOutboxSource implements OutboxSource {
   async watch(resumeToken: unknown, handlers: ChangeFeedHandlers): Promise<ChangeFeed> {
     // One stream per collection; the token is theirs together: `{ <collection>: token }`.
     const tokens: Record<string, unknown> =
-      resumeToken && typeof resumeToken === 'object' ? { ...(resumeToken as object) } : {};
+      resumeToken && typeof resumeToken === 'object' ? { ...resumeToken } : {};
     const feeds: ChangeFeed[] = [];
     let failed = false;
     const onError = (error: unknown, historyLost: boolean): void => {
       if (failed) return;
       failed = true;
-      void Promise.all(feeds.map((f) => f.close())).then(() =>
-        handlers.onError(error, historyLost),
-      );
+      void Promise.all(feeds.map((f) => f.close())).then(() => {
+        handlers.onError(error, historyLost);
+      });
     };
     try {
       for (const collection of this.collections.values()) {
@@ -346,7 +346,7 @@ function scanned(aggregateType: string, doc: AggregateDoc): ScannedEntry[] {
       raw: entry,
       ref: {
         aggregateType,
-        aggregateId: doc._id as string,
+        aggregateId: doc._id,
         eventId: typeof entry.eventId === 'string' ? entry.eventId : undefined,
         version,
         index,
@@ -440,8 +440,8 @@ async function watchOne(
  */
 function isWrite(change: Document): boolean {
   if (change.operationType !== 'update') return change.operationType !== 'delete';
-  const fields = (change.updateDescription?.updatedFields ?? change.fullDocument) as
-    Document | undefined;
+  const description = change.updateDescription as { updatedFields?: Document } | undefined;
+  const fields = (description?.updatedFields ?? change.fullDocument) as Document | undefined;
   return !fields || 'version' in fields || Object.keys(fields).some((k) => k.startsWith('outbox.'));
 }
 

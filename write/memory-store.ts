@@ -60,7 +60,7 @@ export class InMemoryWriteStore implements WriteStore {
     try {
       refuseWhenRelayBehind(commit, this.limits);
     } catch (e) {
-      return Promise.reject(e);
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
     const k = key(commit.aggregateType, commit.aggregateId);
     const stored = this.documents.get(k);
