@@ -36,7 +36,8 @@ export {
   type LoadedConfig,
 } from './bin/user-config.js';
 
-// Write side: aggregates, repository with the transactional outbox, idempotent command handlers.
+// Write side: aggregates, a repository whose commit is one atomic write of the aggregate document
+// (state, version, outbox, command ids), idempotent command handlers.
 export * from './write/index.js';
 
 // Relay.
