@@ -71,7 +71,7 @@ export async function runSnapshot(options: SnapshotOptions): Promise<SnapshotRes
         ...(cp.lastId === null ? {} : { _id: { $gt: cp.lastId } }),
       };
       const docs = await collection
-        .find(filter)
+        .find(filter, { projection: { state: 1, version: 1 } })
         .sort({ _id: 1 })
         .limit(options.batchSize)
         .toArray();

@@ -47,23 +47,8 @@ export const outboxEntrySchema = z.object({
 });
 export type CheckedOutboxEntry = z.infer<typeof outboxEntrySchema>;
 
-/** An outbox entry as the write side appends it. */
-export interface OutboxEntry {
-  readonly eventId: string;
-  readonly aggregateType: string;
-  readonly aggregateId: string;
-  readonly version: number;
-  readonly type: string;
-  readonly occurredAt: Date;
-  readonly schemaId: number;
-  readonly payload: Buffer;
-  readonly commandId: string | null;
-  readonly traceparent: string | null;
-  readonly tracestate: string | null;
-  readonly status: OutboxStatus;
-  readonly failure: OutboxFailure | null;
-  readonly releasedAt?: Date | null;
-}
+/** An outbox entry: what the write side appends is what the relay checks, one declaration. */
+export type OutboxEntry = Readonly<CheckedOutboxEntry>;
 
 /** A command the aggregate ran, kept so a repeat of its id returns the first outcome. */
 export interface CommandRecord {
