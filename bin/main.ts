@@ -10,7 +10,7 @@ const USAGE = `cqrs-sync — keeps a MySQL read model in step with a MongoDB wri
 Usage: cqrs-sync [--config <file>] <command> [options]
 
 Commands:
-  relay [run]                 tail the outbox and publish it (one active relay per outbox)
+  relay [run]                 publish the aggregates' outbox entries (one active relay per name)
   relay snapshot              publish the current state of existing aggregates (initial load)
   snapshot                    the same as \`relay snapshot\`
   relay release <aggregateId> let a held aggregate flow again after its failed entry was fixed

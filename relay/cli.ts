@@ -12,15 +12,17 @@ import { kafkaClient, startRelay } from './start.js';
 
 export const RELAY_HELP = `Usage: cqrs-sync relay [run | snapshot [--restart] | release <aggregateId> [--skip] | --help]
 
-  relay [run]                     publish the outbox to Kafka until SIGTERM/SIGINT (one active relay
-                                  per outbox; others wait as standby and take over within the lease TTL)
+  relay [run]                     publish the aggregates' unrelayed events to Kafka until SIGTERM/SIGINT
+                                  (one active relay per RELAY_NAME; others wait as standby and take over
+                                  within the lease TTL)
   relay snapshot [--restart]      publish the current state of every aggregate as <Type>Snapshotted
                                   (initial load); resumes from its checkpoint unless --restart
   relay release <aggregateId>     retry the aggregate's failed outbox entries (after fixing them), which
                                   un-holds the aggregate; with --skip they are skipped instead
 
 Configuration comes from the environment (see docs/relay.md): MONGODB_URI, KAFKA_BROKERS,
-SCHEMA_REGISTRY_URL, RELAY_OUTBOX_DATABASE (cqrs), RELAY_OUTBOX_COLLECTION (outbox), RELAY_BATCH_SIZE…
+SCHEMA_REGISTRY_URL, RELAY_OUTBOX_DATABASE (cqrs), RELAY_NAME (outbox), RELAY_AGGREGATE_COLLECTIONS,
+RELAY_BATCH_SIZE…
 
 Examples:
   MONGODB_URI=mongodb://db:27017/?replicaSet=rs0 KAFKA_BROKERS=kafka:9092 \\
