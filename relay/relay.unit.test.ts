@@ -35,7 +35,6 @@ function relay(overrides: Partial<RelayConfig> = {}, owner = 'me'): Relay {
       retryInitialMs: 10,
       retryMaxMs: 40,
       batchSize: 7,
-      gapWaitMs: 300,
       ...overrides,
     }),
     logger,
@@ -110,40 +109,50 @@ describe('relay core', () => {
     await r.stop();
   });
 
-  it('waits for a missing version, then holds the aggregate with version_gap', async () => {
+  it('holds an aggregate with version_gap at once when a predecessor is missing; release publishes it', async () => {
     outbox.insert(...entries('a', 1, 2));
     const r = relay();
     await r.start();
     await waitFor('first', () => publisher.records.length === 2);
-    outbox.insert(...entries('a', 4, 4)); // 3 is missing
-    await waitFor('gap', () => statusOf('a', 4) === 'failed', { timeoutMs: 5000 });
+    outbox.insert(...entries('a', 4, 5)); // 3 is missing
+    await waitFor('gap', () => statusOf('a', 4) === 'failed');
     const failed = outbox.docs.find((d) => d.version === 4)?.failure as { code: string };
     expect(failed.code).toBe('version_gap');
-    // Released: published despite the gap.
+    expect(statusOf('a', 5)).toBe('pending'); // held behind 4
+    // Released: published despite the gap, and 5 follows.
     await outbox.release('a', 'retry');
-    await waitFor('released', () => publisher.records.length === 3);
+    await waitFor('released', () => publisher.records.length === 4);
+    expect(versionsOf('a')).toEqual([1, 2, 4, 5]);
     await r.stop();
   });
 
-  it('after a restart, publishes v > 1 only when v-1 was relayed, or is absent for long', async () => {
+  it('after a restart, publishes v > 1 only when v-1 was relayed or skipped; absent is a gap', async () => {
+    // a: 1-2 published by an earlier relay and removed; old: 1-4 relayed long ago.
+    outbox.relayedUpTo.set('Customer/a', 2);
+    outbox.relayedUpTo.set('Customer/old', 4);
     outbox.insert(
-      ...entries('a', 1, 2).map((e) => ({ ...e, status: 'relayed' })),
       ...entries('a', 3, 4),
-      ...entries('old', 5, 6, 60_000), // 1-4 expired long ago
+      ...entries('old', 5, 6, 60_000),
       ...entries('p', 1, 1).map((e) => ({ ...e, status: 'failed' })),
       ...entries('p', 2, 2),
+      ...entries('s', 1, 1).map((e) => ({ ...e, status: 'skipped' })),
+      ...entries('s', 2, 2),
+      ...entries('q', 2, 3), // nothing says what became of q1: a gap at once, no waiting
     );
     const r = relay();
     await r.start();
-    await waitFor('published', () => publisher.records.length === 4);
-    expect(versionsOf('a')).toEqual([3, 4].map((v) => v)); // checkOrder sees 3 first: fine for a restart
+    await waitFor('published', () => publisher.records.length === 5);
+    await waitFor('q held', () => statusOf('q', 2) === 'failed');
     expect(publisher.records.map((x) => `${x.key}:${x.headers['cqrs-version'] ?? ''}`)).toEqual([
       'a:3',
       'a:4',
       'old:5',
       'old:6',
+      's:2',
     ]);
     expect(statusOf('p', 2)).toBe('pending'); // held behind p1
+    expect(statusOf('q', 3)).toBe('pending'); // held behind q2
+    expect(r.stats().failedEntries).toBe(1);
     await r.stop();
   });
 
@@ -221,19 +230,18 @@ describe('relay config', () => {
     expect(c).toMatchObject({
       kafkaBrokers: ['a:1', 'b:2'],
       database: 'cqrs',
-      outboxCollection: 'outbox',
+      name: 'outbox',
       batchSize: 1000,
       leaseTtlMs: 6000,
       leaseRenewMs: 2000,
       topicPartitions: 6,
       minCompactionLagMs: 86_400_000,
-      outboxRetentionMs: 604_800_000,
-      snapshotCollections: {},
+      aggregateCollections: {},
     });
     expect(Object.isFrozen(c)).toBe(true);
     expect(
-      loadRelayConfig({ ...env, RELAY_SNAPSHOT_COLLECTIONS: 'Customer=c, Order=o' })
-        .snapshotCollections,
+      loadRelayConfig({ ...env, RELAY_AGGREGATE_COLLECTIONS: 'Customer=c, Order=o' })
+        .aggregateCollections,
     ).toEqual({ Customer: 'c', Order: 'o' });
   });
   it('fails with advice', () => {
@@ -251,7 +259,7 @@ describe('relay config', () => {
     fails({ RELAY_LEASE_RENEW_MS: '4000' }, /about a third/);
     fails({ RELAY_RETRY_INITIAL_MS: '9000' }, /RETRY_INITIAL/);
     fails({ KAFKA_BROKERS: ' , ' }, /no broker/);
-    fails({ RELAY_SNAPSHOT_COLLECTIONS: 'Customer' }, /Type=collection/);
+    fails({ RELAY_AGGREGATE_COLLECTIONS: 'Customer' }, /Type=collection/);
   });
 });
 
