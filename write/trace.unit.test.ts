@@ -21,7 +21,9 @@ import { fromHeaders } from '../schemas/envelope.js';
 import { demoCommands, type DemoCommands } from '../demo/domain/commands.js';
 import { demoAggregates } from '../demo/domain/definitions.js';
 import { checkEntry } from '../relay/entry.js';
+import type { ScannedEntry } from '../relay/ports.js';
 import { InMemoryWriteStore } from './memory-store.js';
+import type { OutboxEntry } from './outbox.js';
 import { InMemoryRegistry } from './testing.js';
 
 const traceId = '0af7651916cd43dd8448eb211c80319c';
@@ -65,6 +67,24 @@ const manager: ContextManager = {
     return this;
   },
 };
+
+/** An entry as the relay's scan hands it to the check: the first of its aggregate's outbox. */
+function scannedEntry(entry: OutboxEntry): ScannedEntry {
+  return {
+    raw: { ...entry },
+    ref: {
+      aggregateType: entry.aggregateType,
+      aggregateId: entry.aggregateId,
+      eventId: entry.eventId,
+      version: entry.version,
+      index: 0,
+      fence: 0,
+      skipped: [],
+    },
+    previous: 'relayed',
+    held: false,
+  };
+}
 
 let store: InMemoryWriteStore;
 let codec: EventCodec;
@@ -110,7 +130,7 @@ describe('trace context', () => {
       tracestate: 'vendor=1',
     });
 
-    const checked = await checkEntry({ ...entry }, codec.catalog, codec);
+    const checked = await checkEntry(scannedEntry(entry), codec.catalog, codec);
     if (!checked.ok) throw new Error(checked.bad.reason);
     expect(checked.entry.record.headers).toMatchObject({
       traceparent: `00-${traceId}-${spanId}-01`,
@@ -173,7 +193,7 @@ describe('trace context', () => {
     const entry = store.outbox[0];
     if (!entry) throw new Error('no outbox entry');
     expect(entry).toMatchObject({ traceparent: null, tracestate: null });
-    const checked = await checkEntry({ ...entry }, codec.catalog, codec);
+    const checked = await checkEntry(scannedEntry(entry), codec.catalog, codec);
     if (!checked.ok) throw new Error(checked.bad.reason);
     expect(Object.keys(checked.entry.record.headers)).not.toContain('traceparent');
   });

@@ -4,8 +4,8 @@ import { EventCodec } from '../schemas/codec.js';
 import { isPipelineError } from '../schemas/errors.js';
 import { demoCommands, type DemoCommands } from '../demo/domain/commands.js';
 import { demoAggregates } from '../demo/domain/definitions.js';
+import { aggregateLimits } from './limits.js';
 import { InMemoryWriteStore } from './memory-store.js';
-import { noTransactions } from './mongo-store.js';
 import { aggregateCollectionName } from './outbox.js';
 import { InMemoryRegistry } from './testing.js';
 
@@ -21,6 +21,18 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 let store: InMemoryWriteStore;
 let codec: EventCodec;
 let cmd: DemoCommands;
+
+/** The aggregate's one document, as the store holds it. */
+function doc(aggregateType: string, aggregateId: string) {
+  const d = store.documents.get(`${aggregateType}\u0000${aggregateId}`);
+  if (!d) throw new Error(`no document ${aggregateType} ${aggregateId}`);
+  return d;
+}
+
+/** Every command id any aggregate document recorded. */
+function recordedCommandIds(): string[] {
+  return [...store.documents.values()].flatMap((d) => d.commands.map((c) => c.commandId));
+}
 
 beforeEach(async () => {
   store = new InMemoryWriteStore();
@@ -41,7 +53,6 @@ describe('command handling', () => {
       ['CustomerEmailChanged', 3, 'pending', 'c3'],
     ]);
     const last = store.outbox[2];
-    expect(last?._id).toBe(last?.eventId);
     expect(last?.eventId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
     const decoded = await codec.decode(last?.payload ?? Buffer.alloc(0), 'CustomerEmailChanged');
     expect(decoded.value).toEqual({
@@ -49,6 +60,22 @@ describe('command handling', () => {
       state: { id: 'u1', name: 'Anna', email: 'b@x.io' },
     });
     expect(decoded.schemaId).toBe(last?.schemaId);
+    // One document holds it all: state, version, the unrelayed entries and the command ids.
+    expect(doc('Customer', 'u1')).toMatchObject({
+      _id: 'u1',
+      aggregateType: 'Customer',
+      version: 3,
+      state: { id: 'u1', name: 'Anna', email: 'b@x.io' },
+      deleted: false,
+      relayedVersion: 0,
+      relayFence: 0,
+    });
+    expect(doc('Customer', 'u1').outbox.map((e) => e.version)).toEqual([1, 2, 3]);
+    expect(doc('Customer', 'u1').commands.map((c) => [c.commandId, c.version])).toEqual([
+      ['c1', 1],
+      ['c2', 2],
+      ['c3', 3],
+    ]);
   });
 
   it('runs a repeated commandId once and returns the first outcome', async () => {
@@ -63,7 +90,12 @@ describe('command handling', () => {
   it('returns the first outcome when a concurrent repeat records the command first', async () => {
     await cmd.RegisterCustomer({ commandId: 'r1', customerId: 'u3', name: 'C', email: 'c@x.io' });
     store.beforeCommit = (c) => {
-      store.commands.set(c.commandId ?? '', { ...c.outcome, eventIds: ['first'] });
+      doc('Customer', 'u3').commands.push({
+        commandId: c.commandId ?? '',
+        version: 2,
+        eventIds: ['first'],
+        at: new Date(),
+      });
     };
     const r = await cmd.RenameCustomer({ commandId: 'r2', customerId: 'u3', name: 'D' });
     expect(r).toMatchObject({ applied: false, reason: 'duplicate', eventIds: ['first'] });
@@ -74,8 +106,7 @@ describe('command handling', () => {
     await cmd.CreateOrder({ commandId: 'o1', orderId: 'o', customerId: 'u' });
     // A competing writer saves version 2 between our load and our commit.
     store.beforeCommit = () => {
-      const s = store.states.get('Order\u0000o');
-      if (s) store.states.set('Order\u0000o', { ...s, version: 2 });
+      doc('Order', 'o').version = 2;
     };
     const r = await cmd.AddOrderLine({
       commandId: 'o2',
@@ -89,13 +120,12 @@ describe('command handling', () => {
 
     const noRetry = demoCommands(store, codec, { maxConflictRetries: 0 });
     store.beforeCommit = () => {
-      const s = store.states.get('Order\u0000o');
-      if (s) store.states.set('Order\u0000o', { ...s, version: 9 });
+      doc('Order', 'o').version = 9;
     };
     const e = await rejection(noRetry.PlaceOrder({ commandId: 'o3', orderId: 'o' }));
     expect(isPipelineError(e, 'concurrency_conflict') && e.retriable).toBe(true);
     expect(store.outbox).toHaveLength(2);
-    expect(store.commands.has('o3')).toBe(false);
+    expect(recordedCommandIds()).not.toContain('o3');
   });
 
   it('refuses invalid commands with command_invalid, naming the field', async () => {
@@ -125,7 +155,7 @@ describe('command handling', () => {
       email: 'n@x.io',
     });
     expect(fits).toMatchObject({ applied: true });
-    expect(store.commands.has('bad-2')).toBe(false);
+    expect(recordedCommandIds()).not.toContain('bad-2');
   });
 
   it('returns no_events for a command that changes nothing', async () => {
@@ -161,7 +191,7 @@ describe('demo domain rules', () => {
     expect(
       await rule(cmd.AddOrderLine({ commandId: 'k', orderId: 'o1', ...line, lineId: 'l4' })),
     ).toMatch(/cancelled/);
-    expect(store.states.get('Order\u0000o1')?.state).toEqual({
+    expect(doc('Order', 'o1').state).toEqual({
       id: 'o1',
       customerId: 'u1',
       status: 'cancelled',
@@ -207,19 +237,76 @@ describe('demo domain rules', () => {
   });
 });
 
-describe('helpers', () => {
-  it('recognises deployments without transactions', () => {
-    expect(noTransactions({ name: 'MongoCompatibilityError', message: 'x' })).toBe(true);
+describe('aggregate limits', () => {
+  it('recognises a repeat among the last commandIdsKept (3) commands and runs an older one again', async () => {
+    store = new InMemoryWriteStore({ commandIdsKept: 3 });
+    cmd = demoCommands(store, codec);
+    await cmd.RegisterCustomer({ commandId: 'k0', customerId: 'k', name: 'N0', email: 'k@x.io' });
+    for (let i = 1; i <= 3; i++) {
+      await cmd.RenameCustomer({ commandId: `k${i}`, customerId: 'k', name: `N${i}` });
+    }
+    expect(doc('Customer', 'k').commands.map((c) => c.commandId)).toEqual(['k1', 'k2', 'k3']);
     expect(
-      noTransactions({
-        code: 20,
-        message: 'Transaction numbers are only allowed on a replica set member or mongos',
-      }),
-    ).toBe(true);
-    expect(noTransactions({ code: 11000, message: 'dup' })).toBe(false);
-    expect(noTransactions(null)).toBe(false);
+      await cmd.RenameCustomer({ commandId: 'k1', customerId: 'k', name: 'N1' }),
+    ).toMatchObject({ applied: false, reason: 'duplicate', version: 2 });
+    // k0 fell out of the window: it runs again (and fails on its own domain rule: already registered).
+    const e = await rejection(
+      cmd.RegisterCustomer({ commandId: 'k0', customerId: 'k', name: 'N0', email: 'k@x.io' }),
+    );
+    expect(isPipelineError(e, 'domain_rule_violated')).toBe(true);
   });
-  it('names state collections after the aggregate type', () => {
+
+  it('refuses with a retriable relay_behind past maxUnrelayedEntries, writes nothing, and accepts again once relayed', async () => {
+    store = new InMemoryWriteStore({ maxUnrelayedEntries: 2 });
+    cmd = demoCommands(store, codec);
+    await cmd.RegisterCustomer({ commandId: 'b1', customerId: 'b', name: 'A', email: 'b@x.io' });
+    await cmd.RenameCustomer({ commandId: 'b2', customerId: 'b', name: 'B' });
+    const e = await rejection(cmd.RenameCustomer({ commandId: 'b3', customerId: 'b', name: 'C' }));
+    expect(isPipelineError(e, 'relay_behind') && e.retriable).toBe(true);
+    expect(e).toMatchObject({ context: { aggregateId: 'b', unrelayedEntries: 2 } });
+    expect(doc('Customer', 'b')).toMatchObject({ version: 2, state: { name: 'B' } });
+    expect(store.outbox).toHaveLength(2);
+    store.relayAll();
+    expect(doc('Customer', 'b')).toMatchObject({ outbox: [], relayedVersion: 2 });
+    expect(await cmd.RenameCustomer({ commandId: 'b3', customerId: 'b', name: 'C' })).toMatchObject(
+      { applied: true, version: 3 },
+    );
+  });
+
+  it('refuses past maxUnrelayedBytes too', async () => {
+    store = new InMemoryWriteStore({ maxUnrelayedBytes: 40 });
+    cmd = demoCommands(store, codec);
+    const e = await rejection(
+      cmd.RegisterCustomer({
+        commandId: 'y',
+        customerId: 'y',
+        name: 'Y'.repeat(50),
+        email: 'y@x.io',
+      }),
+    );
+    expect(isPipelineError(e, 'relay_behind')).toBe(true);
+    expect(store.documents.size).toBe(0);
+  });
+
+  it('are checked at start-up: positive integers, bytes well below 16 MB', () => {
+    expect(aggregateLimits()).toEqual({
+      commandIdsKept: 100,
+      maxUnrelayedEntries: 1_000,
+      maxUnrelayedBytes: 4 * 1024 * 1024,
+    });
+    for (const bad of [
+      { commandIdsKept: 0 },
+      { maxUnrelayedEntries: 1.5 },
+      { maxUnrelayedBytes: -1 },
+    ]) {
+      expect(() => aggregateLimits(bad)).toThrow(/must be a positive integer/);
+    }
+    expect(() => aggregateLimits({ maxUnrelayedBytes: 13 * 1024 * 1024 })).toThrow(/16 MB/);
+  });
+});
+
+describe('helpers', () => {
+  it('names aggregate collections after the aggregate type', () => {
     expect(aggregateCollectionName('OrderLine')).toBe('order-line');
   });
 });
