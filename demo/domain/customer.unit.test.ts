@@ -42,7 +42,7 @@ it('saves a new name and email as both events in one commit', async () => {
     ['CustomerRenamed', 2, 'u1'],
     ['CustomerEmailChanged', 3, 'u1'],
   ]);
-  expect(store.states.get('Customer\u0000u')).toMatchObject({
+  expect(store.documents.get('Customer\u0000u')).toMatchObject({
     version: 3,
     state: { name: 'Anna', email: 'anna@x.io' },
   });
@@ -67,7 +67,10 @@ it('saves nothing when one of the two is refused (a valid name, a bad email)', a
   );
   expect(isPipelineError(e, 'domain_rule_violated')).toBe(true);
   expect(store.outbox).toHaveLength(1);
-  expect(store.states.get('Customer\u0000u')).toMatchObject({ version: 1, state: { name: 'Ann' } });
+  expect(store.documents.get('Customer\u0000u')).toMatchObject({
+    version: 1,
+    state: { name: 'Ann' },
+  });
 });
 
 it('refuses a change of nothing, and a customer that does not exist', async () => {
