@@ -12,6 +12,4 @@ export const settings = {
   schemaRegistryUrl: need('SCHEMA_REGISTRY_URL'),
   /** The write model's database in MongoDB. */
   database: process.env.EXAMPLE_DATABASE ?? 'tasks_example',
-  /** The local test harness's MongoDB stand-in has no transactions; a real mongod does. */
-  mongoStandIn: process.env.CQRS_SYNC_MONGO_KIND === 'stand-in',
 };
