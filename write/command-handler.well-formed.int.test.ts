@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { buildCatalog, defineAggregate } from '../schemas/catalog.js';
 import { EventCodec } from '../schemas/codec.js';
 import { isPipelineError } from '../schemas/errors.js';
+import type { AggregateDocument } from '../schemas/outbox-entry.js';
 import { testServers, uniqueName } from '../test/support/servers.js';
 import { AggregateRoot } from './aggregate.js';
 import { commandHandler } from './command-handler.js';
@@ -117,13 +118,7 @@ afterAll(async () => {
 
 function setup() {
   const database = uniqueName('wellformed');
-  // The stand-in has no transactions; on a real mongod the commit is transactional anyway.
-  const store = new MongoWriteStore({
-    client,
-    database,
-    unsafeAllowNonTransactional: true,
-    logger: pino({ level: 'silent' }),
-  });
+  const store = new MongoWriteStore({ client, database, logger: pino({ level: 'silent' }) });
   const shelves = new Repository<ShelfState, Shelf>({
     store,
     codec,
@@ -132,13 +127,18 @@ function setup() {
       new Shelf(id, s && { version: s.version, state: s.state as ShelfState | null }),
   });
   const db = client.db(database);
-  const saved = async () => ({
-    states: await db.collection('shelf').countDocuments({}),
-    outbox: await db.collection('outbox').countDocuments({}),
-    commands: await db.collection('commands').countDocuments({}),
-  });
+  const shelvesCollection = db.collection<AggregateDocument>('shelf');
+  /** What was saved: aggregate documents, and the outbox entries and command records they hold. */
+  const saved = async () => {
+    const docs = await shelvesCollection.find({}).toArray();
+    return {
+      states: docs.length,
+      outbox: docs.reduce((n, d) => n + d.outbox.length, 0),
+      commands: docs.reduce((n, d) => n + d.commands.length, 0),
+    };
+  };
   return {
-    db,
+    shelvesCollection,
     saved,
     stock: commandHandler(shelves, StockShelf),
     abbreviate: commandHandler(shelves, AbbreviateShelf),
@@ -183,7 +183,7 @@ describe('a command holding a string that is not well-formed Unicode', () => {
   });
 
   it('with characters outside the BMP (surrogate pairs) is saved, and stored as sent', async () => {
-    const { stock, saved, db } = setup();
+    const { stock, saved, shelvesCollection } = setup();
     const astral = {
       ...good,
       commandId: 'astral',
@@ -193,15 +193,14 @@ describe('a command holding a string that is not well-formed Unicode', () => {
     };
     expect(await stock(astral)).toMatchObject({ applied: true, version: 1 });
     expect(await saved()).toEqual({ states: 1, outbox: 1, commands: 1 });
-    const doc = await db.collection('shelf').findOne({ _id: 's1' } as never);
+    const doc = await shelvesCollection.findOne({ _id: 's1' }, { promoteBuffers: true });
     expect(doc?.state).toEqual({
       id: 's1',
       name: astral.name,
       items: astral.items,
       labels: astral.labels,
     });
-    const entry = await db.collection('outbox').findOne({});
-    const payload = Buffer.from((entry?.payload as { buffer: Uint8Array }).buffer);
+    const payload = doc?.outbox[0]?.payload ?? Buffer.alloc(0);
     expect((await codec.decode(payload, 'ShelfStocked')).value).toMatchObject({
       event: { name: astral.name, items: astral.items, labels: astral.labels },
     });
