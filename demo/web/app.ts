@@ -4,10 +4,11 @@
  *
  * Status codes: 202 command accepted (the query side follows), 400 invalid request (field-level
  * messages, nothing written), 404, 409 concurrency conflict, 413, 415, 422 domain rule violated,
- * 503 a database is unavailable. Every error answer is JSON with a `message` and never a stack; an
- * unexpected error is logged (with its stack) and answered 500. An error answered before the
- * request's body was read to its end closes the connection, so the unread rest is never taken for
- * the next request.
+ * 503 a database is unavailable, or the aggregate's relay is behind (`relay_behind`, with
+ * `Retry-After`: nothing was saved, and the same command succeeds once the relay caught up). Every
+ * error answer is JSON with a `message` and never a stack; an unexpected error is logged (with its
+ * stack) and answered 500. An error answered before the request's body was read to its end closes
+ * the connection, so the unread rest is never taken for the next request.
  */
 import { readFileSync } from 'node:fs';
 import {
@@ -72,6 +73,8 @@ export interface DemoApp {
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
+/** `Retry-After` of a `relay_behind` answer: the relay publishes continuously, so soon. */
+const RELAY_BEHIND_RETRY_S = 1;
 const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'public');
 const STATIC: Readonly<Record<string, { file: string; type: string }>> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
@@ -91,6 +94,7 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly body: Record<string, unknown>,
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(typeof body.message === 'string' ? body.message : `HTTP ${status}`);
   }
@@ -124,8 +128,10 @@ function commandError(e: unknown): HttpError {
       case 'concurrency_conflict':
         return new HttpError(409, body);
       case 'database_unavailable':
-      case 'relay_behind':
         return new HttpError(503, body);
+      case 'relay_behind':
+        // Backpressure: the aggregate holds too many unpublished events. Retriable, not a fault.
+        return new HttpError(503, body, { 'retry-after': String(RELAY_BEHIND_RETRY_S) });
       default:
         break;
     }
@@ -224,10 +230,17 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
 }
 
 /** A JSON answer; `close` ends the connection once it is flushed (Node then closes the socket). */
-function send(res: ServerResponse, status: number, body: unknown, close = false): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  close = false,
+  headers: Readonly<Record<string, string>> = {},
+): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     ...SECURITY_HEADERS,
+    ...headers,
     'content-type': 'application/json; charset=utf-8',
     'cache-control': 'no-store',
     ...(close ? { connection: 'close' } : {}),
@@ -617,15 +630,17 @@ export function createDemoApp(o: DemoAppOptions): DemoApp {
       error: 'internal',
       message: 'internal error (see the log)',
     };
+    let headers: Readonly<Record<string, string>> = {};
     if (e instanceof HttpError) {
       status = e.status;
       body = e.body;
+      headers = e.headers;
       if (status >= 500) log.warn({ status, err: e.message }, 'request failed');
     } else {
       log.error({ err: e, url: req.url, method: req.method }, 'request failed unexpectedly');
     }
     if (res.headersSent) res.destroy();
-    else send(res, status, body, !req.complete);
+    else send(res, status, body, !req.complete, headers);
   };
 
   const server = createServer((req, res) => {
