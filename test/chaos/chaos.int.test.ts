@@ -1,7 +1,8 @@
 /**
- * The short chaos run of `npm test`: 5k commands, at least 10 kill -9 of relay and sink, one broker
- * restart and one MariaDB restart, on a broker and a MariaDB of its own (restarting the shared ones
- * would disturb other tests). `npm run chaos` is the full-size run.
+ * The short chaos run of `npm test`: 5k commands from two writer processes, at least 10 kill -9 of
+ * writers, relay and sink (each kind killed), one broker restart and one MariaDB restart, on a broker
+ * and a MariaDB of its own (restarting the shared ones would disturb other tests). `npm run chaos` is
+ * the full-size run.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,7 +31,7 @@ afterAll(async () => {
   await stack.stop();
 });
 
-it('loses, duplicates and reorders nothing under kill -9 and server restarts', async () => {
+it('loses, duplicates and reorders nothing under kill -9 of writers, relay and sink and server restarts', async () => {
   const shared = testServers();
   const lines: string[] = [];
   const result = await runChaos(
@@ -56,12 +57,15 @@ it('loses, duplicates and reorders nothing under kill -9 and server restarts', a
     },
   );
   process.stdout.write(
-    `\n${chaosLine(result)} (events=${result.events} refused=${result.refused} mongodb=${shared.mongoKind} seconds=${result.seconds})\n`,
+    `\n${chaosLine(result)} (events=${result.events} refused=${result.refused} kills: writer=${result.killsBy.writer} relay=${result.killsBy.relay} sink=${result.killsBy.sink}, ${result.inFlightAtWriterKills} commands in flight at writer kills; mongodb=${shared.mongoKind} seconds=${result.seconds})\n`,
   );
   const summary = `${chaosLine(result)}\n${lines.join('\n')}\n${result.mismatches.join('\n')}`;
   expect({ summary, ok: result.checksum === 'match' }).toEqual({ summary, ok: true });
   expect(result).toMatchObject({ lost: 0, duplicated: 0, reordered: 0, checksum: 'match' });
   expect(result.kills).toBeGreaterThanOrEqual(10);
+  expect(result.killsBy.writer).toBeGreaterThanOrEqual(3);
+  expect(result.killsBy.relay).toBeGreaterThanOrEqual(1);
+  expect(result.killsBy.sink).toBeGreaterThanOrEqual(1);
   expect(result.restarts).toBe(2);
   expect(result.commands + result.refused).toBe(5000);
   expect(result.events).toBeGreaterThanOrEqual(result.commands);

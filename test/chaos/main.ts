@@ -1,6 +1,7 @@
 /**
  * `npm run chaos [-- --commands 100000 --aggregates 1000 --kills 50 --seed 1]`: the full chaos run on
- * servers of its own (it restarts them). Last line:
+ * servers of its own (it restarts them); `--kills` counts writer, relay and sink kills together.
+ * Last line:
  * `chaos: commands=<n> kills=<n> restarts=<n> lost=<n> duplicated=<n> reordered=<n> checksum=<match|MISMATCH>`.
  */
 import { mkdtempSync } from 'node:fs';
@@ -49,11 +50,11 @@ let code = 1;
 try {
   for (const line of stack.lines()) say(line);
   const mongoKind = stack.env.CQRS_SYNC_MONGO_KIND === 'real' ? 'real' : 'stand-in';
-  if (mongoKind === 'stand-in') {
-    say(
-      'NOTE: MongoDB is the mongo-java-server stand-in (no transactions): the write side runs with unsafeAllowNonTransactional, and mongod is not restarted. This run does not prove the transactional write side.',
-    );
-  }
+  say(
+    mongoKind === 'stand-in'
+      ? 'MongoDB: the mongo-java-server stand-in (the write side is the same single-document writes as on mongod; the stand-in keeps nothing over a restart, so MongoDB is not restarted)'
+      : 'MongoDB: a real mongod (restarted once during the run when the harness started it)',
+  );
   const seed = num('seed');
   say(`seed ${seed} (repeat with --seed ${seed})`);
   const result = await runChaos(
@@ -80,10 +81,12 @@ try {
     },
   );
   for (const m of result.mismatches) say(m);
-  say(`events=${result.events} refused=${result.refused} seconds=${result.seconds}`);
+  say(
+    `events=${result.events} refused=${result.refused} seconds=${result.seconds} kills: writer=${result.killsBy.writer} relay=${result.killsBy.relay} sink=${result.killsBy.sink} (kills= counts all three)`,
+  );
   if (result.pendingAtCheck > 0) {
     say(
-      `NOT QUIET: ${result.pendingAtCheck} outbox entries were still pending when the check ran (the relay was behind), so "lost" counts events not applied yet, and the checksum compares an unfinished read model.`,
+      `NOT QUIET: ${result.pendingAtCheck} outbox entries (in aggregate documents) were still pending when the check ran (the relay was behind), so "lost" counts events not applied yet, and the checksum compares an unfinished read model.`,
     );
   }
   say(chaosLine(result));
