@@ -178,8 +178,10 @@ export class MongoOutboxSource implements OutboxSource {
         ops.map((o) => o.op),
         { ordered: false },
       );
-      removed += ops.reduce((n, o) => n + o.group.length, 0);
-      if (res.matchedCount === ops.length) continue;
+      if (res.matchedCount === ops.length) {
+        removed += ops.reduce((n, o) => n + o.group.length, 0);
+        continue;
+      }
       // Some documents' fence moved since the scan (this relay marked one failed, or an older relay
       // marked it): read the fence again and retry, unless a newer relay owns it now.
       for (const { group } of ops) {
@@ -189,9 +191,13 @@ export class MongoOutboxSource implements OutboxSource {
           { projection: { relayFence: 1 } },
         );
         const current = typeof doc?.relayFence === 'number' ? doc.relayFence : 0;
-        if (current === first.fence || current > fence) continue;
-        const again = relayedUpdate(group, current, fence, now);
-        await collection.updateOne(again.filter, again.update);
+        if (!doc || current > fence) continue; // gone, or a newer relay's: not marked
+        // Fences only grow: unchanged since the scan means the bulk write matched.
+        if (current !== first.fence) {
+          const again = relayedUpdate(group, current, fence, now);
+          if ((await collection.updateOne(again.filter, again.update)).matchedCount === 0) continue;
+        }
+        removed += group.length;
       }
     }
     return removed;

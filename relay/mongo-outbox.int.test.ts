@@ -1,0 +1,202 @@
+/**
+ * The relay's marks on aggregate documents that writers append to at the same time, made
+ * deterministic: the write lands between the relay's read and its mark. And fencing: a relay whose
+ * lease was taken over cannot change a document the newer relay changed.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { MongoClient, type Db } from 'mongodb';
+import { pino } from 'pino';
+import { demoCommands } from '../demo/domain/commands.js';
+import { EventCodec } from '../schemas/codec.js';
+import type { AggregateDocument } from '../schemas/outbox-entry.js';
+import { ConfluentRegistry } from '../schemas/registry.js';
+import { testServers, uniqueName, waitFor } from '../test/support/servers.js';
+import { MongoWriteStore } from '../write/mongo-store.js';
+import { relayCollections } from './config.js';
+import { KafkaPublisher } from './kafka-publisher.js';
+import { MongoLeaseStore, MongoOutboxSource } from './mongo-outbox.js';
+import type { EntryRef } from './ports.js';
+import { Relay } from './relay.js';
+import { kafkaClient } from './start.js';
+import { checkOrder, readTopics, testCatalog, testRelayConfig } from './testing.js';
+
+const servers = testServers();
+const logger = pino({ level: 'warn' });
+let client: MongoClient;
+
+beforeAll(async () => {
+  client = new MongoClient(servers.mongodbUri);
+  await client.connect();
+});
+afterAll(async () => {
+  await client.close();
+});
+
+async function setup() {
+  const database = uniqueName('relaymark');
+  const catalog = testCatalog(uniqueName('m'));
+  const codec = new EventCodec(catalog, new ConfluentRegistry(servers.schemaRegistryUrl));
+  await codec.registerAll();
+  const db = client.db(database);
+  const store = new MongoWriteStore({ client, database, logger });
+  await store.init(['Customer', 'Order']);
+  const config = testRelayConfig(servers, database);
+  const source = (): MongoOutboxSource =>
+    new MongoOutboxSource(db, {
+      collections: relayCollections(
+        catalog.aggregates.map((a) => a.type),
+        config,
+      ),
+      name: config.name,
+    });
+  return { db, catalog, codec, config, source, commands: demoCommands(store, codec) };
+}
+
+const customer = (db: Db, id: string): Promise<AggregateDocument | null> =>
+  db.collection<AggregateDocument>('customer').findOne({ _id: id });
+
+describe('a relay mark interleaved with a command on the same document', () => {
+  it('keeps the appended entry, which the next pass publishes exactly once', async () => {
+    const { db, catalog, codec, config, source, commands } = await setup();
+    await commands.RegisterCustomer({
+      commandId: 'x-1',
+      customerId: 'x',
+      name: 'A',
+      email: 'x@x.io',
+    });
+    await commands.RenameCustomer({ commandId: 'x-2', customerId: 'x', name: 'B' });
+    await commands.RegisterCustomer({
+      commandId: 'y-1',
+      customerId: 'y',
+      name: 'C',
+      email: 'y@x.io',
+    });
+
+    // The relay read x at versions 1-2 and published them; a command appends version 3 before the
+    // relay's mark lands: exactly then, on the first mark of x.
+    const outbox = source();
+    const mark = outbox.markRelayed.bind(outbox);
+    let interleaved:
+      { refs: EntryRef[]; removed: number; after: AggregateDocument | null } | undefined;
+    outbox.markRelayed = async (refs, fence) => {
+      if (interleaved || !refs.some((r) => r.aggregateId === 'x')) return mark(refs, fence);
+      await commands.RenameCustomer({ commandId: 'x-3', customerId: 'x', name: 'C' });
+      const removed = await mark(refs, fence);
+      interleaved = { refs: [...refs], removed, after: await customer(db, 'x') };
+      return removed;
+    };
+    const relay = new Relay({
+      catalog,
+      codec,
+      config,
+      logger,
+      source: outbox,
+      publisher: new KafkaPublisher(kafkaClient(config, logger), { ...config, logger }),
+      leases: new MongoLeaseStore(db, config.name),
+    });
+    await relay.start();
+    try {
+      await waitFor('the interleaved mark', () => interleaved);
+      const seen = interleaved as NonNullable<typeof interleaved>;
+      expect(seen.refs.filter((r) => r.aggregateId === 'x').map((r) => r.version)).toEqual([1, 2]);
+      expect(seen.removed).toBe(seen.refs.length);
+      // The mark removed what it published, and only that: version 3 is still there, pending.
+      expect(seen.after).toMatchObject({ version: 3, relayedVersion: 2 });
+      expect(seen.after?.outbox.map((e) => [e.version, e.status])).toEqual([[3, 'pending']]);
+
+      // The next pass (woken by the command's change) publishes it; then every outbox is empty.
+      await waitFor(
+        'x relayed up to 3',
+        async () => (await customer(db, 'x'))?.relayedVersion === 3,
+      );
+      expect((await customer(db, 'x'))?.outbox).toEqual([]);
+      expect((await customer(db, 'y'))?.outbox).toEqual([]);
+      const records = await readTopics(servers.kafkaBrokers, catalog.topics(), 4);
+      const x = records.filter((r) => r.key === 'x');
+      // Once each: this relay held the lease throughout, so nothing was published twice.
+      expect(x.map((r) => r.version)).toEqual([1, 2, 3]);
+      expect(new Set(x.map((r) => r.eventId)).size).toBe(3);
+      expect(checkOrder(records).duplicates).toBe(0);
+      expect(relay.stats()).toMatchObject({ published: 4, failedEntries: 0 });
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  it('at the source: scan, append, mark leaves the appended entry to the next scan, after the marked ones', async () => {
+    const { db, source, commands } = await setup();
+    await commands.RegisterCustomer({
+      commandId: 'z-1',
+      customerId: 'z',
+      name: 'A',
+      email: 'z@x.io',
+    });
+    const outbox = source();
+    const first = await outbox.scanPending(undefined, 100);
+    expect(first.entries.map((e) => e.ref.version)).toEqual([1]);
+    await commands.RenameCustomer({ commandId: 'z-2', customerId: 'z', name: 'B' });
+    await commands.RenameCustomer({ commandId: 'z-3', customerId: 'z', name: 'C' });
+    expect(
+      await outbox.markRelayed(
+        first.entries.map((e) => e.ref),
+        1,
+      ),
+    ).toBe(1);
+    expect((await customer(db, 'z'))?.outbox.map((e) => e.version)).toEqual([2, 3]);
+    const next = await outbox.scanPending(undefined, 100);
+    expect(next.entries.map((e) => [e.ref.version, e.previous])).toEqual([
+      [2, 'relayed'],
+      [3, 'pending'],
+    ]);
+    expect(await outbox.backlog()).toMatchObject({ pending: 2 });
+  });
+});
+
+describe('fencing per document', () => {
+  it('a relay whose lease was taken over cannot mark a document the newer relay changed', async () => {
+    const { db, source, commands } = await setup();
+    for (const id of ['f', 'g']) {
+      await commands.RegisterCustomer({
+        commandId: `${id}-1`,
+        customerId: id,
+        name: 'A',
+        email: 'f@x.io',
+      });
+      await commands.RenameCustomer({ commandId: `${id}-2`, customerId: id, name: 'B' });
+    }
+    // The old relay (fence 1) read both documents; then a newer one (fence 2) took the lease over,
+    // read f and marked f's first entry.
+    const old = source();
+    const newer = source();
+    const oldRead = (await old.scanPending(undefined, 100)).entries.map((e) => e.ref);
+    const newRead = (await newer.scanPending(undefined, 100)).entries.map((e) => e.ref);
+    const f1 = newRead.find((r) => r.aggregateId === 'f' && r.version === 1);
+    if (!f1) throw new Error('no f1');
+    expect(await newer.markRelayed([f1], 2)).toBe(1);
+    expect(await customer(db, 'f')).toMatchObject({ relayFence: 2, relayedVersion: 1 });
+
+    // f is the newer relay's now: the old relay's mark changes nothing there; g, which the newer
+    // relay has not touched, it may still mark (it published those entries itself).
+    const oldF2 = oldRead.find((r) => r.aggregateId === 'f' && r.version === 2);
+    if (!oldF2) throw new Error('no f2');
+    expect(await old.markRelayed([oldF2], 1)).toBe(0);
+    expect(await old.markRelayed(oldRead, 1)).toBe(2); // g's two entries, none of f's
+    const f = await customer(db, 'f');
+    expect(f).toMatchObject({ relayFence: 2, relayedVersion: 1 });
+    expect(f?.outbox.map((e) => [e.version, e.status])).toEqual([[2, 'pending']]);
+    expect(await customer(db, 'g')).toMatchObject({ outbox: [], relayedVersion: 2, relayFence: 1 });
+
+    // Nor can it mark f's entry failed.
+    await old.markFailed(
+      oldF2,
+      { code: 'payload_invalid', reason: 'stale relay', at: new Date() },
+      1,
+    );
+    expect((await customer(db, 'f'))?.outbox.map((e) => e.status)).toEqual(['pending']);
+    // The newer relay still can.
+    const [f2] = (await newer.scanPending(undefined, 100)).entries.map((e) => e.ref);
+    expect(f2).toMatchObject({ aggregateId: 'f', version: 2, fence: 2 });
+    expect(await newer.markRelayed(f2 ? [f2] : [], 2)).toBe(1);
+    expect(await customer(db, 'f')).toMatchObject({ outbox: [], relayedVersion: 2 });
+  });
+});
