@@ -485,9 +485,14 @@ export class Relay implements RelayHandle {
       this.feed = await source.watch(token, this.feedHandlers());
       this.log.info({ resumed: token !== undefined && token !== null }, 'change stream open');
     } catch (e) {
-      if (token && source.isHistoryLost(e)) {
-        // The token is unknown or too old: forget it; the scan covers whatever happened since.
-        this.log.warn({ err: e }, 'resume token unusable: dropping it and scanning the outbox');
+      // Not only history lost (the server's code for it): the stand-in answers a corrupted token
+      // with a code-less error. Dropping a token never loses an event (the scan covers whatever
+      // happened since), and keeping an unusable one would lose the fast path for good.
+      if (token) {
+        this.log.warn(
+          { err: e, historyLost: source.isHistoryLost(e) },
+          'change stream refused its resume token: dropping it and scanning the outbox',
+        );
         await source.saveResumeToken(null).catch(() => undefined);
         this.feedRetryAt = 0;
       } else {
