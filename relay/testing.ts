@@ -197,31 +197,56 @@ export function customerEntries(
   return out;
 }
 
+/** An outbox entry, whatever it is, and the aggregate document it goes into. */
+export interface PlacedEntry {
+  readonly aggregateType: string;
+  readonly aggregateId: string;
+  readonly entry: unknown;
+}
+
 /**
  * Appends outbox entries to their aggregates' documents as the write side would (`$push`, creating
  * a document at version 0 if there is none), without touching state or version: for relay tests
  * that need entries of their own making, malformed ones included. Entries go to
  * `collectionOf(aggregateType)`, default `aggregateCollectionName`; entries without a string
- * `aggregateId` go to the document `'?'` of `Customer`.
+ * `aggregateId` go to the document `'?'` of `Customer` (place them with `appendPlaced` instead).
  */
 export async function appendEntries(
   db: Db,
   entries: readonly Record<string, unknown>[],
   collectionOf: (aggregateType: string) => string = aggregateCollectionName,
 ): Promise<void> {
-  const groups = new Map<string, { type: string; id: string; list: Record<string, unknown>[] }>();
-  for (const e of entries) {
-    const type = typeof e.aggregateType === 'string' ? e.aggregateType : 'Customer';
-    const id = typeof e.aggregateId === 'string' ? e.aggregateId : '?';
-    const k = `${type}/${id}`;
-    const g = groups.get(k) ?? { type, id, list: [] };
-    g.list.push(e);
+  await appendPlaced(
+    db,
+    entries.map((entry) => ({
+      aggregateType: typeof entry.aggregateType === 'string' ? entry.aggregateType : 'Customer',
+      aggregateId: typeof entry.aggregateId === 'string' ? entry.aggregateId : '?',
+      entry,
+    })),
+    collectionOf,
+  );
+}
+
+/** Appends each entry, in order, to the document it names (see `appendEntries`). */
+export async function appendPlaced(
+  db: Db,
+  placed: readonly PlacedEntry[],
+  collectionOf: (aggregateType: string) => string = aggregateCollectionName,
+): Promise<void> {
+  const groups = new Map<string, { type: string; id: string; list: unknown[] }>();
+  for (const p of placed) {
+    const k = `${p.aggregateType}\u0000${p.aggregateId}`;
+    const g = groups.get(k) ?? { type: p.aggregateType, id: p.aggregateId, list: [] };
+    g.list.push(p.entry);
     groups.set(k, g);
   }
   for (const g of groups.values()) {
     const maxVersion = Math.max(
       0,
-      ...g.list.map((e) => (typeof e.version === 'number' ? e.version : 0)),
+      ...g.list.map((e) => {
+        const v = (e as { version?: unknown } | null)?.version;
+        return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+      }),
     );
     await db.collection(collectionOf(g.type)).updateOne(
       { _id: g.id as unknown as ObjectId },
@@ -242,4 +267,28 @@ export async function appendEntries(
       { upsert: true },
     );
   }
+}
+
+/** The unrelayed entries of every document of `collections` (default the demo's), flat, with the
+ * document they are in. */
+export async function outboxEntries(
+  db: Db,
+  collections: readonly string[] = ['customer', 'order'],
+): Promise<(Record<string, unknown> & { readonly documentId: unknown })[]> {
+  const out: (Record<string, unknown> & { documentId: unknown })[] = [];
+  for (const name of collections) {
+    for (const doc of await db
+      .collection(name)
+      .find({}, { projection: { outbox: 1 } })
+      .sort({ _id: 1 })
+      .toArray()) {
+      for (const e of Array.isArray(doc.outbox) ? (doc.outbox as unknown[]) : []) {
+        out.push({
+          ...(e !== null && typeof e === 'object' ? (e as Record<string, unknown>) : { value: e }),
+          documentId: doc._id,
+        });
+      }
+    }
+  }
+  return out;
 }
