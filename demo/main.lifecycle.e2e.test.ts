@@ -166,6 +166,13 @@ it('starts with only its own lines in the terminal; on SIGINT stops, exits 0 and
     watchdogs = childrenRunning(demo.child.pid ?? -1, 'watchdog.cjs');
     expect(watchdogs).toHaveLength(1);
     expect(demo.stdout()).toMatch(/demo: {4}http:\/\/127\.0\.0\.1:\d+\//);
+    // Which MongoDB it is, said plainly in the servers list, and no "unsafe" warning: every
+    // MongoDB gets the same atomic single-document write.
+    expect(demo.stdout()).toMatch(
+      /^ {2}mongodb: (mongo-java-server \S+ \(stand-in|MongoDB \S+ \(real mongod)/m,
+    );
+    expect(demo.stdout()).not.toMatch(/unsafe|WARNING/i);
+    expect(demo.stdout()).toMatch(/relay: in this process .*outbox inside the aggregate documents/);
     // The consumer group's coordinator, the DLT topic's metadata: transient answers kafkajs logs at
     // error while it retries. They belong in demo.log, not in the terminal.
     expect(demo.stderr()).toBe('');

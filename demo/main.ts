@@ -12,6 +12,7 @@ import { pino, type Logger } from 'pino';
 import { isHarnessError } from '../infra/local/errors.js';
 import { killAllNow } from '../infra/local/process.js';
 import { printableEnv, startStack, type Stack } from '../infra/local/stack.js';
+import { relayCollections } from '../relay/config.js';
 import { isPipelineError, PipelineError } from '../schemas/errors.js';
 import { listenProblem, terminalLine } from './terminal.js';
 import {
@@ -141,19 +142,6 @@ async function main(): Promise<number> {
           });
         }),
     );
-    if (webConfig.mongoStandIn) {
-      say('');
-      say('!! WARNING: MongoDB is the mongo-java-server stand-in: it has NO TRANSACTIONS.');
-      say('!! The demo writes state and outbox one after another (unsafeAllowNonTransactional):');
-      say('!! a crash between them can lose an event. Never run like this in production.');
-      say(
-        '!! Give it a real mongod: MONGOD_BIN=/path/to/mongod, MONGOD_DOWNLOAD=1 or MONGODB_URI.',
-      );
-      logger.warn(
-        { mongo: 'stand-in' },
-        'UNSAFE DEMO MODE: MongoDB stand-in without transactions; writes are not atomic',
-      );
-    }
 
     say('\nmigrations, relay, sink, web app…');
     const demo = await startDemoPipeline({
@@ -164,11 +152,16 @@ async function main(): Promise<number> {
       },
     });
     shutdown.add('relay, sink and web app', () => demo.stop());
-    const { web, relay, relayConfig, sinkConfig } = demo;
+    const { web, relay, relayConfig, sinkConfig, catalog } = demo;
 
     say('\nrunning:');
+    // The servers' own lines say which MongoDB this is: a real mongod, or the stand-in.
     for (const line of stack.lines()) say(`  ${line}`);
-    say(`  relay: in this process (${relay.role}), outbox ${relayConfig.database}.outbox`);
+    const types = catalog.aggregates.map((a) => a.type);
+    const collections = Object.values(relayCollections(types, relayConfig)).join(',');
+    say(
+      `  relay: in this process (${relay.role}), outbox inside the aggregate documents of ${relayConfig.database}.{${collections}}`,
+    );
     say(`  sink: in this process, consumer group ${sinkConfig.groupId}`);
     // In full for the servers this run started: throwaway, on loopback, gone with the run folder.
     const own = stack.servers.some((s) => s.origin !== 'env');
@@ -182,7 +175,6 @@ async function main(): Promise<number> {
     if (sinkOps) say(`sink:    ${sinkOps}/metrics  /healthz  /readyz`);
     say(`health:  ${web.url}/healthz`);
     say(`log:     ${logFile}`);
-    if (webConfig.mongoStandIn) say('(MongoDB stand-in: the page shows a warning banner)');
     say('\nCtrl-C stops everything.');
 
     if (!stopRequested()) {

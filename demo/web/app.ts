@@ -58,7 +58,6 @@ export interface DemoAppOptions {
   readonly journeys: DemoJourneys;
   readonly pipeline: DemoPipelineView;
   readonly logger: Logger;
-  readonly mongoStandIn: boolean;
   readonly listLimit: number;
   readonly pollMs: number;
   readonly pipelinePollMs: number;
@@ -423,9 +422,6 @@ export function createDemoApp(o: DemoAppOptions): DemoApp {
         throw readError(e, 'MySQL (the sink tables)');
       }
     }),
-    route('GET', '/api/info', () =>
-      Promise.resolve({ status: 200, body: { mongoStandIn: o.mongoStandIn } }),
-    ),
     route('POST', '/api/customers', async (req) => {
       const b = parse(CreateCustomerBody, await readBody(req));
       const run = await command('RegisterCustomer', {
@@ -588,9 +584,7 @@ export function createDemoApp(o: DemoAppOptions): DemoApp {
         'cache-control': 'no-store',
         connection: 'keep-alive',
       });
-      res.write(
-        `retry: 1000\nevent: hello\ndata: ${JSON.stringify({ mongoStandIn: o.mongoStandIn })}\n\n`,
-      );
+      res.write('retry: 1000\nevent: hello\ndata: {}\n\n');
       clients.add(res);
       startTickers();
       void pipelineTick();

@@ -1,16 +1,16 @@
 /**
  * Every environment variable the demo reads, read once here and validated with zod (times in ms):
  *
- * - `MONGODB_URI` (required): the write model (commands, outbox).
+ * - `MONGODB_URI` (required): the write model (one document per aggregate, its outbox inside).
  * - `RELAY_OUTBOX_DATABASE` (`cqrs`): the write model's database; the same one the relay reads.
+ *   Each aggregate type's collection is the default (`Customer` -> `customer`); `npm run demo`
+ *   follows its in-process relay's `RELAY_AGGREGATE_COLLECTIONS`.
+ * - `RELAY_NAME` (`outbox`): the relay whose lease the pipeline panel shows, as the relay reads it.
  * - `MYSQL_URL` (required): the read model. The web app reads it; migrations and re-drive use it.
  * - `MYSQL_READ_URL` (default `MYSQL_URL`): the account the query endpoints read with.
  * - `KAFKA_BROKERS` (required), `SCHEMA_REGISTRY_URL` (required): consumer lag, re-drive, the codec.
  * - `SINK_GROUP_ID` (`cqrs-sync-sink`), `SINK_DLT_TOPIC` (`cqrs.sink.dlt`): the sink whose lag, dead
  *   letters and parked aggregates the pipeline panel shows.
- * - `CQRS_SYNC_MONGO_KIND` (`real`): `stand-in` is what the local harness reports for the
- *   mongo-java-server stand-in (no transactions). Only then does the demo write without a
- *   transaction (`unsafeAllowNonTransactional`), logs it loudly and shows a warning banner.
  * - `DEMO_HOST` (`127.0.0.1`), `DEMO_PORT` (3000; 0 picks a free port).
  * - `DEMO_POLL_MS` (250): how often journeys and the read model's watermark are checked.
  * - `DEMO_PIPELINE_POLL_MS` (1000): how often the pipeline panel is refreshed.
@@ -26,13 +26,13 @@ const mysqlUrl = z.string().regex(/^mysql:\/\//, 'must start with mysql://');
 const schema = z.object({
   MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb://'),
   RELAY_OUTBOX_DATABASE: z.string().min(1).default('cqrs'),
+  RELAY_NAME: z.string().min(1).default('outbox'),
   MYSQL_URL: mysqlUrl,
   MYSQL_READ_URL: mysqlUrl.optional(),
   KAFKA_BROKERS: z.string().min(1, 'give at least one host:port'),
   SCHEMA_REGISTRY_URL: z.url(),
   SINK_GROUP_ID: z.string().min(1).default('cqrs-sync-sink'),
   SINK_DLT_TOPIC: z.string().min(1).default('cqrs.sink.dlt'),
-  CQRS_SYNC_MONGO_KIND: z.enum(['real', 'stand-in']).default('real'),
   DEMO_HOST: z.string().min(1).default('127.0.0.1'),
   DEMO_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   DEMO_POLL_MS: positive(250),
@@ -44,8 +44,7 @@ const schema = z.object({
 export interface DemoWebConfig {
   readonly mongodbUri: string;
   readonly mongoDatabase: string;
-  /** True only for the harness's stand-in: writes are not atomic. */
-  readonly mongoStandIn: boolean;
+  readonly relayName: string;
   readonly mysqlUrl: string;
   readonly mysqlReadUrl: string;
   readonly kafkaBrokers: readonly string[];
@@ -79,7 +78,7 @@ export function loadDemoWebConfig(
   return Object.freeze({
     mongodbUri: e.MONGODB_URI,
     mongoDatabase: e.RELAY_OUTBOX_DATABASE,
-    mongoStandIn: e.CQRS_SYNC_MONGO_KIND === 'stand-in',
+    relayName: e.RELAY_NAME,
     mysqlUrl: e.MYSQL_URL,
     mysqlReadUrl: e.MYSQL_READ_URL ?? e.MYSQL_URL,
     kafkaBrokers: e.KAFKA_BROKERS.split(',')

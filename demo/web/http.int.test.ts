@@ -64,7 +64,6 @@ async function start(
       control: { redrive: () => Promise.reject(new Error('no pipeline in this test')) },
     },
     logger,
-    mongoStandIn: false,
     listLimit: 10,
     pollMs: 60_000,
     pipelinePollMs: 60_000,

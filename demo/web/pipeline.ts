@@ -1,19 +1,22 @@
 /**
- * The pipeline panel: relay state, outbox backlog, consumer lag, dead letters and parked aggregates,
- * and the operator's two repairs, re-drive and replay. Each source is asked separately and a source
- * that does not answer is reported as such: one database down never blanks the whole panel.
+ * The pipeline panel: which MongoDB the write side uses, relay state, outbox backlog, consumer lag,
+ * dead letters and parked aggregates, and the operator's two repairs, re-drive and replay. Each
+ * source is asked separately and a source that does not answer is reported as such: one database
+ * down never blanks the whole panel.
  */
 import type { Admin, Kafka } from 'kafkajs';
-import type { Collection, Db } from 'mongodb';
+import type { Collection, Db, Document } from 'mongodb';
 import type { Catalog } from '../../schemas/catalog.js';
 import type { RelayHandle } from '../../relay/relay.js';
 import type { RedriveResult } from '../../sink/apply.js';
 import type { SinkHandle } from '../../sink/sink.js';
+import { mongoKind, type MongoKind } from '../../write/mongo-server.js';
 import type { HeldEvent, ReadModel } from './queries.js';
 
 export interface PipelineStatus {
   readonly at: number;
-  readonly mongo: { readonly standIn: boolean };
+  /** What answers as MongoDB (by its `buildInfo`): a real server, or the test harness's stand-in. */
+  readonly mongo: { readonly kind: MongoKind | 'unknown' };
   readonly relay:
     | {
         readonly source: 'in-process';
@@ -24,6 +27,7 @@ export interface PipelineStatus {
       }
     | { readonly source: 'lease'; readonly owner: string | null; readonly active: boolean }
     | { readonly source: 'unknown'; readonly error: string };
+  /** Unrelayed entries in the aggregate documents' `outbox` arrays (entries, not documents). */
   readonly outbox:
     | { readonly ok: true; readonly pending: number; readonly failed: number }
     | { readonly ok: false; readonly error: string };
@@ -67,11 +71,13 @@ export interface PipelineControl {
 
 export interface PipelineOptions {
   readonly db: Db;
-  readonly outboxCollection: string;
-  readonly readModel: ReadModel;
-  readonly kafka: Kafka;
+  /** The collection of each aggregate type, as the write side and the relay use them. */
+  readonly aggregateCollections: Readonly<Record<string, string>>;
+  /** The relay's name: the `_id` of its lease document (`RELAY_NAME`, default `outbox`). */
+  readonly relayName: string;
+  readonly readModel: Pick<ReadModel, 'bookkeeping' | 'held'>;
+  readonly kafka: Pick<Kafka, 'admin'>;
   readonly catalog: Catalog;
-  readonly mongoStandIn: boolean;
   readonly control: PipelineControl;
   readonly relay?: () => RelayHandle | undefined;
   readonly sink?: () => SinkHandle | undefined;
@@ -93,14 +99,23 @@ function within<T>(what: string, p: Promise<T>, ms = TIMEOUT_MS): Promise<T> {
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
+/** Outbox entries by status, over one collection's aggregate documents. */
+const ENTRIES_BY_STATUS: Document[] = [
+  { $match: { 'outbox.status': { $in: ['pending', 'failed'] } } },
+  { $unwind: '$outbox' },
+  { $match: { 'outbox.status': { $in: ['pending', 'failed'] } } },
+  { $group: { _id: '$outbox.status', n: { $sum: 1 } } },
+];
+
 export class Pipeline {
-  private readonly outbox: Collection;
+  private readonly aggregates: readonly Collection[];
   private readonly leases: Collection<{ _id: string; owner?: string; expiresAt?: Date }>;
+  private kind: MongoKind | undefined;
   private admin: Admin | undefined;
   private adminConnecting: Promise<Admin> | undefined;
 
   constructor(private readonly o: PipelineOptions) {
-    this.outbox = o.db.collection(o.outboxCollection);
+    this.aggregates = Object.values(o.aggregateCollections).map((name) => o.db.collection(name));
     this.leases = o.db.collection('relay_lease');
   }
 
@@ -109,7 +124,8 @@ export class Pipeline {
   }
 
   async status(): Promise<PipelineStatus> {
-    const [relay, outbox, readModel, lag] = await Promise.all([
+    const [kind, relay, outbox, readModel, lag] = await Promise.all([
+      this.mongoKind(),
       this.relayStatus(),
       this.outboxStatus(),
       this.readModelStatus(),
@@ -118,7 +134,7 @@ export class Pipeline {
     const sink = this.o.sink?.();
     return {
       at: Date.now(),
-      mongo: { standIn: this.o.mongoStandIn },
+      mongo: { kind },
       relay,
       outbox,
       sink: sink
@@ -134,6 +150,16 @@ export class Pipeline {
     return this.o.readModel.held();
   }
 
+  /** Asked once it answers: a server does not change kind under a running demo. */
+  private async mongoKind(): Promise<MongoKind | 'unknown'> {
+    try {
+      this.kind ??= await within('MongoDB', mongoKind(this.o.db));
+      return this.kind;
+    } catch {
+      return 'unknown';
+    }
+  }
+
   private async relayStatus(): Promise<PipelineStatus['relay']> {
     const relay = this.o.relay?.();
     if (relay) {
@@ -147,10 +173,7 @@ export class Pipeline {
       };
     }
     try {
-      const lease = await this.leases.findOne(
-        { _id: this.o.outboxCollection },
-        { maxTimeMS: TIMEOUT_MS },
-      );
+      const lease = await this.leases.findOne({ _id: this.o.relayName }, { maxTimeMS: TIMEOUT_MS });
       return {
         source: 'lease',
         owner: lease?.owner ?? null,
@@ -163,14 +186,19 @@ export class Pipeline {
 
   private async outboxStatus(): Promise<PipelineStatus['outbox']> {
     try {
-      const [pending, failed] = await within(
+      const rows = await within(
         'MongoDB',
-        Promise.all([
-          this.outbox.countDocuments({ status: 'pending' }, { maxTimeMS: TIMEOUT_MS }),
-          this.outbox.countDocuments({ status: 'failed' }, { maxTimeMS: TIMEOUT_MS }),
-        ]),
+        Promise.all(
+          this.aggregates.map((c) =>
+            c
+              .aggregate<{ _id: unknown; n: number }>(ENTRIES_BY_STATUS, { maxTimeMS: TIMEOUT_MS })
+              .toArray(),
+          ),
+        ),
       );
-      return { ok: true, pending, failed };
+      const count = (status: string): number =>
+        rows.flat().reduce((n, r) => n + (r._id === status ? r.n : 0), 0);
+      return { ok: true, pending: count('pending'), failed: count('failed') };
     } catch (e) {
       return { ok: false, error: `MongoDB: ${message(e)}` };
     }

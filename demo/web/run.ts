@@ -163,6 +163,7 @@ export async function startDemoPipeline(o: DemoPipelineOptions): Promise<DemoPip
       logger: o.logger,
       catalog,
       mongoClient: mongo,
+      aggregateCollections: relayConfig.aggregateCollections,
       relay: () => relay,
       sink: () => sink,
       replay,

@@ -7,6 +7,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { relayCollections } from '../../relay/config.js';
 import type { RelayHandle } from '../../relay/relay.js';
 import { buildCatalog, type Catalog } from '../../schemas/catalog.js';
 import { EventCodec } from '../../schemas/codec.js';
@@ -16,7 +17,6 @@ import { KafkaDeadLetterPublisher } from '../../sink/dead-letter.js';
 import { MysqlStore } from '../../sink/mysql-store.js';
 import type { SinkHandle } from '../../sink/sink.js';
 import { MongoWriteStore } from '../../write/mongo-store.js';
-import { DEFAULT_OUTBOX_COLLECTION } from '../../write/outbox.js';
 import { demoAggregates } from '../domain/definitions.js';
 import { demoProjections } from '../read-model/projections.js';
 import { createDemoApp } from './app.js';
@@ -37,6 +37,9 @@ export interface StartDemoWebOptions {
   readonly registries?: () => readonly Registry[];
   /** Borrowed. */
   readonly mongoClient?: MongoClient;
+  /** Collection per aggregate type where it is not the default, as the relay was given them
+   * (`RelayConfig.aggregateCollections`); the writer, journeys and panel use the same. */
+  readonly aggregateCollections?: Readonly<Record<string, string>>;
 }
 
 export interface DemoWeb {
@@ -63,12 +66,18 @@ export async function startDemoWeb(o: StartDemoWebOptions): Promise<DemoWeb> {
   const codec = new EventCodec(catalog, registry);
   await codec.registerAll();
 
+  // Named once, for the writer, the journeys and the panel alike: the relay's own derivation.
+  const types = catalog.aggregates.map((a) => a.type);
+  const collections = relayCollections(types, {
+    aggregateCollections: o.aggregateCollections ?? {},
+  });
   const store = new MongoWriteStore({
     client: mongo,
     database: config.mongoDatabase,
+    collections,
     logger: o.logger,
   });
-  await store.init(catalog.aggregates.map((a) => a.type));
+  await store.init(types);
 
   const readModel = new ReadModel(config.mysqlReadUrl, config.sinkGroupId);
   const kafka = new Kafka({
@@ -110,14 +119,14 @@ export async function startDemoWeb(o: StartDemoWebOptions): Promise<DemoWeb> {
     ...(o.replay ? { replay: o.replay } : {}),
   };
 
-  const journeys = new JourneyTracker(db, DEFAULT_OUTBOX_COLLECTION, readModel, catalog);
+  const journeys = new JourneyTracker(db, collections, readModel, catalog);
   const pipeline = new Pipeline({
     db,
-    outboxCollection: DEFAULT_OUTBOX_COLLECTION,
+    aggregateCollections: collections,
+    relayName: config.relayName,
     readModel,
     kafka,
     catalog,
-    mongoStandIn: config.mongoStandIn,
     control,
     ...(o.relay ? { relay: o.relay } : {}),
     ...(o.sink ? { sink: o.sink } : {}),
@@ -128,7 +137,6 @@ export async function startDemoWeb(o: StartDemoWebOptions): Promise<DemoWeb> {
     journeys,
     pipeline,
     logger: o.logger,
-    mongoStandIn: config.mongoStandIn,
     listLimit: config.listLimit,
     pollMs: config.pollMs,
     pipelinePollMs: config.pipelinePollMs,

@@ -384,7 +384,11 @@ function renderJourneys() {
         el(
           'div',
           { className: 'journey-head' },
-          el('strong', {}, j.eventType || j.command),
+          // The command's name until the event's type is known (an entry relayed before the
+          // page looked is gone from the outbox, and the sink's dedupe table keeps no type).
+          j.eventType
+            ? el('strong', {}, j.eventType)
+            : el('strong', { title: 'event type not seen; the command that raised it' }, j.command),
           ` ${j.aggregateType} ${short(j.aggregateId)} v${j.version}`,
           j.lagMs !== undefined ? el('span', { className: 'lag' }, `lag ${j.lagMs} ms`) : null,
         ),
@@ -417,6 +421,13 @@ function mergeJourneys(list) {
 
 // ---- pipeline ------------------------------------------------------------------------------
 
+// Which server answers as MongoDB: the test harness's stand-in never passes for a real one.
+const MONGO_KINDS = {
+  mongod: 'a real MongoDB server',
+  'stand-in': 'mongo-java-server stand-in',
+  unknown: 'unknown (no answer)',
+};
+
 function stat(label, value, bad) {
   return [el('dt', {}, label), el('dd', { className: bad ? 'bad' : '' }, value)];
 }
@@ -425,7 +436,6 @@ function renderPipeline(p) {
   // The first fetch and the stream's first event may cross: show the newer.
   if (p.at < (renderPipeline.lastAt || 0)) return;
   renderPipeline.lastAt = p.at;
-  $('#unsafe-banner').hidden = !p.mongo.standIn;
   const items = [];
   if (p.relay.source === 'in-process') {
     items.push(stat('Relay', `${p.relay.state}, ${p.relay.role}`, p.relay.state !== 'running'));
@@ -441,6 +451,7 @@ function renderPipeline(p) {
   } else {
     items.push(stat('Relay', p.relay.error, true));
   }
+  items.push(stat('MongoDB', MONGO_KINDS[p.mongo.kind] || p.mongo.kind));
   items.push(
     p.outbox.ok
       ? stat(
@@ -550,10 +561,6 @@ function connect() {
   source.addEventListener('error', () => {
     live.textContent = 'reconnecting…';
     live.className = 'live off';
-  });
-  source.addEventListener('hello', (ev) => {
-    const info = JSON.parse(ev.data);
-    $('#unsafe-banner').hidden = !info.mongoStandIn;
   });
   source.addEventListener('readmodel', scheduleReload);
   source.addEventListener('journeys', (ev) => mergeJourneys(JSON.parse(ev.data)));
