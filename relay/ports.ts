@@ -46,7 +46,7 @@ export interface ScanPage {
   readonly next: ScanKey | undefined;
 }
 
-/** A change feed of outbox inserts: only a wake-up signal, the scan reads the entries. */
+/** A change feed of the aggregate collections' writes: only a wake-up signal, the scan reads the entries. */
 export interface ChangeFeedHandlers {
   /** Something was inserted (or the feed restarted): scan. */
   readonly onChange: () => void;

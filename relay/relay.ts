@@ -69,8 +69,8 @@ const REMEMBERED_AGGREGATES = 200_000;
 
 /**
  * The relay: one active instance (lease with fencing token) publishes unrelayed outbox entries in
- * per-aggregate version order. Scans are the only path that publishes; the change stream of the
- * outbox only wakes the scan up, so a lost resume token can never skip an entry.
+ * per-aggregate version order. Scans are the only path that publishes; the change streams of the
+ * aggregate collections only wake the scan up, so a lost resume token can never skip an entry.
  */
 export class Relay implements RelayHandle {
   readonly owner: string;

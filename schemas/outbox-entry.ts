@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * The aggregate document: the unit of atomicity of the write side (ADR 0007). One document per
+ * The aggregate document: the unit of atomicity of the write side (ADR 0005). One document per
  * aggregate in its type's collection holds the state, the version, the events not yet relayed (the
  * outbox) and the ids of the aggregate's recent commands, so a command is one conditional
  * single-document write. Declared once, here: the write side writes it, the relay reads and marks it,

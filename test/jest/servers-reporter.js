@@ -2,30 +2,23 @@
 /**
  * Closes every run with what it ran against: one line a server (real or stand-in, and its version),
  * then the tests that did not run for want of a prerequisite (chromium, Docker Compose), by name and
- * why, then the tests that need a real mongod and did not run, by name, then any other skipped test
- * by name. Nothing passes silently.
+ * why, then any other skipped test by name. Nothing passes silently.
  */
-export const NEEDS_REAL_MONGOD = '[needs real mongod]';
 /** Keep in step with test/support/requires.ts: a title ends `[not run: <reason>]`. */
 const NOT_RUN = /\s*\[not run: (.*)\]\s*$/;
 
 export default class ServersReporter {
   /** @param {unknown} _contexts @param {{ testResults: { testResults: { title: string, fullName: string, status: string }[] }[] }} results */
   onRunComplete(_contexts, results) {
-    const notRun = [];
     const missing = [];
     const otherSkips = [];
-    let ran = 0;
     for (const file of results.testResults) {
       for (const t of file.testResults) {
         const skipped = t.status !== 'passed' && t.status !== 'failed';
-        const name = t.fullName.replace(NEEDS_REAL_MONGOD, '').replace(/\s+/g, ' ').trim();
+        const name = t.fullName.replace(/\s+/g, ' ').trim();
         const lacking = NOT_RUN.exec(t.title);
         if (lacking) {
           missing.push(`${name.replace(NOT_RUN, '')} (${lacking[1]})`);
-        } else if (t.title.includes(NEEDS_REAL_MONGOD)) {
-          if (skipped) notRun.push(name);
-          else ran += 1;
         } else if (skipped) {
           otherSkips.push(name);
         }
@@ -44,11 +37,6 @@ export default class ServersReporter {
     );
     if (otherSkips.length > 0)
       out.push(`skipped: ${otherSkips.length} tests: ${otherSkips.join('; ')}`);
-    out.push(
-      notRun.length === 0
-        ? `needs real mongod: 0 tests not run (${ran} ran on a real mongod)`
-        : `needs real mongod: ${notRun.length} tests not run: ${notRun.join('; ')}`,
-    );
     console.log(out.join('\n'));
   }
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { MongoClient } from 'mongodb';
-import { itNeedsRealMongod, testServers, uniqueName, waitFor } from '../support/servers.js';
+import { testServers, uniqueName, waitFor } from '../support/servers.js';
 
 const { mongodbUri } = testServers();
 let client: MongoClient;
@@ -33,19 +33,32 @@ it('delivers an insert to a change stream opened before it, with a resume token'
   }
 });
 
-itNeedsRealMongod('commits two writes in one transaction, or neither', async () => {
-  const coll = client.db(dbName).collection<{ _id: string }>('tx');
-  await coll.insertOne({ _id: 'exists' });
-  const session = client.startSession();
-  try {
-    await expect(
-      session.withTransaction(async () => {
-        await coll.insertOne({ _id: 'first' }, { session });
-        await coll.insertOne({ _id: 'exists' }, { session }); // duplicate key aborts both
-      }),
-    ).rejects.toThrow(/duplicate key/);
-    expect(await coll.countDocuments({ _id: 'first' })).toBe(0);
-  } finally {
-    await session.endSession();
-  }
+it('applies a conditional $set with $push, a fenced $pull and an arrayFilters $set to one document', async () => {
+  // The single-document operations the write side and the relay are built on (ADR 0005).
+  type Doc = { _id: string; version: number; fence: number; list: { id: string; s: string }[] };
+  const coll = client.db(dbName).collection<Doc>('aggregate');
+  await coll.insertOne({ _id: 'a', version: 1, fence: 0, list: [{ id: 'e1', s: 'pending' }] });
+  const stale = await coll.updateOne({ _id: 'a', version: 0 }, { $set: { version: 2 } });
+  expect(stale.matchedCount).toBe(0);
+  await coll.updateOne(
+    { _id: 'a', version: 1 },
+    { $set: { version: 2 }, $push: { list: { $each: [{ id: 'e2', s: 'pending' }], $slice: -5 } } },
+  );
+  const fencedOut = await coll.updateOne({ _id: 'a', fence: 7 }, { $pull: { list: { id: 'e1' } } });
+  expect(fencedOut.matchedCount).toBe(0);
+  await coll.updateOne(
+    { _id: 'a', fence: 0 },
+    { $pull: { list: { id: { $in: ['e1'] } } }, $set: { fence: 1 } },
+  );
+  await coll.updateOne(
+    { _id: 'a' },
+    { $set: { 'list.$[e].s': 'failed' } },
+    { arrayFilters: [{ 'e.id': 'e2' }] },
+  );
+  expect(await coll.findOne({ _id: 'a' })).toEqual({
+    _id: 'a',
+    version: 2,
+    fence: 1,
+    list: [{ id: 'e2', s: 'failed' }],
+  });
 });

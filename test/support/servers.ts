@@ -1,8 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { it } from '@jest/globals';
-
-/** The tag the servers reporter looks for; keep in step with test/jest/servers-reporter.js. */
-export const NEEDS_REAL_MONGOD = '[needs real mongod]';
 
 export interface TestServers {
   readonly kafkaBrokers: string[];
@@ -33,12 +29,6 @@ export function testServers(): TestServers {
 }
 
 export const realMongod = (): boolean => process.env.CQRS_SYNC_MONGO_KIND === 'real';
-
-/** A test that needs what only a real mongod has (transactions). On the stand-in it is skipped and
- * listed by name in the run's closing `needs real mongod:` line. */
-export function itNeedsRealMongod(name: string, fn: () => Promise<void>, timeoutMs?: number): void {
-  (realMongod() ? it : it.skip)(`${NEEDS_REAL_MONGOD} ${name}`, fn, timeoutMs);
-}
 
 /** A name no other test uses: databases, topics, consumer groups. */
 export function uniqueName(prefix: string): string {

@@ -12,6 +12,8 @@ import { installJavaServer, scriptsDir } from './java-server.js';
 /** What a MongoDB deployment can do, found by asking it rather than trusting its version string. */
 export interface MongoCapabilities {
   readonly version: string;
+  /** A real mongod/mongos (its buildInfo has a gitVersion; the stand-in's never does). */
+  readonly real: boolean;
   readonly transactions: boolean;
   readonly changeStreams: boolean;
 }
@@ -29,7 +31,8 @@ const REPL_SET = 'rs0';
  * Chooses the MongoDB for this run, most real first: `MONGODB_URI`; a `mongod` binary (`MONGOD_BIN`
  * or on PATH) run as a one-node replica set; a download by mongodb-memory-server when
  * `MONGOD_DOWNLOAD=1`; else the mongo-java-server stand-in, which has change streams but no
- * transactions and says so in its description.
+ * transactions and says so in its description. A server given by `MONGODB_URI` counts as real when
+ * it is a real mongod, with or without transactions (the write side needs none).
  */
 export async function startMongo(ctx: ServerContext): Promise<MongoHandle> {
   const given = ctx.config.given.mongodbUri;
@@ -66,10 +69,10 @@ function envHandle(uri: string, caps: MongoCapabilities): MongoHandle {
   return {
     name: 'mongodb',
     origin: 'env',
-    kind: caps.transactions ? 'real' : 'stand-in',
+    kind: caps.real ? 'real' : 'stand-in',
     capabilities: caps,
     description: `MongoDB ${caps.version} from MONGODB_URI (${capsText(caps)})`,
-    env: { MONGODB_URI: uri, CQRS_SYNC_MONGO_KIND: caps.transactions ? 'real' : 'stand-in' },
+    env: { MONGODB_URI: uri, CQRS_SYNC_MONGO_KIND: caps.real ? 'real' : 'stand-in' },
     pids: () => [],
     stop: () => Promise.resolve(),
   };
@@ -279,6 +282,7 @@ export async function probeMongo(uri: string): Promise<MongoCapabilities> {
     await coll.drop().catch(() => undefined);
     return {
       version: typeof info.version === 'string' ? info.version : 'unknown',
+      real: typeof info.gitVersion === 'string',
       transactions,
       changeStreams,
     };
