@@ -146,7 +146,6 @@ describe('docker-compose.yml', () => {
     expect(() => loadDemoWebConfig(environment('demo'))).not.toThrow();
     const demo = loadDemoWebConfig(environment('demo'));
     expect(demo.host).toBe('0.0.0.0');
-    expect(demo.mongoStandIn).toBe(false);
     // The loaders must also refuse what is wrong, or the check above proves nothing.
     expect(() => loadSinkConfig({ ...environment('sink'), MYSQL_URL: 'mysql-less' })).toThrow(
       /MYSQL_URL/,
