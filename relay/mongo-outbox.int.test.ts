@@ -18,7 +18,14 @@ import { MongoLeaseStore, MongoOutboxSource } from './mongo-outbox.js';
 import type { EntryRef } from './ports.js';
 import { Relay } from './relay.js';
 import { kafkaClient } from './start.js';
-import { checkOrder, readTopics, testCatalog, testRelayConfig } from './testing.js';
+import {
+  appendEntries,
+  checkOrder,
+  customerEntries,
+  readTopics,
+  testCatalog,
+  testRelayConfig,
+} from './testing.js';
 
 const servers = testServers();
 const logger = pino({ level: 'warn' });
@@ -51,6 +58,8 @@ async function setup() {
     });
   return { db, catalog, codec, config, source, commands: demoCommands(store, codec) };
 }
+
+const equals = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 const customer = (db: Db, id: string): Promise<AggregateDocument | null> =>
   db.collection<AggregateDocument>('customer').findOne({ _id: id });
@@ -198,5 +207,47 @@ describe('fencing per document', () => {
     expect(f2).toMatchObject({ aggregateId: 'f', version: 2, fence: 2 });
     expect(await newer.markRelayed(f2 ? [f2] : [], 2)).toBe(1);
     expect(await customer(db, 'f')).toMatchObject({ outbox: [], relayedVersion: 2 });
+  });
+});
+
+describe('relay release', () => {
+  it('lets a released entry pass its version gap, and the versions after it follow', async () => {
+    const { db, catalog, codec, config, source } = await setup();
+    await appendEntries(db, [
+      ...customerEntries(codec, ['gap'], 1, 1),
+      ...customerEntries(codec, ['gap'], 3, 4), // 2 is missing
+    ]);
+    const relay = new Relay({
+      catalog,
+      codec,
+      config,
+      logger,
+      source: source(),
+      publisher: new KafkaPublisher(kafkaClient(config, logger), { ...config, logger }),
+      leases: new MongoLeaseStore(db, config.name),
+    });
+    await relay.start();
+    try {
+      // 1 published and removed; 3 failed (2 is missing); 4 held behind it.
+      const outbox = async () =>
+        (await customer(db, 'gap'))?.outbox.map((e) => [e.version, e.status, e.failure?.code]);
+      await waitFor('the gap held', async () =>
+        equals(await outbox(), [
+          [3, 'failed', 'version_gap'],
+          [4, 'pending', null],
+        ]),
+      );
+      expect(await source().release('gap', 'retry')).toBe(1);
+      const released = await customer(db, 'gap');
+      expect(released?.outbox[0]?.releasedAt).toBeInstanceOf(Date);
+      await waitFor(
+        'relayed up to 4',
+        async () => (await customer(db, 'gap'))?.relayedVersion === 4,
+      );
+      const records = await readTopics(servers.kafkaBrokers, catalog.topics(), 3);
+      expect(records.map((r) => r.version)).toEqual([1, 3, 4]);
+    } finally {
+      await relay.stop();
+    }
   });
 });

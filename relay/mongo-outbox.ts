@@ -235,12 +235,17 @@ export class MongoOutboxSource implements OutboxSource {
       const outbox = Array.isArray(doc?.outbox) ? (doc.outbox as unknown[]) : [];
       const failed = outbox.filter((e) => (e as { status?: unknown } | null)?.status === 'failed');
       if (failed.length === 0) continue;
-      // In place (no entry removed): positions stay what a running relay read.
+      // In place (no entry removed): positions stay what a running relay read. `releasedAt` before
+      // `status`: the stand-in applies the fields one by one and matches the array filter again for
+      // each, so after the status it would find no failed entry to stamp.
       await collection.updateOne(
         { _id: aggregateId },
-        mode === 'retry'
-          ? { $set: { 'outbox.$[e].status': 'pending', 'outbox.$[e].releasedAt': now } }
-          : { $set: { 'outbox.$[e].status': 'skipped', 'outbox.$[e].releasedAt': now } },
+        {
+          $set: {
+            'outbox.$[e].releasedAt': now,
+            'outbox.$[e].status': mode === 'retry' ? 'pending' : 'skipped',
+          },
+        },
         { arrayFilters: [{ 'e.status': 'failed' }] },
       );
       changed += failed.length;
