@@ -6,7 +6,13 @@ import { EventCodec } from '../schemas/codec.js';
 import { ConfluentRegistry } from '../schemas/registry.js';
 import { testServers, uniqueName, waitFor } from '../test/support/servers.js';
 import { startRelay } from './start.js';
-import { customerEntries, testCatalog, testRelayConfig } from './testing.js';
+import {
+  appendEntries,
+  customerEntries,
+  outboxEntries,
+  testCatalog,
+  testRelayConfig,
+} from './testing.js';
 
 const servers = testServers();
 let client: MongoClient;
@@ -38,16 +44,14 @@ it('serves metrics that match the outbox, readiness, and closes the endpoint on 
   const catalog = testCatalog(uniqueName('o'));
   const codec = new EventCodec(catalog, new ConfluentRegistry(servers.schemaRegistryUrl));
   await codec.registerAll();
-  const outbox = client.db(database).collection('outbox');
-  const entries = customerEntries(codec, ['a', 'b', 'c', 'd'], 1, 5);
-  await outbox.insertMany(entries);
+  const db = client.db(database);
+  await appendEntries(db, customerEntries(codec, ['a', 'b', 'c', 'd'], 1, 5));
 
   const relay = await startRelay({
     catalog,
     config: testRelayConfig(servers, database, {
       opsPort: 0,
       topicPartitions: 1,
-      gapWaitMs: 600_000,
     }),
     logger: pino({ level: 'silent' }),
     mongoClient: client,
@@ -55,10 +59,7 @@ it('serves metrics that match the outbox, readiness, and closes the endpoint on 
   try {
     const url = relay.opsUrl ?? '';
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    await waitFor(
-      'all relayed',
-      async () => (await outbox.countDocuments({ status: 'relayed' })) === 20,
-    );
+    await waitFor('all relayed', async () => (await outboxEntries(db)).length === 0);
     await waitFor('backlog 0 on the endpoint', async () => {
       const m = await scrape(url);
       return m.get('cqrs_sync_relay_outbox_backlog') === 0;
@@ -71,9 +72,10 @@ it('serves metrics that match the outbox, readiness, and closes the endpoint on 
     expect(m.get('cqrs_sync_relay_active')).toBe(1);
     expect(m.has('process_cpu_seconds_total')).toBe(true);
 
-    // Entries that wait (a version gap: v7 without v6) show as backlog with an age.
-    await outbox.insertMany(
-      customerEntries(codec, ['a'], 7, 7).map((e) => ({
+    // Entries held behind a failed one (a version gap: v7 without v6) show as backlog, with an age.
+    await appendEntries(
+      db,
+      customerEntries(codec, ['a'], 7, 8).map((e) => ({
         ...e,
         occurredAt: new Date(Date.now() - 60_000),
       })),
@@ -82,9 +84,12 @@ it('serves metrics that match the outbox, readiness, and closes the endpoint on 
       const now = await scrape(url);
       return (
         now.get('cqrs_sync_relay_outbox_backlog') === 1 &&
-        (now.get('cqrs_sync_relay_outbox_oldest_pending_age_seconds') ?? 0) >= 60
+        (now.get('cqrs_sync_relay_outbox_oldest_pending_age_seconds') ?? 0) >= 60 &&
+        now.get('cqrs_sync_relay_held_aggregates') === 1
       );
     });
+    const m2 = await scrape(url);
+    expect(m2.get('cqrs_sync_relay_failed_entries_total{code="version_gap"}')).toBe(1);
 
     const ready = await fetch(`${url}/readyz`);
     expect(ready.status).toBe(200);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { MongoClient, type Collection, type Document } from 'mongodb';
+import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import { EventCodec } from '../schemas/codec.js';
 import { ConfluentRegistry } from '../schemas/registry.js';
@@ -10,9 +10,12 @@ import type { ChangeFeedHandlers, EventPublisher, OutgoingRecord } from './ports
 import { Relay } from './relay.js';
 import { runSnapshot } from './snapshot.js';
 import { kafkaClient, startRelay } from './start.js';
+import { relayCollections } from './config.js';
 import {
+  appendEntries,
   checkOrder,
   customerEntries,
+  outboxEntries,
   readTopics,
   testCatalog,
   testRelayConfig,
@@ -38,9 +41,16 @@ async function setup() {
   const codec = new EventCodec(catalog, new ConfluentRegistry(servers.schemaRegistryUrl));
   await codec.registerAll();
   const db = client.db(database);
-  const outbox: Collection = db.collection('outbox');
   const config = testRelayConfig(servers, database);
-  return { database, catalog, codec, db, outbox, config };
+  const source = (): MongoOutboxSource =>
+    new MongoOutboxSource(db, {
+      collections: relayCollections(
+        catalog.aggregates.map((a) => a.type),
+        config,
+      ),
+      name: config.name,
+    });
+  return { database, catalog, codec, db, config, source };
 }
 
 const ids = (prefix: string, n: number): string[] =>
@@ -48,9 +58,9 @@ const ids = (prefix: string, n: number): string[] =>
 
 describe('resume token lost', () => {
   it('deleted, corrupted or too old: the scan recovers everything', async () => {
-    const { catalog, codec, db, outbox, config } = await setup();
+    const { catalog, codec, db, config, source: outboxSource } = await setup();
     const state = db.collection<{ _id: string; value: unknown }>('relay_state');
-    await outbox.insertMany(customerEntries(codec, ids('a', 5), 1, 3));
+    await appendEntries(db, customerEntries(codec, ids('a', 5), 1, 3));
     let relay = await startRelay({ catalog, config, logger, mongoClient: client });
     await waitFor(
       'a token saved',
@@ -59,15 +69,18 @@ describe('resume token lost', () => {
     await relay.stop();
 
     // Corrupted token.
-    await state.updateOne({ _id: 'resume:outbox' }, { $set: { value: { _data: 'not-a-token' } } });
-    await outbox.insertMany(customerEntries(codec, ids('a', 5), 4, 5));
+    await state.updateOne(
+      { _id: 'resume:outbox' },
+      { $set: { value: { customer: { _data: 'not-a-token' } } } },
+    );
+    await appendEntries(db, customerEntries(codec, ids('a', 5), 4, 5));
     relay = await startRelay({ catalog, config, logger, mongoClient: client });
     await readTopics(servers.kafkaBrokers, catalog.topics(), 25);
     await relay.stop();
 
     // Deleted token.
     await state.deleteMany({});
-    await outbox.insertMany(customerEntries(codec, ids('a', 5), 6, 6));
+    await appendEntries(db, customerEntries(codec, ids('a', 5), 6, 6));
     relay = await startRelay({ catalog, config, logger, mongoClient: client });
     await readTopics(servers.kafkaBrokers, catalog.topics(), 30);
     await relay.stop();
@@ -75,11 +88,11 @@ describe('resume token lost', () => {
     // Too old: the server says ChangeStreamHistoryLost (286) for the saved token.
     await state.updateOne(
       { _id: 'resume:outbox' },
-      { $set: { value: { _data: 'expired' } } },
+      { $set: { value: { customer: { _data: 'expired' } } } },
       { upsert: true },
     );
-    await outbox.insertMany(customerEntries(codec, ids('a', 5), 7, 8));
-    const source = new MongoOutboxSource(db, 'outbox');
+    await appendEntries(db, customerEntries(codec, ids('a', 5), 7, 8));
+    const source = outboxSource();
     const watch = source.watch.bind(source);
     let refused = 0;
     source.watch = (token: unknown, handlers: ChangeFeedHandlers) => {
@@ -108,7 +121,7 @@ describe('resume token lost', () => {
         (await state.findOne({ _id: 'resume:outbox' }))?.value !== undefined && refused > 0,
     );
     // And later inserts arrive through the reopened stream.
-    await outbox.insertMany(customerEntries(codec, ids('a', 5), 9, 9));
+    await appendEntries(db, customerEntries(codec, ids('a', 5), 9, 9));
     const all = await readTopics(servers.kafkaBrokers, catalog.topics(), 45);
     await r.stop();
     expect(refused).toBe(1);
@@ -122,12 +135,12 @@ describe('resume token lost', () => {
 
 describe('malformed entries', () => {
   it('are marked failed, hold their aggregate, and let the others flow; release un-holds', async () => {
-    const { catalog, codec, outbox, config } = await setup();
+    const { catalog, codec, db, config, source } = await setup();
     const good = (id: string, from: number, to: number) => customerEntries(codec, [id], from, to);
     const [b2] = good('b', 2, 2);
     const [c1] = good('c', 1, 1);
     const [e1] = good('e', 1, 1);
-    await outbox.insertMany([
+    await appendEntries(db, [
       ...good('a', 1, 3),
       ...good('b', 1, 1),
       {
@@ -141,48 +154,62 @@ describe('malformed entries', () => {
       ...good('b', 3, 3),
       { ...c1, type: 'NoSuchEvent' },
       ...good('c', 2, 2),
-      { _id: 'd-1', aggregateId: 'd', version: 1, status: 'pending' }, // fields missing
+      { aggregateId: 'd', version: 1, status: 'pending' }, // fields missing, no event id
       { ...e1, payload: Buffer.alloc(1_100_000) }, // over MAX_RECORD_BYTES
-      { _id: 'no-aggregate', status: 'pending', type: 'CustomerRenamed' },
+      { status: 'pending', type: 'CustomerRenamed' }, // no aggregate: in the document '?'
     ]);
+    const failedEntries = async () =>
+      (await outboxEntries(db)).filter((e) => e.status === 'failed');
     const relay = await startRelay({ catalog, config, logger, mongoClient: client });
     try {
       const records = await readTopics(servers.kafkaBrokers, catalog.topics(), 4);
-      await waitFor(
-        'failed entries marked',
-        async () => (await outbox.countDocuments({ status: 'failed' })) === 5,
-      );
+      await waitFor('failed entries marked', async () => (await failedEntries()).length === 5);
       const check = checkOrder(records);
       expect(check.versions.get('a')).toEqual([1, 2, 3]);
       expect(check.versions.get('b')).toEqual([1]);
-      const failed = await outbox.find({ status: 'failed' }).sort({ _id: 1 }).toArray();
       expect(
-        failed.map((f): unknown[] => [f.aggregateId, (f.failure as { code: string }).code]),
+        (await failedEntries()).map((f): unknown[] => [
+          f.documentId,
+          (f.failure as { code: string }).code,
+        ]),
       ).toEqual(
         expect.arrayContaining([
           ['b', 'payload_invalid'],
           ['c', 'event_type_unknown'],
           ['d', 'envelope_invalid'],
           ['e', 'payload_too_large'],
-          [undefined, 'envelope_invalid'],
+          ['?', 'envelope_invalid'],
         ]),
       );
-      expect(
-        await outbox.countDocuments({ aggregateId: { $in: ['b', 'c'] }, status: 'pending' }),
-      ).toBe(2);
+      const pending = (await outboxEntries(db)).filter((e) => e.status === 'pending');
+      expect(pending.map((e) => [e.documentId, e.version])).toEqual([
+        ['b', 3],
+        ['c', 2],
+      ]);
       expect(relay.stats().failedEntries).toBe(5);
+      expect((await source().heldAggregates()).sort()).toEqual(
+        ['Customer/?', 'Customer/b', 'Customer/c', 'Customer/d', 'Customer/e'].sort(),
+      );
 
       // Skip b's bad version: b3 follows. Fix c's entry and retry it: c1, c2 follow.
-      const source = new MongoOutboxSource(client.db(config.database), 'outbox');
-      expect(await source.release('b', 'skip')).toBe(1);
-      await outbox.updateOne({ _id: c1?._id } as Document, {
-        $set: { type: 'CustomerRegistered' },
-      });
-      expect(await source.release('c', 'retry')).toBe(1);
+      expect(await source().release('b', 'skip')).toBe(1);
+      await db
+        .collection('customer')
+        .updateOne(
+          { _id: 'c' as never, 'outbox.eventId': c1?.eventId },
+          { $set: { 'outbox.$.type': 'CustomerRegistered' } },
+        );
+      expect(await source().release('c', 'retry', 'Customer')).toBe(1);
+      expect(await source().release('c', 'retry', 'Order')).toBe(0);
       const after = checkOrder(await readTopics(servers.kafkaBrokers, catalog.topics(), 7));
       expect(after.versions.get('b')).toEqual([1, 3]);
       expect(after.versions.get('c')).toEqual([1, 2]);
       expect(after.outOfOrder).toEqual(['b']); // b2 was skipped on purpose
+      // The skipped entry went with b3's mark: b's outbox is empty, relayed up to 3.
+      await waitFor('b relayed up to 3', async () => {
+        const doc = await db.collection('customer').findOne({ _id: 'b' as never });
+        return doc?.relayedVersion === 3 && (doc.outbox as unknown[]).length === 0;
+      });
     } finally {
       await relay.stop();
     }
@@ -192,12 +219,7 @@ describe('malformed entries', () => {
 describe('snapshot', () => {
   it('publishes every live aggregate once, resuming from its checkpoint after a crash', async () => {
     const { catalog, codec, db, config } = await setup();
-    const store = new MongoWriteStore({
-      client,
-      database: config.database,
-      unsafeAllowNonTransactional: true,
-      logger,
-    });
+    const store = new MongoWriteStore({ client, database: config.database, logger });
     const cmd = demoCommands(store, codec);
     for (let i = 0; i < 7; i++) {
       await cmd.RegisterCustomer({
