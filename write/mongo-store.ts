@@ -47,6 +47,7 @@ export class MongoWriteStore implements WriteStore {
   private readonly limits: AggregateLimits;
   private readonly refused: Counter | undefined;
   private readonly indexed = new Map<string, Promise<void>>();
+  private readonly byType = new Map<string, Collection<AggregateDocument>>();
   private kind: Promise<'mongod' | 'stand-in'> | undefined;
 
   constructor(private readonly options: MongoWriteStoreOptions) {

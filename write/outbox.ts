@@ -1,3 +1,4 @@
+import { webcrypto } from 'node:crypto';
 import { context, propagation } from '@opentelemetry/api';
 import { v7 as uuidv7 } from 'uuid';
 import { kebab, type Catalog } from '../schemas/catalog.js';
@@ -72,7 +73,7 @@ export function buildOutboxEntries<S extends object>(
       state,
     });
     return {
-      eventId: uuidv7(),
+      eventId: nextEventId(),
       aggregateType,
       aggregateId,
       version: p.version,
@@ -87,4 +88,41 @@ export function buildOutboxEntries<S extends object>(
       failure: null,
     };
   });
+}
+
+/**
+ * A UUID v7, monotonic within this process as uuid's own `v7()` keeps it (a 31-bit counter seeded
+ * at random each millisecond), but with its random bytes drawn 4 KiB at a time: one
+ * `getRandomValues` call per id was a fifth of a command's own CPU time (bench:write).
+ */
+export function nextEventId(): string {
+  const random = randomBytes16();
+  const now = Date.now();
+  if (now > lastMs) {
+    lastMs = now;
+    seq =
+      (((random[6] ?? 0) & 0x7f) << 24) |
+      ((random[7] ?? 0) << 16) |
+      ((random[8] ?? 0) << 8) |
+      (random[9] ?? 0);
+  } else {
+    seq = (seq + 1) | 0;
+    if (seq === 0) lastMs++;
+  }
+  return uuidv7({ random, msecs: lastMs, seq });
+}
+
+let lastMs = -Infinity;
+let seq = 0;
+const pool = new Uint8Array(4096);
+let poolAt = pool.length;
+
+function randomBytes16(): Uint8Array {
+  if (poolAt + 16 > pool.length) {
+    webcrypto.getRandomValues(pool);
+    poolAt = 0;
+  }
+  const bytes = pool.slice(poolAt, poolAt + 16);
+  poolAt += 16;
+  return bytes;
 }
