@@ -1,14 +1,15 @@
 /**
- * Fuzz: malformed records to the sink and malformed outbox entries to the relay. Nothing crashes,
- * everything ends on the dead-letter path with a reason, no read-model row is touched, nothing bad
- * is published. `FUZZ_COUNT` raises the count (the issue's full run: 10000).
+ * Fuzz: malformed records to the sink and malformed outbox entries (inside aggregate documents) to
+ * the relay. Nothing crashes, everything ends on the dead-letter path (the sink) or failed (the
+ * relay) with a reason, no read-model row is touched, nothing bad is published. `FUZZ_COUNT` raises
+ * the count (the issue's full run: 10000).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import { startRelay } from '../../relay/start.js';
-import { testCatalog, testRelayConfig } from '../../relay/testing.js';
+import { appendPlaced, outboxEntries, testCatalog, testRelayConfig } from '../../relay/testing.js';
 import { EventCodec } from '../../schemas/codec.js';
 import { ConfluentRegistry } from '../../schemas/registry.js';
 import { sinkTestEnv, type SinkTestEnv } from '../../sink/test-harness.js';
@@ -112,33 +113,63 @@ describe('relay fuzz', () => {
   });
 
   it(
-    `marks ${COUNT} malformed outbox entries failed with a reason and publishes none`,
+    `marks ${COUNT} malformed outbox entries in aggregate documents failed with a reason and publishes none`,
     async () => {
       const database = uniqueName('fuzz');
       const catalog = testCatalog(uniqueName('f'));
       const codec = new EventCodec(catalog, new ConfluentRegistry(servers.schemaRegistryUrl));
       await codec.registerAll();
-      const outbox = client.db(database).collection('outbox');
-      const entries = malformedEntries(COUNT, SEED, codec, codec.schemaIdOf('CustomerRegistered'));
-      for (let i = 0; i < entries.length; i += 500)
-        await outbox.insertMany(entries.slice(i, i + 500));
+      const db = client.db(database);
+      const placed = malformedEntries(COUNT, SEED, codec, codec.schemaIdOf('CustomerRegistered'));
+      await appendPlaced(db, placed);
+      const documents = new Set(placed.map((p) => p.aggregateId)).size;
+      expect(documents).toBe(COUNT);
       const relay = await startRelay({
         catalog,
         config: testRelayConfig(servers, database, { topicPartitions: 1, batchSize: 500 }),
         logger: pino({ level: 'silent' }),
         mongoClient: client,
       });
+      const failed = async () => (await outboxEntries(db)).filter((e) => e.status === 'failed');
       try {
-        await waitFor(
-          'every entry failed',
-          async () => (await outbox.countDocuments({ status: 'failed' })) === COUNT,
-          { timeoutMs: 300_000 * SCALE },
-        );
+        await waitFor('every entry failed', async () => (await failed()).length === COUNT, {
+          timeoutMs: 300_000 * SCALE,
+        });
         expect(relay.state).toBe('running');
-        expect(relay.stats().published).toBe(0);
+        expect(relay.stats()).toMatchObject({ published: 0, failedEntries: COUNT });
+        const all = await failed();
+        // One failed entry per document, with a reason.
+        expect(new Set(all.map((e) => e.documentId)).size).toBe(COUNT);
         expect(
-          await outbox.countDocuments({ status: 'failed', 'failure.reason': { $type: 'string' } }),
-        ).toBe(COUNT);
+          all.filter((e) => {
+            const f = e.failure as { code?: unknown; reason?: unknown } | undefined;
+            return typeof f?.code === 'string' && typeof f.reason === 'string' && f.reason !== '';
+          }),
+        ).toHaveLength(COUNT);
+        // The rest is held behind them: still there, never published.
+        const entries = await outboxEntries(db);
+        expect(entries).toHaveLength(placed.length);
+        expect(entries.filter((e) => e.status === 'pending')).toHaveLength(placed.length - COUNT);
+        expect(await db.collection('customer').countDocuments({ relayedVersion: { $gt: 0 } })).toBe(
+          0,
+        );
+        const admin = new Kafka({
+          clientId: 'fuzz-relay',
+          brokers: servers.kafkaBrokers,
+          logLevel: logLevel.NOTHING,
+        }).admin();
+        await admin.connect();
+        try {
+          for (const topic of catalog.topics()) {
+            const offsets = await admin.fetchTopicOffsets(topic);
+            expect({ topic, records: offsets.reduce((n, p) => n + Number(p.high), 0) }).toEqual({
+              topic,
+              records: 0,
+            });
+          }
+        } finally {
+          await admin.disconnect();
+        }
       } finally {
         await relay.stop();
       }

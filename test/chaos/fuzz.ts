@@ -3,6 +3,7 @@
  * each broken in one of the ways the issue names. Deterministic for a seed.
  */
 import { HEADERS } from '../../schemas/envelope.js';
+import type { PlacedEntry } from '../../relay/testing.js';
 import type { EventCodec } from '../../schemas/codec.js';
 import { random } from './chaos.js';
 
@@ -139,24 +140,31 @@ export function malformedRecords(
   return out;
 }
 
-/** `n` outbox entries the relay must mark failed, never publish. */
+/**
+ * `n` outbox entries the relay must mark failed, never publish, each in an aggregate document of its
+ * own (so none waits behind another): not even objects, fields missing or of the wrong type, an
+ * unknown event type, a payload that is not its schema's or too large for a record, an entry that
+ * names another aggregate than its document's. Deterministic for a seed.
+ */
 export function malformedEntries(
   n: number,
   seed: number,
   codec: EventCodec,
   schemaId: number,
-): Record<string, unknown>[] {
+): PlacedEntry[] {
   const rnd = random(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
   const good = codec.encode('CustomerRegistered', {
     event: { name: 'n', email: 'e@x.io' },
     state: { id: 'x', name: 'n', email: 'e@x.io' },
   });
-  const out: Record<string, unknown>[] = [];
+  const out: PlacedEntry[] = [];
   for (let i = 0; i < n; i++) {
     const aggregateId = `fuzz-${seed}-${i}-${pick(NASTY).slice(0, 40)}`;
+    const place = (entry: unknown): void => {
+      out.push({ aggregateType: 'Customer', aggregateId, entry });
+    };
     const base: Record<string, unknown> = {
-      _id: `fz-${seed}-${i}`,
       eventId: `fz-${seed}-${i}`,
       aggregateType: 'Customer',
       aggregateId,
@@ -169,12 +177,45 @@ export function malformedEntries(
       traceparent: null,
       tracestate: null,
       status: 'pending',
-      relayedAt: null,
       failure: null,
-      attempts: 0,
     };
-    const kind = pick(['bytes', 'truncated', 'schema', 'huge', 'type', 'fields', 'aggregate-type']);
+    const kind = pick([
+      'not-an-object',
+      'no-event-id',
+      'wrong-types',
+      'bytes',
+      'truncated',
+      'schema',
+      'huge',
+      'type',
+      'aggregate-type',
+      'aggregate-id',
+    ]);
     switch (kind) {
+      case 'not-an-object':
+        // Only a pending entry puts a document in the relay's scan: this one's marker comes after
+        // it (and stays pending, held behind the failed entry).
+        place(pick([null, 42, 'pending', pick(NASTY), [base], true]));
+        place({ status: 'pending', version: 1 });
+        continue;
+      case 'no-event-id':
+        delete base.eventId;
+        break;
+      case 'wrong-types': {
+        // Each a value its field's type refuses (commandId may be null or any string).
+        const wrong: Record<string, readonly unknown[]> = {
+          eventId: [42, null, '', { id: 1 }, [base.eventId], true],
+          version: ['1', -3, 0, 1.5, null, [1]],
+          occurredAt: [pick(NASTY), '2026-01-01T00:00:00Z', 0, null],
+          schemaId: [String(schemaId), -1, 1.5, null],
+          payload: [good.toString('base64'), 42, null, [1, 2, 3]],
+          type: [42, null, '', { name: 'CustomerRegistered' }],
+          commandId: [42, { id: 'c' }, true],
+        };
+        const field = pick(Object.keys(wrong));
+        base[field] = pick(wrong[field] ?? []);
+        break;
+      }
       case 'bytes':
         base.payload = Buffer.from(Array.from({ length: 40 }, () => Math.floor(rnd() * 256)));
         break;
@@ -194,10 +235,9 @@ export function malformedEntries(
         base.aggregateType = 'Order';
         break;
       default:
-        base.version = pick(['1', -3, 1.5, null]);
-        base.occurredAt = pick(NASTY);
+        base.aggregateId = `${aggregateId}-elsewhere`;
     }
-    out.push(base);
+    place(base);
   }
   return out;
 }
