@@ -1,7 +1,8 @@
 /** `cqrs-sync status` against the local servers, with neither relay nor sink running. */
 import { afterAll, beforeAll, afterEach, expect, it, jest } from '@jest/globals';
 import { MongoClient } from 'mongodb';
-import { customerEntries } from '../relay/testing.js';
+import { MongoLeaseStore, MongoOutboxSource } from '../relay/mongo-outbox.js';
+import { appendEntries, customerEntries } from '../relay/testing.js';
 import { sinkTestEnv, type SinkTestEnv } from '../sink/test-harness.js';
 import { DemoHistory } from '../sink/testing.js';
 import { testServers, uniqueName } from '../test/support/servers.js';
@@ -26,10 +27,16 @@ afterEach(() => {
 
 it('reads backlog, lag per partition, dead letters and parked aggregates from the servers', async () => {
   const database = uniqueName('status');
-  await client
-    .db(database)
-    .collection('outbox')
-    .insertMany(customerEntries(t.codec, ['s-1', 's-2'], 1, 3));
+  const db = client.db(database);
+  // Pending entries in two customers' documents, one a minute old; a third customer held.
+  await appendEntries(db, [
+    ...customerEntries(t.codec, ['s-1'], 1, 3).map((e) => ({
+      ...e,
+      occurredAt: new Date(Date.now() - 60_000),
+    })),
+    ...customerEntries(t.codec, ['s-2'], 1, 3),
+    ...customerEntries(t.codec, ['s-3'], 1, 1).map((e) => ({ ...e, status: 'failed' })),
+  ]);
   const h = new DemoHistory();
   await t.send([
     h.customerRegistered('c-1', 'A', 'a@x.io'),
@@ -40,18 +47,23 @@ it('reads backlog, lag per partition, dead letters and parked aggregates from th
   const s = await readStatus(t.catalog, env);
   if (!s.relay.ok || !s.sink.ok || !s.parked.ok) throw new Error(JSON.stringify(s));
   expect(s.relay.value).toMatchObject({
+    database,
+    collections: { Customer: 'customer', Order: 'order' },
     backlog: 6,
+    held: ['Customer/s-3'],
     lease: undefined,
     resumeTokenAgeMs: undefined,
   });
-  expect(s.relay.value.oldestPendingAgeMs).toBeGreaterThanOrEqual(0);
+  expect(s.relay.value.oldestPendingAgeMs).toBeGreaterThanOrEqual(60_000);
   expect(s.sink.value.totalLag).toBe(2);
   expect(s.sink.value.partitions.length).toBe(t.catalog.topics().length * 2);
   expect(s.sink.value.deadLetters).toBe(0);
   expect(s.parked.value).toBe(0);
 
   const text = formatStatus(s);
-  expect(text).toContain('6 pending');
+  expect(text).toContain(`in the aggregate documents of ${database}.customer, ${database}.order`);
+  expect(text).toMatch(/6 pending, oldest \d+\.\d s old/);
+  expect(text).toContain('1 aggregates behind a failed entry (relay release <id>): Customer/s-3');
   expect(text).toContain('never taken');
   expect(text).toContain('2 records in all');
   expect(text).toContain('0 aggregates');
@@ -65,6 +77,19 @@ it('reads backlog, lag per partition, dead letters and parked aggregates from th
   expect((JSON.parse(out) as { relay: { value: { backlog: number } } }).relay.value.backlog).toBe(
     6,
   );
+
+  // A relay ran: the lease and the resume token as it left them.
+  const lease = await new MongoLeaseStore(db, 'outbox').tryAcquire('relay-x', 60_000);
+  await new MongoOutboxSource(db, { collections: { Customer: 'customer' } }).saveResumeToken({
+    customer: { _data: '00' },
+  });
+  const later = await readStatus(t.catalog, env);
+  if (!later.relay.ok) throw new Error(later.relay.error);
+  expect(later.relay.value.lease).toMatchObject({ owner: 'relay-x', token: lease?.token });
+  expect(later.relay.value.resumeTokenAgeMs).toBeGreaterThanOrEqual(0);
+  const text2 = formatStatus(later);
+  expect(text2).toMatch(/held by relay-x, fencing token 1, renews within \d+\.\d s/);
+  expect(text2).toMatch(/resume token +saved \d+\.\d s ago/);
 }, 60_000);
 
 it('says which section cannot be read, and exits 1', async () => {

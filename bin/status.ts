@@ -13,11 +13,15 @@ import { MysqlStore } from '../sink/mysql-store.js';
 type Section<T> = { ok: true; value: T } | { ok: false; error: string };
 
 export interface RelayStatus {
-  readonly outbox: string;
+  /** Where the outbox is: the aggregate documents of these collections (aggregate type -> name). */
+  readonly database: string;
+  readonly collections: Readonly<Record<string, string>>;
   readonly lease:
     { readonly owner: string; readonly token: number; readonly expiresInMs: number } | undefined;
   readonly backlog: number;
   readonly oldestPendingAgeMs: number | undefined;
+  /** Aggregates held behind a failed entry (`Type/id`), waiting for `relay release`. */
+  readonly held: readonly string[];
   readonly resumeTokenAgeMs: number | undefined;
 }
 
@@ -69,18 +73,21 @@ export async function readStatus(
         config,
       );
       const source = new MongoOutboxSource(db, { collections, name: config.name });
-      const [lease, backlog, tokenAt] = await Promise.all([
+      const [lease, backlog, tokenAt, held] = await Promise.all([
         new MongoLeaseStore(db, config.name).current(),
         source.backlog(),
         source.resumeTokenSavedAt(),
+        source.heldAggregates(),
       ]);
       return {
-        outbox: `${config.database}: ${Object.values(collections).join(', ')}`,
+        database: config.database,
+        collections,
         lease: lease
           ? { owner: lease.owner, token: lease.token, expiresInMs: lease.expiresAt.getTime() - now }
           : undefined,
         backlog: backlog.pending,
         oldestPendingAgeMs: backlog.oldest ? now - backlog.oldest.getTime() : undefined,
+        held: held.sort(),
         resumeTokenAgeMs: tokenAt ? now - tokenAt.getTime() : undefined,
       };
     } finally {
@@ -168,7 +175,8 @@ export function formatStatus(s: Status): string {
   if (!s.relay.ok) out.push(`  unreachable: ${s.relay.error}`);
   else {
     const r = s.relay.value;
-    out.push(`  outbox         ${r.outbox}`);
+    const names = Object.values(r.collections).map((c) => `${r.database}.${c}`);
+    out.push(`  outbox         in the aggregate documents of ${names.join(', ')}`);
     out.push(
       `  lease          ${
         !r.lease
@@ -180,6 +188,9 @@ export function formatStatus(s: Status): string {
     );
     out.push(
       `  backlog        ${r.backlog} pending${r.oldestPendingAgeMs === undefined ? '' : `, oldest ${secs(r.oldestPendingAgeMs)} old`}`,
+    );
+    out.push(
+      `  held           ${r.held.length === 0 ? 'none' : `${r.held.length} aggregates behind a failed entry (relay release <id>): ${r.held.slice(0, 5).join(', ')}${r.held.length > 5 ? ', …' : ''}`}`,
     );
     out.push(
       `  resume token   ${r.resumeTokenAgeMs === undefined ? 'none saved' : `saved ${secs(r.resumeTokenAgeMs)} ago`}`,
@@ -208,9 +219,10 @@ export function formatStatus(s: Status): string {
 
 export const STATUS_HELP = `Usage: cqrs-sync status [--json]
 
-  Relay lease and fencing token, outbox backlog and the age of its oldest entry, resume token age,
-  the sink group's lag per partition, dead letters and parked aggregates. Reads MongoDB, Kafka and
-  MySQL directly (the relay's and the sink's environment), so it works while they are down.
+  Relay lease and fencing token, outbox backlog (pending entries in the aggregate documents) and the
+  age of its oldest entry, aggregates held behind a failed entry, resume token age, the sink group's
+  lag per partition, dead letters and parked aggregates. Reads MongoDB, Kafka and MySQL directly (the
+  relay's and the sink's environment), so it works while they are down.
 
 Examples:
   cqrs-sync status
