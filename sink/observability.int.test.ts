@@ -264,7 +264,25 @@ it("logs the command's trace id on the applied event's line: write side, relay m
   });
   const entry = store.outbox[0];
   if (!entry) throw new Error('no outbox entry');
-  const checked = await checkEntry({ ...entry }, t.catalog, t.codec);
+  // The entry as the relay's scan hands it over: first in its aggregate's document.
+  const checked = await checkEntry(
+    {
+      raw: { ...entry },
+      ref: {
+        aggregateType: entry.aggregateType,
+        aggregateId: entry.aggregateId,
+        eventId: entry.eventId,
+        version: entry.version,
+        index: 0,
+        fence: 0,
+        skipped: [],
+      },
+      previous: 'relayed',
+      held: false,
+    },
+    t.catalog,
+    t.codec,
+  );
   if (!checked.ok) throw new Error(checked.bad.reason);
   await produce(t.producer, [checked.entry.record]);
   await waitFor('the traced event committed', () =>
