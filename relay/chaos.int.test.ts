@@ -4,21 +4,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { MongoClient, type Collection } from 'mongodb';
+import { MongoClient, type Db } from 'mongodb';
 import { pino } from 'pino';
+import { demoCommands, type DemoCommands } from '../demo/domain/commands.js';
 import { loadHarnessConfig } from '../infra/local/config.js';
 import { startStack, type Stack } from '../infra/local/stack.js';
 import { EventCodec } from '../schemas/codec.js';
 import { ConfluentRegistry } from '../schemas/registry.js';
 import { testServers, uniqueName, waitFor } from '../test/support/servers.js';
+import { MongoWriteStore } from '../write/mongo-store.js';
 import { startRelay } from './start.js';
-import {
-  checkOrder,
-  customerEntries,
-  readTopics,
-  testCatalog,
-  testRelayConfig,
-} from './testing.js';
+import { checkOrder, readTopics, testCatalog, testRelayConfig } from './testing.js';
 
 const servers = testServers();
 const logger = pino({ level: 'warn' });
@@ -42,8 +38,48 @@ async function setup() {
   const catalog = testCatalog(prefix);
   const codec = new EventCodec(catalog, new ConfluentRegistry(servers.schemaRegistryUrl));
   await codec.registerAll();
-  const outbox: Collection = client.db(database).collection('outbox');
-  return { database, prefix, catalog, codec, outbox };
+  const db = client.db(database);
+  const store = new MongoWriteStore({ client, database, logger });
+  await store.init(['Customer']);
+  return { database, prefix, catalog, codec, db, commands: demoCommands(store, codec) };
+}
+
+/** Versions `from`..`to` of each customer, through the write side (1 registers, then renames). */
+async function commit(
+  commands: DemoCommands,
+  ids: readonly string[],
+  from: number,
+  to: number,
+): Promise<void> {
+  await Promise.all(
+    ids.map(async (id) => {
+      for (let v = from; v <= to; v++) {
+        const commandId = `${id}-v${v}`;
+        await (v === 1
+          ? commands.RegisterCustomer({
+              commandId,
+              customerId: id,
+              name: 'N1',
+              email: `${id}@x.io`,
+            })
+          : commands.RenameCustomer({ commandId, customerId: id, name: `N${v}` }));
+      }
+    }),
+  );
+}
+
+/** What the relay published (and removed) and what is still waiting, over every customer. */
+async function progress(db: Db): Promise<{ relayed: number; unrelayed: number }> {
+  let relayed = 0;
+  let unrelayed = 0;
+  for (const doc of await db
+    .collection('customer')
+    .find({}, { projection: { relayedVersion: 1, outbox: 1 } })
+    .toArray()) {
+    relayed += typeof doc.relayedVersion === 'number' ? doc.relayedVersion : 0;
+    unrelayed += Array.isArray(doc.outbox) ? doc.outbox.length : 0;
+  }
+  return { relayed, unrelayed };
 }
 
 interface Child {
@@ -93,27 +129,28 @@ const ids = (prefix: string, n: number): string[] =>
 
 describe('relay crashes', () => {
   it('kill -9 at 20 random points while publishing: nothing missing, only acknowledged repeats', async () => {
-    const { database, prefix, catalog, codec, outbox } = await setup();
+    const { database, prefix, catalog, db, commands } = await setup();
     const aggregates = ids('k', 30);
-    await outbox.insertMany(customerEntries(codec, aggregates, 1, 40));
-    // A writer keeps appending while the relay is being killed (entries reach it through the stream
-    // wake-up and through scans): the next version of 5 aggregates (in turn) every 100 ms.
+    await commit(commands, aggregates, 1, 40);
+    // Commands keep appending to the same documents while the relay is being killed (their entries
+    // reach it through the stream wake-up and through scans, and its marks land between them): the
+    // next version of 5 aggregates (in turn) every 100 ms.
     const writing = { on: true };
     const next = new Map(aggregates.map((id) => [id, 41]));
     const writer = (async () => {
       for (let round = 0; writing.on; round++) {
         const batch = aggregates.slice((round * 5) % 30, ((round * 5) % 30) + 5);
-        await outbox.insertMany(
-          batch.flatMap((id) => {
+        await Promise.all(
+          batch.map(async (id) => {
             const v = next.get(id) ?? 1;
+            await commit(commands, [id], v, v);
             next.set(id, v + 1);
-            return customerEntries(codec, [id], v, v);
           }),
         );
         await new Promise((r) => setTimeout(r, 100));
       }
     })();
-    const relayed = () => outbox.countDocuments({ status: 'relayed' });
+    const relayed = async () => (await progress(db)).relayed;
     for (let i = 0; i < 20; i++) {
       const child = spawnRelay(prefix, database);
       const before = await relayed();
@@ -123,7 +160,7 @@ describe('relay crashes', () => {
         async () =>
           (await relayed()) > before ||
           child.proc.exitCode !== null ||
-          (await outbox.countDocuments({ status: 'pending' })) === 0,
+          (await progress(db)).unrelayed === 0,
         { timeoutMs: 30_000, intervalMs: 20 },
       );
       await new Promise((r) => setTimeout(r, Math.random() * 300));
@@ -132,11 +169,24 @@ describe('relay crashes', () => {
     }
     writing.on = false;
     await writer;
-    const written = await outbox.countDocuments({});
+    const written = [...next.values()].reduce((n, v) => n + v - 1, 0);
+    expect(written).toBe(
+      (
+        await db
+          .collection('customer')
+          .find({}, { projection: { version: 1 } })
+          .toArray()
+      ).reduce((n, d) => n + Number(d.version), 0),
+    );
     const last = spawnRelay(prefix, database, { RELAY_LOG_LEVEL: 'info' });
-    await waitFor('every entry relayed', async () => (await relayed()) === written, {
-      timeoutMs: 120_000,
-    });
+    await waitFor(
+      'every entry relayed',
+      async () => {
+        const p = await progress(db);
+        return p.relayed === written && p.unrelayed === 0;
+      },
+      { timeoutMs: 120_000 },
+    );
     // The entries may all be relayed before this child is even up: SIGTERM once it is running
     // (a signal before Node has loaded the CLI would end it by the default handler, not cleanly).
     await waitFor('the last relay running', () =>
@@ -152,7 +202,6 @@ describe('relay crashes', () => {
     );
     expect(check.outOfOrder).toEqual([]);
     expect(records.length - check.duplicates).toBe(written);
-    expect(written).toBe([...next.values()].reduce((n, v) => n + v - 1, 0));
     for (const id of aggregates) {
       const n = check.versions.get(id)?.length ?? 0;
       expect(check.versions.get(id)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
@@ -160,7 +209,7 @@ describe('relay crashes', () => {
   }, 420_000);
 
   it('two relays: only one publishes; after kill -9 the other takes over within 10 s', async () => {
-    const { database, prefix, catalog, codec, outbox } = await setup();
+    const { database, prefix, catalog, commands } = await setup();
     const first = spawnRelay(prefix, database);
     const lease = client.db(database).collection<{ _id: string; owner: string }>('relay_lease');
     await waitFor(
@@ -175,7 +224,7 @@ describe('relay crashes', () => {
       mongoClient: client,
     });
     try {
-      await outbox.insertMany(customerEntries(codec, ids('p', 5), 1, 4));
+      await commit(commands, ids('p', 5), 1, 4);
       await readTopics(servers.kafkaBrokers, catalog.topics(), 20);
       expect(second.role).toBe('standby');
       expect(second.stats().published).toBe(0);
@@ -183,7 +232,7 @@ describe('relay crashes', () => {
       first.proc.kill('SIGKILL');
       const killedAt = Date.now();
       await first.exited;
-      await outbox.insertMany(customerEntries(codec, ids('p', 5), 5, 6));
+      await commit(commands, ids('p', 5), 5, 6);
       await waitFor('the second relay active', () => second.role === 'active', {
         timeoutMs: 10_000,
         intervalMs: 50,
@@ -241,7 +290,7 @@ describe('broker down for 30 s', () => {
   });
 
   it('retries with backoff while the broker is down, then drains the backlog, nothing lost', async () => {
-    const { database, catalog, codec, outbox } = await setup();
+    const { database, catalog, db, commands } = await setup();
     const brokers = (stack.env.KAFKA_BROKERS ?? '').split(',');
     const relay = await startRelay({
       catalog,
@@ -252,24 +301,22 @@ describe('broker down for 30 s', () => {
       mongoClient: client,
     });
     try {
-      await outbox.insertMany(customerEntries(codec, ids('b', 10), 1, 20));
+      await commit(commands, ids('b', 10), 1, 20);
       await readTopics(brokers, catalog.topics(), 200);
       const kafka = stack.get('kafka');
       await kafka?.kill?.();
       const downAt = Date.now();
-      await outbox.insertMany(customerEntries(codec, ids('b', 10), 21, 50));
+      await commit(commands, ids('b', 10), 21, 50);
       await waitFor('failed attempts while the broker is down', () => relay.stats().errors >= 2, {
         timeoutMs: 30_000,
       });
       // The broker stays down for 30 s.
       await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (Date.now() - downAt))));
-      expect(await outbox.countDocuments({ status: 'pending' })).toBeGreaterThan(0);
+      expect((await progress(db)).unrelayed).toBeGreaterThan(0);
       await kafka?.start?.();
-      await waitFor(
-        'backlog drained',
-        async () => (await outbox.countDocuments({ status: 'pending' })) === 0,
-        { timeoutMs: 90_000 },
-      );
+      await waitFor('backlog drained', async () => (await progress(db)).unrelayed === 0, {
+        timeoutMs: 90_000,
+      });
       const check = checkOrder(await readTopics(brokers, catalog.topics(), 500));
       console.log(
         `broker down 30 s: ${relay.stats().errors} failed passes retried, duplicates=${check.duplicates}`,
