@@ -1,25 +1,62 @@
 /**
- * `npm run bench:relay [-- <entries>]`: a backlog of 100k outbox entries through the relay, then the same records
- * with a bare kafkajs producer (same batch size, idempotent, acks=all, one request in flight).
+ * `npm run bench:relay [-- <entries>]`: a backlog of 100k pending outbox entries, as aggregate
+ * documents with one pending entry each, through the relay (until every entry is published and
+ * removed from its document); then the ceiling on a second copy of the same documents: one cursor
+ * over the pending documents, a bare kafkajs producer (same batch size, idempotent, acks=all, one
+ * request in flight) and the relay's own fenced mark, one bulk write per acknowledged batch.
  * Last line: `bench-relay: relay_eps=<n> raw_eps=<n> ratio=<relay/raw>`.
  */
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
-import { MongoClient } from 'mongodb';
+import { MongoClient, type AnyBulkWriteOperation, type Collection } from 'mongodb';
 import { pino } from 'pino';
 import { loadHarnessConfig } from '../infra/local/config.js';
 import { startStack } from '../infra/local/stack.js';
 import { EventCodec } from '../schemas/codec.js';
 import { toHeaders } from '../schemas/envelope.js';
+import {
+  PENDING_MARKER,
+  type AggregateDocument,
+  type OutboxEntry,
+} from '../schemas/outbox-entry.js';
 import { ConfluentRegistry } from '../schemas/registry.js';
-import { startRelay } from '../relay/start.js';
+import { relayCollections } from '../relay/config.js';
+import { KafkaPublisher } from '../relay/kafka-publisher.js';
+import { MongoLeaseStore, MongoOutboxSource } from '../relay/mongo-outbox.js';
+import type { EntryRef } from '../relay/ports.js';
+import { Relay } from '../relay/relay.js';
+import { kafkaClient } from '../relay/start.js';
 import { customerEntries, testCatalog, testRelayConfig } from '../relay/testing.js';
 import { createTopicsAndWait } from '../ops/topics.js';
+import { ensureRelayIndexes, mongoKind } from '../write/mongo-server.js';
 
 // `npm run bench:relay -- <entries>`: the issue's figure is 100k; the MongoDB stand-in takes minutes
 // just to insert that many (its oplog), so smaller runs are useful there.
 const ENTRIES = Number(process.argv[2] ?? 100_000);
-const AGGREGATES = Math.max(1, Math.floor(ENTRIES / 10));
 const BATCH = 2000;
+
+/** One aggregate document per entry: a customer just registered, its event not yet relayed. */
+function documents(entries: readonly Record<string, unknown>[]): AggregateDocument[] {
+  return entries.map((e) => {
+    const id = e.aggregateId as string;
+    return {
+      _id: id,
+      aggregateType: 'Customer',
+      version: 1,
+      state: { id, name: 'name-1', email: `${id}@x.io` },
+      deleted: false,
+      updatedAt: e.occurredAt as Date,
+      outbox: [e as unknown as OutboxEntry],
+      commands: [],
+      relayedVersion: 0,
+      relayedAt: null,
+      relayFence: 0,
+    };
+  });
+}
+
+async function insert(collection: Collection<AggregateDocument>, docs: AggregateDocument[]) {
+  for (let i = 0; i < docs.length; i += 5000) await collection.insertMany(docs.slice(i, i + 5000));
+}
 
 async function main(): Promise<void> {
   const stack = await startStack({
@@ -42,26 +79,16 @@ async function main(): Promise<void> {
     const catalog = testCatalog(run);
     const codec = new EventCodec(catalog, new ConfluentRegistry(servers.schemaRegistryUrl));
     await codec.registerAll();
-    const outbox = mongo.db(run).collection('outbox');
-    const ids = Array.from({ length: AGGREGATES }, (_, i) => `agg-${String(i).padStart(6, '0')}`);
-    const versions = ENTRIES / AGGREGATES;
-    const docs = customerEntries(codec, ids, 1, versions);
-    // The same records for the raw producer, built before timing.
-    const raw = docs.map((d) => ({
-      key: d.aggregateId as string,
-      value: d.payload as Buffer,
-      headers: toHeaders({
-        eventId: d.eventId as string,
-        eventType: d.type as string,
-        aggregateType: 'Customer',
-        aggregateId: d.aggregateId as string,
-        version: d.version as number,
-        schemaId: d.schemaId as number,
-        occurredAt: d.occurredAt as Date,
-      }),
-    }));
-    console.log(`inserting ${docs.length} outbox entries…`);
-    for (let i = 0; i < docs.length; i += 5000) await outbox.insertMany(docs.slice(i, i + 5000));
+    const db = mongo.db(run);
+    const ids = Array.from({ length: ENTRIES }, (_, i) => `agg-${String(i).padStart(6, '0')}`);
+    const docs = documents(customerEntries(codec, ids, 1, 1));
+    console.log(`inserting ${docs.length} aggregate documents with one pending entry each, twice…`);
+    const relayed = db.collection<AggregateDocument>('customer');
+    const ceiling = db.collection<AggregateDocument>('customer_ceiling');
+    await insert(relayed, docs);
+    await insert(ceiling, structuredClone(docs));
+    // The ceiling gets the indexes the relay creates for itself (on the stand-in: its fenced mark).
+    await ensureRelayIndexes(ceiling as unknown as Collection, await mongoKind(db));
 
     const config = testRelayConfig(servers, run, {
       batchSize: BATCH,
@@ -70,13 +97,39 @@ async function main(): Promise<void> {
       scanIntervalMs: 60_000,
     });
     const logger = pino({ level: 'warn' });
+    // The relay as `startRelay` builds it, with a count of the entries its marks removed.
+    const source = new MongoOutboxSource(db, {
+      collections: relayCollections(
+        catalog.aggregates.map((a) => a.type),
+        config,
+      ),
+      name: config.name,
+    });
+    let removed = 0;
+    const mark = source.markRelayed.bind(source);
+    source.markRelayed = async (refs: readonly EntryRef[], fence: number) => {
+      const n = await mark(refs, fence);
+      removed += n;
+      return n;
+    };
+    const relay = new Relay({
+      catalog,
+      codec,
+      config,
+      logger,
+      source,
+      publisher: new KafkaPublisher(kafkaClient(config, logger), { ...config, logger }),
+      leases: new MongoLeaseStore(db, config.name),
+    });
     const relayStart = Date.now();
-    const relay = await startRelay({ catalog, config, logger, mongoClient: mongo });
-    while (relay.stats().published < ENTRIES) await new Promise((r) => setTimeout(r, 20));
+    await relay.start();
+    while (removed < ENTRIES) await new Promise((r) => setTimeout(r, 20));
     const relayMs = Date.now() - relayStart;
+    const published = relay.stats().published;
     await relay.stop();
-    const pending = await outbox.countDocuments({ status: 'pending' });
-    console.log(`relay: ${ENTRIES} in ${relayMs} ms (pending after stop: ${pending})`);
+    console.log(
+      `relay: ${ENTRIES} published and removed from their documents in ${relayMs} ms (${published} published)`,
+    );
 
     const kafka = new Kafka({
       clientId: 'bench-raw',
@@ -95,17 +148,61 @@ async function main(): Promise<void> {
     });
     await producer.connect();
     const rawStart = Date.now();
-    for (let i = 0; i < raw.length; i += BATCH) {
+    const cursor = ceiling
+      .find({ ...PENDING_MARKER }, { promoteBuffers: true, batchSize: BATCH })
+      .sort({ _id: 1 });
+    let batch: AggregateDocument[] = [];
+    let raw = 0;
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const entries = batch.flatMap((d) => d.outbox.filter((e) => e.status === 'pending'));
       await producer.sendBatch({
         acks: -1,
-        topicMessages: [{ topic, messages: raw.slice(i, i + BATCH) }],
+        topicMessages: [
+          {
+            topic,
+            messages: entries.map((e) => ({
+              key: e.aggregateId,
+              value: e.payload,
+              headers: toHeaders({
+                eventId: e.eventId,
+                eventType: e.type,
+                aggregateType: e.aggregateType,
+                aggregateId: e.aggregateId,
+                version: e.version,
+                schemaId: e.schemaId,
+                occurredAt: e.occurredAt,
+              }),
+            })),
+          },
+        ],
       });
+      const now = new Date();
+      const marks: AnyBulkWriteOperation<AggregateDocument>[] = batch.map((d) => ({
+        updateOne: {
+          filter: { _id: d._id, relayFence: d.relayFence },
+          update: {
+            $pull: { outbox: { eventId: { $in: d.outbox.map((e) => e.eventId) } } },
+            $max: { relayedVersion: d.version },
+            $set: { relayFence: 1, relayedAt: now },
+          },
+        },
+      }));
+      await ceiling.bulkWrite(marks, { ordered: false });
+      raw += entries.length;
+      batch = [];
+    };
+    for await (const doc of cursor) {
+      batch.push(doc);
+      if (batch.length >= BATCH) await flush();
     }
+    await flush();
     const rawMs = Date.now() - rawStart;
     await producer.disconnect();
-    console.log(`raw: ${ENTRIES} in ${rawMs} ms`);
+    const left = await ceiling.countDocuments({ ...PENDING_MARKER });
+    console.log(`raw: ${raw} in ${rawMs} ms (pending documents left: ${left})`);
     const relayEps = Math.round(ENTRIES / (relayMs / 1000));
-    const rawEps = Math.round(ENTRIES / (rawMs / 1000));
+    const rawEps = Math.round(raw / (rawMs / 1000));
     console.log(
       `bench-relay: relay_eps=${relayEps} raw_eps=${rawEps} ratio=${(relayEps / rawEps).toFixed(2)}`,
     );
