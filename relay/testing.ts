@@ -119,14 +119,18 @@ export async function readTopics(
         return Promise.resolve();
       },
     });
+    // Cleared once read: a pending timer would keep the test's worker alive after the run.
+    let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       all,
-      new Promise((_, reject) =>
-        setTimeout(() => {
+      new Promise((_, reject) => {
+        timer = setTimeout(() => {
           reject(new Error(`read ${records.length} of ${total} records`));
-        }, timeoutMs),
-      ),
-    ]);
+        }, timeoutMs);
+      }),
+    ]).finally(() => {
+      clearTimeout(timer);
+    });
   } finally {
     await consumer.disconnect();
   }
