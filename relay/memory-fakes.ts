@@ -146,9 +146,10 @@ export class MemoryOutbox implements OutboxSource {
     return Promise.resolve();
   }
 
-  release(aggregateId: string, mode: 'retry' | 'skip'): Promise<number> {
+  release(aggregateId: string, mode: 'retry' | 'skip', aggregateType?: string): Promise<number> {
     let n = 0;
     for (const d of this.docs) {
+      if (aggregateType !== undefined && d.aggregateType !== aggregateType) continue;
       if (d.aggregateId === aggregateId && d.status === 'failed') {
         Object.assign(
           d,

@@ -80,6 +80,11 @@ describe('relay core', () => {
     expect(r.role).toBe('active');
     expect(r.stats()).toMatchObject({ published: 18, failedEntries: 0, leaseToken: 1 });
     expect(outbox.token).toBeDefined();
+    // Backlog and readiness read the outbox itself (the documents' pending entries).
+    expect(await r.metrics.getSingleMetricAsString('cqrs_sync_relay_outbox_backlog')).toMatch(
+      / 0$/m,
+    );
+    expect((await r.readiness()).mongodb).toEqual({ ok: true, detail: '0 pending' });
     await Promise.all([r.stop(), r.stop()]);
     expect(r.state).toBe('stopped');
     expect(leases.expiresAt).toBe(0); // released for a fast takeover
@@ -103,7 +108,8 @@ describe('relay core', () => {
     expect(versionsOf('a')).toEqual([1]);
     expect(statusOf('a', 3)).toBe('pending');
     expect(r.stats().failedEntries).toBe(1);
-    await outbox.release('a', 'skip');
+    expect(await outbox.release('a', 'skip', 'Order')).toBe(0); // a is a Customer
+    expect(await outbox.release('a', 'skip', 'Customer')).toBe(1);
     await waitFor('released', () => versionsOf('a')?.length === 3);
     expect(versionsOf('a')).toEqual([1, 3, 4]);
     await r.stop();
