@@ -1,5 +1,5 @@
 /** In-memory adapters of the relay's ports, for unit tests of the relay's logic (no I/O). */
-import type { OutboxFailure } from '../schemas/outbox-entry.js';
+import type { OutboxEntry, OutboxFailure } from '../schemas/outbox-entry.js';
 import type {
   Backlog,
   ChangeFeed,
@@ -269,4 +269,22 @@ export class MemoryCheckpoints implements CheckpointStore {
 
 function keyOf(d: Doc): string {
   return `${String(d.aggregateType)}/${String(d.aggregateId)}`;
+}
+
+/** An entry as the relay's scan hands it to `checkEntry`: the first of its aggregate's outbox. */
+export function scannedEntry(entry: OutboxEntry): ScannedEntry {
+  return {
+    raw: { ...entry },
+    ref: {
+      aggregateType: entry.aggregateType,
+      aggregateId: entry.aggregateId,
+      eventId: entry.eventId,
+      version: entry.version,
+      index: 0,
+      fence: 0,
+      skipped: [],
+    },
+    previous: 'relayed',
+    held: false,
+  };
 }

@@ -25,6 +25,7 @@ import { loadHarnessConfig } from '../infra/local/config.js';
 import { startStack, type Stack } from '../infra/local/stack.js';
 import { demoCommands } from '../demo/domain/commands.js';
 import { checkEntry } from '../relay/entry.js';
+import { scannedEntry } from '../relay/memory-fakes.js';
 import { HEADERS } from '../schemas/envelope.js';
 import { InMemoryWriteStore } from '../write/memory-store.js';
 import { waitFor } from '../test/support/servers.js';
@@ -264,25 +265,7 @@ it("logs the command's trace id on the applied event's line: write side, relay m
   });
   const entry = store.outbox[0];
   if (!entry) throw new Error('no outbox entry');
-  // The entry as the relay's scan hands it over: first in its aggregate's document.
-  const checked = await checkEntry(
-    {
-      raw: { ...entry },
-      ref: {
-        aggregateType: entry.aggregateType,
-        aggregateId: entry.aggregateId,
-        eventId: entry.eventId,
-        version: entry.version,
-        index: 0,
-        fence: 0,
-        skipped: [],
-      },
-      previous: 'relayed',
-      held: false,
-    },
-    t.catalog,
-    t.codec,
-  );
+  const checked = await checkEntry(scannedEntry(entry), t.catalog, t.codec);
   if (!checked.ok) throw new Error(checked.bad.reason);
   await produce(t.producer, [checked.entry.record]);
   await waitFor('the traced event committed', () =>

@@ -21,9 +21,8 @@ import { fromHeaders } from '../schemas/envelope.js';
 import { demoCommands, type DemoCommands } from '../demo/domain/commands.js';
 import { demoAggregates } from '../demo/domain/definitions.js';
 import { checkEntry } from '../relay/entry.js';
-import type { ScannedEntry } from '../relay/ports.js';
+import { scannedEntry } from '../relay/memory-fakes.js';
 import { InMemoryWriteStore } from './memory-store.js';
-import type { OutboxEntry } from './outbox.js';
 import { InMemoryRegistry } from './testing.js';
 
 const traceId = '0af7651916cd43dd8448eb211c80319c';
@@ -67,24 +66,6 @@ const manager: ContextManager = {
     return this;
   },
 };
-
-/** An entry as the relay's scan hands it to the check: the first of its aggregate's outbox. */
-function scannedEntry(entry: OutboxEntry): ScannedEntry {
-  return {
-    raw: { ...entry },
-    ref: {
-      aggregateType: entry.aggregateType,
-      aggregateId: entry.aggregateId,
-      eventId: entry.eventId,
-      version: entry.version,
-      index: 0,
-      fence: 0,
-      skipped: [],
-    },
-    previous: 'relayed',
-    held: false,
-  };
-}
 
 let store: InMemoryWriteStore;
 let codec: EventCodec;
