@@ -19,6 +19,9 @@ const flag = z
  * - `CQRS_SYNC_KEEP_RUNS`: how many finished runs' folders `.cache/run` keeps, default 3; older ones
  *   are deleted when a stack starts. A folder whose process still runs is never deleted, and with
  *   `CQRS_SYNC_RUN_DIR` set nothing is.
+ * - `CQRS_SYNC_STANDIN_OPLOG_KEEP_MS`: the stand-in's oplog keeps this much history, default 30000
+ *   (0: all of it). A real mongod's oplog is capped; the stand-in's never shrinks, and every
+ *   change-stream `getMore` scans all of it, so the harness deletes older entries every 2 s.
  * - `CQRS_SYNC_START_TIMEOUT_MS`: per server start-up, default 180000 (a cold JVM on 2 busy cores).
  * - `CQRS_SYNC_INSTALL_TIMEOUT_MS`: per install step, default 900000 (a cold Maven download).
  * - `KAFKA_BROKERS`, `SCHEMA_REGISTRY_URL`, `MYSQL_URL`, `MONGODB_URI`: use these servers instead.
@@ -33,6 +36,7 @@ const schema = z.object({
   CQRS_SYNC_CACHE: z.string().min(1).optional(),
   CQRS_SYNC_RUN_DIR: z.string().min(1).optional(),
   CQRS_SYNC_KEEP_RUNS: z.coerce.number().int().min(0).default(3),
+  CQRS_SYNC_STANDIN_OPLOG_KEEP_MS: z.coerce.number().int().min(0).default(30_000),
   CQRS_SYNC_START_TIMEOUT_MS: z.coerce.number().int().positive().default(180_000),
   CQRS_SYNC_INSTALL_TIMEOUT_MS: z.coerce.number().int().positive().default(900_000),
   KAFKA_BROKERS: z.string().min(1).optional(),
@@ -67,6 +71,8 @@ export interface HarnessConfig {
   readonly runsDir: string | undefined;
   /** Finished runs' folders that pruning keeps. */
   readonly keepRuns: number;
+  /** History the stand-in's oplog keeps (ms); 0 keeps all. */
+  readonly standInOplogKeepMs: number;
   readonly startTimeoutMs: number;
   readonly installTimeoutMs: number;
   readonly stopGraceMs: number;
@@ -111,6 +117,7 @@ export function loadHarnessConfig(env: NodeJS.ProcessEnv = process.env): Harness
     runDir,
     runsDir: e.CQRS_SYNC_RUN_DIR === undefined ? runsDir : undefined,
     keepRuns: e.CQRS_SYNC_KEEP_RUNS,
+    standInOplogKeepMs: e.CQRS_SYNC_STANDIN_OPLOG_KEEP_MS,
     startTimeoutMs: e.CQRS_SYNC_START_TIMEOUT_MS,
     installTimeoutMs: e.CQRS_SYNC_INSTALL_TIMEOUT_MS,
     stopGraceMs: 15_000,

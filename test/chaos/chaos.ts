@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MongoClient, Timestamp } from 'mongodb';
+import { MongoClient } from 'mongodb';
 import { demoMigrations } from '../../demo/read-model/projections.js';
 import type { ServerHandle } from '../../infra/local/types.js';
 import { testCatalog } from '../../relay/testing.js';
@@ -59,16 +59,6 @@ export interface ChaosOptions {
   readonly concurrency?: number;
   /** How long the pipeline may take to go quiet after the last fault. */
   readonly quietTimeoutMs?: number;
-  /**
-   * Only for a stand-in this run owns (`npm run chaos`; never a shared one, whose other users'
-   * change streams it would cut short): delete its oplog entries older than this, every 2 s, as a
-   * real mongod's capped oplog drops its oldest. The stand-in's oplog never shrinks and each
-   * change-stream `getMore` scans and sorts all of it, so without this the writes slow down as the
-   * run goes on (measured here with two change streams open: 331 -> 122 commands/s while the oplog
-   * grew 30k -> 66k entries; 700-900/s throughout with a 20 s window). A relay whose resume token
-   * was trimmed away drops it and scans, the path a lost token takes on mongod too.
-   */
-  readonly standInOplogKeepMs?: number;
   /** Logs a progress line this often (default 30 s). */
   readonly progressEveryMs?: number;
   readonly log?: (line: string) => void;
@@ -135,17 +125,6 @@ function every(ms: number, fn: () => Promise<void>): { stop: () => Promise<void>
       await loop;
     },
   };
-}
-
-/** Deletes the stand-in's oplog entries older than `keepMs` (its oplog is `local.oplog.rs`, and a
- * delete there is not itself logged); returns how many. */
-async function trimOplog(mongo: MongoClient, keepMs: number): Promise<number> {
-  const before = new Timestamp({ t: Math.floor((Date.now() - keepMs) / 1000), i: 0 });
-  const r = await mongo
-    .db('local')
-    .collection('oplog.rs')
-    .deleteMany({ ts: { $lt: before } });
-  return r.deletedCount;
 }
 
 /** A relay or sink child process that is restarted after every kill (writers: `WriterProcess`). */
@@ -413,7 +392,6 @@ export async function runChaos(servers: ChaosServers, o: ChaosOptions): Promise<
   );
   const killsBy = { writer: 0, relay: 0, sink: 0 };
   const background: { stop: () => Promise<void> }[] = [];
-  let oplogTrimmed = 0;
   let kills = 0;
   let restarts = 0;
   const settled = (): number => writers.reduce((n, w) => n + w.settled, 0);
@@ -446,14 +424,6 @@ export async function runChaos(servers: ChaosServers, o: ChaosOptions): Promise<
         );
       }),
     );
-    const keepMs = o.standInOplogKeepMs;
-    if (servers.mongoKind === 'stand-in' && keepMs !== undefined) {
-      background.push(
-        every(2000, async () => {
-          oplogTrimmed += await trimOplog(mongo, keepMs);
-        }),
-      );
-    }
 
     // The fault injector: kills spread over the commands (the k-th once k/kills of them are done),
     // then, after the last command, until the quota is met; server restarts spread evenly too.
@@ -563,10 +533,6 @@ export async function runChaos(servers: ChaosServers, o: ChaosOptions): Promise<
     };
   } finally {
     for (const b of background) await b.stop();
-    if (oplogTrimmed > 0)
-      log(
-        `stand-in oplog: ${oplogTrimmed} entries older than ${String(o.standInOplogKeepMs)} ms trimmed`,
-      );
     for (const w of writers) await w.kill('SIGKILL');
     for (const c of children) await c.kill('SIGKILL');
     await mongo.close();

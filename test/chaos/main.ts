@@ -77,8 +77,6 @@ try {
       mysqlRestarts: num('mysql-restarts'),
       seed,
       quietTimeoutMs: 600_000,
-      // Its own stand-in: trimmed like a capped oplog (see ChaosOptions.standInOplogKeepMs).
-      standInOplogKeepMs: 30_000,
       log: say,
     },
   );

@@ -1,8 +1,12 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { MongoClient } from 'mongodb';
+import { MongoClient, Timestamp } from 'mongodb';
 import { testServers, uniqueName, waitFor } from '../support/servers.js';
 
-const { mongodbUri } = testServers();
+const { mongodbUri, mongoKind } = testServers();
+/** The harness started this stand-in (not one given by MONGODB_URI): it caps its oplog. */
+const ownStandIn =
+  mongoKind === 'stand-in' &&
+  /mongodb: .*stand-in.*local/.test(process.env.CQRS_SYNC_SERVER_LINES ?? '');
 let client: MongoClient;
 let dbName: string;
 
@@ -62,3 +66,17 @@ it('applies a conditional $set with $push, a fenced $pull and an arrayFilters $s
     list: [{ id: 'e2', s: 'failed' }],
   });
 });
+
+(ownStandIn ? it : it.skip)(
+  "caps the harness's stand-in's oplog as a real mongod's is capped: old entries go",
+  async () => {
+    const oplog = client.db('local').collection('oplog.rs');
+    const old = new Timestamp({ t: Math.floor(Date.now() / 1000) - 3600, i: 1 });
+    await oplog.insertOne({ ts: old, op: 'n', ns: '', o: { msg: 'an hour old' } });
+    await waitFor(
+      'the trimmer to delete it',
+      async () => (await oplog.countDocuments({ ts: old })) === 0,
+      { timeoutMs: 15_000 },
+    );
+  },
+);

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { MongoClient } from 'mongodb';
+import { MongoClient, Timestamp } from 'mongodb';
 import { HarnessError } from '../errors.js';
 import { LocalServer } from '../local-server.js';
 import { choosePort } from '../ports.js';
@@ -228,7 +228,48 @@ async function startStandIn(ctx: ServerContext): Promise<MongoHandle> {
       env: { MONGODB_URI: uri, CQRS_SYNC_MONGO_KIND: 'stand-in' },
     };
   });
-  return withCaps(server, 'stand-in', await probeMongo(uri));
+  const handle = withCaps(server, 'stand-in', await probeMongo(uri));
+  if (ctx.config.standInOplogKeepMs === 0) return handle;
+  const trimmer = trimOplog(uri, ctx.config.standInOplogKeepMs);
+  const stop = handle.stop.bind(handle);
+  return Object.assign(handle, {
+    stop: async () => {
+      await trimmer.stop();
+      await stop();
+    },
+  });
+}
+
+/**
+ * Caps the stand-in's oplog as a real mongod's is: every 2 s, deletes entries older than `keepMs`
+ * (`local.oplog.rs`; a delete there is not itself logged). Without it every change-stream
+ * `getMore` scans a history that only grows (measured: a command's writes fell from ~130 to ~8/s
+ * over `npm run chaos`). A resume token older than the window resumes at the oldest entry left:
+ * the relay's scan, the source of truth, covers what the stream no longer shows.
+ */
+function trimOplog(uri: string, keepMs: number): { stop: () => Promise<void> } {
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 2000 });
+  let running: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(
+      () =>
+        client
+          .db('local')
+          .collection('oplog.rs')
+          .deleteMany({
+            ts: { $lt: new Timestamp({ t: Math.floor((Date.now() - keepMs) / 1000), i: 0 }) },
+          })
+          .catch(() => undefined), // the stand-in may be restarting (chaos): next time
+    );
+  }, 2000);
+  timer.unref();
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await running;
+      await client.close().catch(() => undefined);
+    },
+  };
 }
 
 export async function pingMongo(uri: string): Promise<boolean> {
