@@ -110,3 +110,32 @@ it('says which section cannot be read, and exits 1', async () => {
   expect(await statusCli(['--help'], t.catalog, {})).toBe(0);
   expect(out).toContain('Usage: cqrs-sync status');
 }, 60_000);
+
+it('reports a resume token document whose "at" is not a date, and reads the rest', async () => {
+  const database = uniqueName('status-token');
+  const db = client.db(database);
+  const env = { ...t.env, MONGODB_URI: servers.mongodbUri, RELAY_OUTBOX_DATABASE: database };
+  for (const at of ['yesterday', 17, null, { $date: 'x' }]) {
+    await db
+      .collection<{ _id: string }>('relay_state')
+      .updateOne(
+        { _id: 'resume:outbox' },
+        { $set: { value: { customer: { _data: '00' } }, at } },
+        { upsert: true },
+      );
+    const s = await readStatus(t.catalog, env);
+    if (!s.relay.ok) throw new Error(s.relay.error);
+    expect(s.relay.value.resumeTokenAgeMs).toBeUndefined();
+    expect(s.relay.value.resumeTokenError).toContain(`"at" is ${JSON.stringify(at)}, not a date`);
+    expect(formatStatus(s)).toMatch(
+      /resume token +unreadable: resume token document resume:outbox/,
+    );
+  }
+  let out = '';
+  jest.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => {
+    out += String(chunk);
+    return true;
+  });
+  expect(await statusCli([], t.catalog, env)).toBe(0);
+  expect(out).toContain('backlog        0 pending');
+}, 60_000);

@@ -23,6 +23,8 @@ export interface RelayStatus {
   /** Aggregates held behind a failed entry (`Type/id`), waiting for `relay release`. */
   readonly held: readonly string[];
   readonly resumeTokenAgeMs: number | undefined;
+  /** Set when the resume token document could not be read (e.g. its `at` is not a date). */
+  readonly resumeTokenError?: string;
 }
 
 export interface PartitionLag {
@@ -76,7 +78,11 @@ export async function readStatus(
       const [lease, backlog, tokenAt, held] = await Promise.all([
         new MongoLeaseStore(db, config.name).current(),
         source.backlog(),
-        source.resumeTokenSavedAt(),
+        // One malformed document must not hide the rest of the screen.
+        source.resumeTokenSavedAt().then(
+          (at) => ({ at, error: undefined }),
+          (e: unknown) => ({ at: undefined, error: message(e) }),
+        ),
         source.heldAggregates(),
       ]);
       return {
@@ -88,7 +94,8 @@ export async function readStatus(
         backlog: backlog.pending,
         oldestPendingAgeMs: backlog.oldest ? now - backlog.oldest.getTime() : undefined,
         held: held.sort(),
-        resumeTokenAgeMs: tokenAt ? now - tokenAt.getTime() : undefined,
+        resumeTokenAgeMs: tokenAt.at ? now - tokenAt.at.getTime() : undefined,
+        ...(tokenAt.error === undefined ? {} : { resumeTokenError: tokenAt.error }),
       };
     } finally {
       await client.close();
@@ -193,7 +200,7 @@ export function formatStatus(s: Status): string {
       `  held           ${r.held.length === 0 ? 'none' : `${r.held.length} aggregates behind a failed entry (relay release <id>): ${r.held.slice(0, 5).join(', ')}${r.held.length > 5 ? ', …' : ''}`}`,
     );
     out.push(
-      `  resume token   ${r.resumeTokenAgeMs === undefined ? 'none saved' : `saved ${secs(r.resumeTokenAgeMs)} ago`}`,
+      `  resume token   ${r.resumeTokenError !== undefined ? `unreadable: ${r.resumeTokenError}` : r.resumeTokenAgeMs === undefined ? 'none saved' : `saved ${secs(r.resumeTokenAgeMs)} ago`}`,
     );
   }
   out.push('', 'sink');

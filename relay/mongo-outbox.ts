@@ -300,10 +300,20 @@ export class MongoOutboxSource implements OutboxSource {
     return (await this.state.findOne({ _id: this.tokenKey }))?.value;
   }
 
-  /** When the resume token was last saved (for `cqrs-sync status`); undefined when there is none. */
+  /** When the resume token was last saved (for `cqrs-sync status`); undefined when there is none. The document is written by hand at
+   * times (a restore, an operator's fix): an `at` that is not a date throws (a TypeError saying what
+   * it is) rather than passing for one. */
   async resumeTokenSavedAt(): Promise<Date | undefined> {
     const doc = await this.state.findOne({ _id: this.tokenKey });
-    return doc?.value === null || doc?.value === undefined ? undefined : doc.at;
+    if (doc?.value === null || doc?.value === undefined) return undefined;
+    const at: unknown = doc.at;
+    if (at instanceof Date && !Number.isNaN(at.getTime())) return at;
+    // JSON.stringify gives undefined for undefined (its declared type says string).
+    const json = JSON.stringify(at) as string | undefined;
+    const shown = at instanceof Date ? 'an invalid date' : (json ?? String(at));
+    throw new TypeError(
+      `resume token document ${this.tokenKey}: "at" is ${shown.slice(0, 80)}, not a date`,
+    );
   }
 
   async saveResumeToken(token: unknown): Promise<void> {
