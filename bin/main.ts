@@ -70,15 +70,6 @@ const commands: Record<string, Handler> = {
     const { sinkCli } = await import('../sink/cli.js');
     return sinkCli(['dlq', ...argv], sinkUser(loaded));
   },
-  'demo-web': async (argv) => {
-    // The demo is not part of the npm package (the repository's image compiles it in), so this
-    // import is resolved at run time only.
-    const demoCli: string = '../demo/web/cli.js';
-    const { demoWebCli } = (await import(demoCli)) as {
-      demoWebCli: (argv: readonly string[]) => Promise<number>;
-    };
-    return demoWebCli(argv);
-  },
   status: async (argv, loaded) => {
     const { statusCli } = await import('./status.js');
     return statusCli(argv, loaded.catalog);
@@ -103,6 +94,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     console.log(USAGE);
     return command ? 0 : 2;
+  }
+  if (command === 'demo-web') {
+    // The demo brings its own domain, so it runs without the user's config module (from any
+    // directory, as `npx cqrs-sync demo-web`); the package ships it compiled (tsconfig.build.json).
+    const { demoWebCli } = await import('../demo/web/cli.js');
+    return demoWebCli(args);
   }
   const handler = commands[command];
   if (!handler) {
