@@ -58,6 +58,12 @@ export interface RedriveResult {
   readonly stale: number;
 }
 
+export interface DropResult {
+  readonly aggregate: AggregateKey;
+  /** Held events of the aggregate left after the drop; 0 means it was un-parked. */
+  readonly stillHeld: number;
+}
+
 export class Applier {
   private readonly handlers: { p: Projection; types: Set<string>; aggs: Set<string> }[];
   private readonly now: () => Date;
@@ -304,6 +310,38 @@ export class Applier {
       }
       throw e;
     }
+  }
+  /**
+   * Discards dead letter `id`. When it was the aggregate's last held event, the aggregate is
+   * un-parked in the same transaction (else nothing would ever wake it: there is nothing left to
+   * re-drive), at the dropped event's version at least, so that its successor is not taken for a gap.
+   */
+  async drop(id: string): Promise<DropResult> {
+    const missing = (): PipelineError =>
+      new PipelineError('config_invalid', `no dead letter #${id}`, { retriable: false });
+    if (!/^\d+$/.test(id)) throw missing();
+    return this.deps.store.transaction(async (tx) => {
+      const key = await tx.findHeldAggregate(id);
+      if (!key) throw missing();
+      const a = (await tx.lockAggregates([key])).get(aggregateKeyOf(key));
+      const held = await tx.heldOf([key]);
+      const dropped = held.find((h) => h.id === Number(id) && h.kind === 'dead');
+      if (!dropped) throw missing();
+      await tx.release([Number(id)]);
+      const rest = held.length - 1;
+      if (rest === 0 && a && a.status !== 'ok') {
+        await tx.saveAggregates([
+          {
+            ...a,
+            version: Math.max(a.version, dropped.version),
+            status: 'ok',
+            statusSince: this.now(),
+            reason: null,
+          },
+        ]);
+      }
+      return { aggregate: key, stillHeld: rest };
+    });
   }
 }
 

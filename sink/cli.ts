@@ -6,7 +6,7 @@
  *   sink dlq list                    dead letters and parked aggregates
  *   sink dlq show <id>               one held record, decoded when possible
  *   sink dlq redrive <target>        apply a parked aggregate's held events in order and un-park it
- *   sink dlq drop <id>               discard one dead letter (its aggregate stays parked)
+ *   sink dlq drop <id>               discard one dead letter (un-parks its aggregate if nothing else is held)
  *   sink replay --to earliest|<time> [--shadow]   rebuild / re-deliver (group must be idle)
  */
 import mysql from 'mysql2/promise';
@@ -73,7 +73,8 @@ example:
   redrive <target>  applies the parked aggregate's held events in version order (gaps accepted: events
                     carry the state) and un-parks it; target: a held id, an event id, Type/aggregateId
                     or an aggregate id. If an event still fails, nothing is applied and attempts grow.
-  drop <id>         discards one dead letter; its aggregate stays parked until re-driven
+  drop <id>         discards one dead letter; when nothing else of its aggregate is held, the aggregate
+                    is un-parked (else it stays parked until re-driven, and drop says so)
 examples:
   cqrs-sync sink dlq list
   cqrs-sync sink dlq show 17
@@ -334,16 +335,12 @@ async function dlq(
           err(HELP.dlq ?? '');
           return 2;
         }
-        const [res] = await store.pool.query(
-          `DELETE FROM ${t(SINK_TABLES.held)} WHERE id = ? AND kind = 'dead'`,
-          [target],
-        );
-        if ((res as { affectedRows: number }).affectedRows !== 1) {
-          err(`no dead letter #${target}`);
-          return 1;
-        }
+        const r = await applier.drop(target);
+        const agg = `${r.aggregate.aggregateType}/${r.aggregate.aggregateId}`;
         out(
-          `dropped dead letter #${target}; its aggregate stays parked until \`sink dlq redrive\``,
+          r.stillHeld === 0
+            ? `dropped dead letter #${target}; ${agg} had nothing else held and is un-parked`
+            : `dropped dead letter #${target}; ${agg} stays parked with ${r.stillHeld} held event(s): run \`cqrs-sync sink dlq redrive ${agg}\``,
         );
         return 0;
       }

@@ -147,4 +147,34 @@ describe('replay', () => {
     expect((await cli(['dlq', 'redrive', 'nothing-here'])).code).toBe(1);
     expect((await cli(['dlq', 'redrive', String(dead2?.id)])).code).toBe(1);
   });
+
+  it('un-parks an aggregate when its only dead letter is dropped, so its next event applies', async () => {
+    const [dead] = await t.db.query<{ id: number }>(
+      "SELECT id FROM cqrs_sink_held WHERE aggregate_id = 'c-cli2' AND kind = 'dead'",
+    );
+    const drop = await cli(['dlq', 'drop', String(dead?.id)]);
+    expect(drop).toMatchObject({ code: 0 });
+    expect(drop.out).toMatch(/Customer\/c-cli2 had nothing else held and is un-parked/);
+    expect(
+      await t.db.query(
+        "SELECT status, version FROM cqrs_sink_aggregates WHERE aggregate_id = 'c-cli2'",
+      ),
+    ).toEqual([{ status: 'ok', version: 1 }]);
+    expect((await cli(['dlq', 'list'])).out).toMatch(/0 parked or waiting aggregate/);
+    // Its successor (v2, carrying the whole state) applies: no gap is waited for.
+    const sink = await t.start();
+    const h = new DemoHistory();
+    h.customerRegistered('c-cli2', 'z'.repeat(400), 'x@example.com');
+    await t.send([h.customerRenamed('c-cli2', 'Two')]);
+    await waitFor(
+      'applied',
+      async () =>
+        (await t.db.query("SELECT name FROM customers WHERE id = 'c-cli2' AND name = 'Two'"))
+          .length === 1,
+    );
+    await sink.stop();
+    expect(
+      await t.db.query("SELECT status FROM cqrs_sink_aggregates WHERE aggregate_id = 'c-cli2'"),
+    ).toEqual([{ status: 'ok' }]);
+  });
 });
