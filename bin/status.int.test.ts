@@ -3,9 +3,11 @@ import { afterAll, beforeAll, afterEach, expect, it, jest } from '@jest/globals'
 import { MongoClient } from 'mongodb';
 import { MongoLeaseStore, MongoOutboxSource } from '../relay/mongo-outbox.js';
 import { appendEntries, customerEntries } from '../relay/testing.js';
+import pino from 'pino';
+import { sinkCli } from '../sink/cli.js';
 import { sinkTestEnv, type SinkTestEnv } from '../sink/test-harness.js';
-import { DemoHistory } from '../sink/testing.js';
-import { testServers, uniqueName } from '../test/support/servers.js';
+import { DemoHistory, testProjections } from '../sink/testing.js';
+import { testServers, uniqueName, waitFor } from '../test/support/servers.js';
 import { formatStatus, readStatus, statusCli } from './status.js';
 
 const servers = testServers();
@@ -57,7 +59,7 @@ it('reads backlog, lag per partition, dead letters and parked aggregates from th
   expect(s.relay.value.oldestPendingAgeMs).toBeGreaterThanOrEqual(60_000);
   expect(s.sink.value.totalLag).toBe(2);
   expect(s.sink.value.partitions.length).toBe(t.catalog.topics().length * 2);
-  expect(s.sink.value.deadLetters).toBe(0);
+  expect(s.deadLetters).toEqual({ ok: true, value: 0 });
   expect(s.parked.value).toBe(0);
 
   const text = formatStatus(s);
@@ -139,3 +141,45 @@ it('reports a resume token document whose "at" is not a date, and reads the rest
   expect(await statusCli([], t.catalog, env)).toBe(0);
   expect(out).toContain('backlog        0 pending');
 }, 60_000);
+
+it('counts dead letters as dlq list does: held rows of kind dead, not dead-letter topic records', async () => {
+  const env = { ...t.env, MONGODB_URI: servers.mongodbUri, RELAY_OUTBOX_DATABASE: uniqueName('s') };
+  const list = async (): Promise<string> => {
+    const out: string[] = [];
+    await sinkCli(
+      ['dlq', 'list'],
+      { catalog: t.catalog, projections: testProjections },
+      { env, out: (l) => out.push(l), err: () => undefined, logger: pino({ level: 'silent' }) },
+    );
+    return out.join('\n');
+  };
+  const sink = await t.start();
+  const h = new DemoHistory();
+  // Too long a name: dead-lettered (held in MySQL and copied to the dead-letter topic).
+  await t.send([h.customerRegistered('c-dead', 'y'.repeat(400), 'd@x.io')]);
+  await waitFor(
+    'dead-lettered',
+    async () =>
+      (await t.db.query("SELECT id FROM cqrs_sink_held WHERE kind = 'dead'")).length === 1,
+  );
+  await sink.stop();
+  const one = await readStatus(t.catalog, env);
+  expect(one.deadLetters).toEqual({ ok: true, value: 1 });
+  expect(await list()).toMatch(/^1 dead letter/);
+  expect(formatStatus(one)).toMatch(
+    new RegExp(`dead letters +1 held \\(sink dlq list\\); copies on ${t.dlt}`),
+  );
+  // Dropped: the topic keeps its copy, but nothing is dead-lettered any more.
+  const [row] = await t.db.query<{ id: number }>(
+    "SELECT id FROM cqrs_sink_held WHERE kind = 'dead'",
+  );
+  await sinkCli(
+    ['dlq', 'drop', String(row?.id)],
+    { catalog: t.catalog, projections: testProjections },
+    { env, out: () => undefined, err: () => undefined, logger: pino({ level: 'silent' }) },
+  );
+  const none = await readStatus(t.catalog, env);
+  expect(none.deadLetters).toEqual({ ok: true, value: 0 });
+  expect(await list()).toMatch(/^0 dead letter/);
+  expect(formatStatus(none)).toMatch(/dead letters +0 held/);
+}, 90_000);

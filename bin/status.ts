@@ -39,8 +39,8 @@ export interface SinkStatus {
   readonly group: string;
   readonly partitions: readonly PartitionLag[];
   readonly totalLag: number;
+  /** Where copies of dead letters go; the count is `deadLetters`, read from MySQL. */
   readonly dltTopic: string;
-  readonly deadLetters: number;
 }
 
 export interface Status {
@@ -48,6 +48,8 @@ export interface Status {
   readonly relay: Section<RelayStatus>;
   readonly sink: Section<SinkStatus>;
   readonly parked: Section<number>;
+  /** Held rows of kind `dead` in MySQL: the same count as `sink dlq list` and the demo. */
+  readonly deadLetters: Section<number>;
 }
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
@@ -139,37 +141,33 @@ export async function readStatus(
           });
         }
       }
-      let deadLetters = 0;
-      if (existing.has(config.dltTopic)) {
-        for (const p of await admin.fetchTopicOffsets(config.dltTopic)) {
-          deadLetters += Number(p.high) - Number(p.low);
-        }
-      }
       return {
         group: config.groupId,
         partitions,
         totalLag: partitions.reduce((a, p) => a + p.lag, 0),
         dltTopic: config.dltTopic,
-        deadLetters,
       };
     } finally {
       await admin.disconnect();
     }
   });
-  const parked = section(async () => {
+  const bookkeeping = (async () => {
     const config = loadSinkConfig(env);
     const store = new MysqlStore({ connection: config.mysqlUrl, poolSize: 1 });
     try {
-      return await store.countParked();
+      return { parked: await store.countParked(), dead: await store.countDeadLetters() };
     } finally {
       await store.close();
     }
-  });
+  })();
+  const parked = section(async () => (await bookkeeping).parked);
+  const deadLetters = section(async () => (await bookkeeping).dead);
   return {
     at: new Date(now).toISOString(),
     relay: await relay,
     sink: await sink,
     parked: await parked,
+    deadLetters: await deadLetters,
   };
 }
 
@@ -216,8 +214,10 @@ export function formatStatus(s: Status): string {
         `    ${p.topic.padEnd(width)}  ${String(p.partition).padEnd(9)}  ${String(p.end).padEnd(9)}  ${String(p.committed ?? '-').padEnd(9)}  ${p.lag}`,
       );
     }
-    out.push(`  dead letters   ${k.deadLetters} on ${k.dltTopic}`);
   }
+  out.push(
+    `  dead letters   ${s.deadLetters.ok ? `${s.deadLetters.value} held (sink dlq list)${s.sink.ok ? `; copies on ${s.sink.value.dltTopic}` : ''}` : `unreachable: ${s.deadLetters.error}`}`,
+  );
   out.push(
     `  parked         ${s.parked.ok ? `${s.parked.value} aggregates` : `unreachable: ${s.parked.error}`}`,
   );
@@ -250,5 +250,5 @@ export async function statusCli(
     argv.includes('--json') ? `${JSON.stringify(s, null, 2)}\n` : `${formatStatus(s)}\n`,
   );
   // Nonzero when a section could not be read, so scripts notice.
-  return s.relay.ok && s.sink.ok && s.parked.ok ? 0 : 1;
+  return s.relay.ok && s.sink.ok && s.parked.ok && s.deadLetters.ok ? 0 : 1;
 }

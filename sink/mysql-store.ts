@@ -179,6 +179,15 @@ export class MysqlStore implements ReadModelStore, OffsetStore {
     return Number(rows[0]?.n ?? 0);
   }
 
+  /** Dead letters: held rows of kind `dead`, the ones `dlq list` shows (the dead-letter topic keeps
+   * copies, also of letters since dropped or re-driven, so its record count is not this). */
+  async countDeadLetters(): Promise<number> {
+    const [rows] = await this.pool.query<mysql.RowDataPacket[]>(
+      `SELECT COUNT(*) AS n FROM ${this.t(SINK_TABLES.held)} WHERE kind = 'dead'`,
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
   async load(group: string, topic: string): Promise<Map<number, string>> {
     try {
       const [rows] = await this.pool.query(
