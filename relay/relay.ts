@@ -79,6 +79,8 @@ export class Relay implements RelayHandle {
   readonly done: Promise<void>;
   private lastTurnAt = Date.now();
   private failedPasses = 0;
+  /** The code of the last pass's failure (cleared by a pass that succeeds): readiness names it. */
+  private lastFailureCode: string | undefined;
   private tokenAt: number | undefined;
   private backlogCache: { at: number; value: Promise<Backlog> } | undefined;
   private currentState: RelayState = 'starting';
@@ -254,6 +256,12 @@ export class Relay implements RelayHandle {
         ok: this.failedPasses < 3,
         detail: `${this.failedPasses} failed in a row`,
       },
+      // One failed publish is enough: a broker that refuses it is down, not slow (the producer has
+      // already retried within the send timeout). Idle, the relay does not talk to the broker.
+      broker:
+        this.lastFailureCode === 'broker_unavailable'
+          ? { ok: false, detail: 'the last pass could not publish: broker unavailable' }
+          : { ok: true },
     };
   }
 
@@ -359,6 +367,7 @@ export class Relay implements RelayHandle {
         try {
           await this.scanPass();
           this.failedPasses = 0;
+          this.lastFailureCode = undefined;
           backoff = config.retryInitialMs;
           this.nextScanAt = Date.now() + config.scanIntervalMs;
         } catch (e) {
@@ -369,7 +378,8 @@ export class Relay implements RelayHandle {
           }
           this.counts.errors++;
           this.failedPasses++;
-          this.m.errors.inc({ reason: isPipelineError(e) ? e.code : 'unexpected' });
+          this.lastFailureCode = isPipelineError(e) ? e.code : 'unexpected';
+          this.m.errors.inc({ reason: this.lastFailureCode });
           this.log.warn({ err: e, retryInMs: backoff }, 'scan pass failed; retrying');
           this.scanRequested = true;
           await this.sleep(backoff);

@@ -126,6 +126,8 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
   let gapTimer: NodeJS.Timeout | undefined;
   let ops: OpsServer | undefined;
   let joined = false;
+  /** When the broker last answered the consumer (a fetch or a heartbeat): readiness goes by it. */
+  let brokerSeenAt = 0;
   /** Set while a batch is being retried: readiness reports it (MySQL down, locks…). */
   let retryingSince: number | undefined;
   let resolveDone!: () => void;
@@ -190,6 +192,7 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
     stored.clear();
     sought.clear();
     joined = true;
+    brokerSeenAt = Date.now();
     log.info({ assignment: ev.payload.memberAssignment }, 'partitions assigned');
   });
 
@@ -352,8 +355,15 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
     await c.connect();
     for (const topic of topics) await c.subscribe({ topic, fromBeginning: true });
     c.on(c.events.CRASH, (ev) => {
+      // A restart rejoins the group (GROUP_JOIN): not ready until then.
+      joined = false;
       if (!ev.payload.restart) fail(ev.payload.error);
     });
+    for (const event of [c.events.FETCH, c.events.HEARTBEAT]) {
+      c.on(event, () => {
+        brokerSeenAt = Date.now();
+      });
+    }
     await c.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -386,6 +396,19 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
     gapTimer.unref();
   }
   transition('running', { topics });
+  // A fetch ends within its wait (5 s) and heartbeats go every heartbeatInterval: this much silence
+  // means the broker is unreachable (the consumer is retrying or reconnecting), not that it is idle.
+  const brokerSilentMs = Math.max(15_000, 3 * config.heartbeatIntervalMs);
+  const consumerCheck = (): { ok: boolean; detail: string } => {
+    if (!joined) return { ok: false, detail: 'not in the group (joining or reconnecting)' };
+    const silent = Date.now() - brokerSeenAt;
+    return silent < brokerSilentMs
+      ? { ok: true, detail: 'joined' }
+      : {
+          ok: false,
+          detail: `no fetch or heartbeat answered for ${silent} ms: broker unreachable`,
+        };
+  };
   if (config.opsPort !== undefined) {
     try {
       ops = await startOpsServer({
@@ -395,7 +418,7 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
         liveness: () => state !== 'failed',
         readiness: async () => ({
           state: { ok: state === 'running', detail: state },
-          consumer: { ok: joined, detail: joined ? 'joined' : 'not joined yet' },
+          consumer: consumerCheck(),
           mysql: await store.ping().then(
             () => ({ ok: true }),
             (e: unknown) => ({ ok: false, detail: classifyError(e).message }),
