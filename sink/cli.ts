@@ -257,32 +257,34 @@ async function dlq(
   try {
     switch (sub) {
       case 'list': {
-        const [dead] = await store.pool.query(
+        const [deadRows] = await store.pool.query(
           `SELECT id, aggregate_type, aggregate_id, version, event_type, error_code, error_message, attempts, first_failed_at,
              topic, kpartition, koffset FROM ${t(SINK_TABLES.held)} WHERE kind = 'dead' ORDER BY id`,
         );
-        const [parked] = await store.pool.query(
-          `SELECT a.aggregate_type, a.aggregate_id, a.version, a.status, a.status_since, a.reason, COUNT(h.id) AS held
+        const [parkedRows] = await store.pool.query(
+          `SELECT a.aggregate_type, a.aggregate_id, a.version, a.status, a.status_since, a.reason,
+             GROUP_CONCAT(h.id ORDER BY h.version, h.id) AS held_ids
            FROM ${t(SINK_TABLES.aggregates)} a LEFT JOIN ${t(SINK_TABLES.held)} h
              ON h.aggregate_type = a.aggregate_type AND h.aggregate_id = a.aggregate_id
-           WHERE a.status <> 'ok' GROUP BY a.aggregate_type, a.aggregate_id, a.version, a.status, a.status_since, a.reason`,
+           WHERE a.status <> 'ok' GROUP BY a.aggregate_type, a.aggregate_id, a.version, a.status, a.status_since, a.reason
+           ORDER BY a.status_since`,
         );
+        const dead = (deadRows as Record<string, unknown>[]).map(deadLetterOf);
+        const parked = (parkedRows as Record<string, unknown>[]).map(parkedOf);
         if (json) {
-          out(JSON.stringify({ dead, parked }, null, 2));
+          out(JSON.stringify({ deadLetters: dead, parked }, null, 2));
           return 0;
         }
-        const d = dead as Record<string, unknown>[];
-        const p = parked as Record<string, unknown>[];
-        out(`${d.length} dead letter(s):`);
-        for (const r of d) {
+        out(`${dead.length} dead letter(s):`);
+        for (const d of dead) {
           out(
-            `  #${String(r.id)} ${String(r.aggregate_type)}/${String(r.aggregate_id)} v${String(r.version)} ${String(r.event_type)} at ${String(r.topic)}[${String(r.kpartition)}]@${String(r.koffset)}: ${String(r.error_code)} (attempts ${String(r.attempts)}): ${String(r.error_message).slice(0, 160)}`,
+            `  #${d.id} ${printable(d.aggregateType)}/${printable(d.aggregateId)} v${d.version} ${printable(d.eventType)} at ${d.topic}[${d.partition}]@${d.offset}: ${d.errorCode} (attempts ${d.attempts}): ${clip(printable(d.errorMessage), 160)}`,
           );
         }
-        out(`${p.length} parked or waiting aggregate(s):`);
-        for (const r of p) {
+        out(`${parked.length} parked or waiting aggregate(s):`);
+        for (const p of parked) {
           out(
-            `  ${String(r.aggregate_type)}/${String(r.aggregate_id)} at v${String(r.version)} ${String(r.status)} since ${new Date(String(r.status_since)).toISOString()}, ${String(r.held)} held: ${String(r.reason)}`,
+            `  ${printable(p.aggregateType)}/${printable(p.aggregateId)} at v${p.version} ${p.status} since ${p.statusSince}, ${p.heldIds.length} held${p.heldIds.length > 0 ? ` (#${p.heldIds.join(', #')})` : ''}: ${clip(printable(p.reason ?? ''), 160)}`,
           );
         }
         return 0;
@@ -351,4 +353,80 @@ async function dlq(
   } finally {
     await store.close();
   }
+}
+
+/** `dlq list --json`: camelCase and numbers as numbers, like `cqrs-sync status --json`. */
+interface DeadLetterView {
+  readonly id: number;
+  readonly aggregateType: string;
+  readonly aggregateId: string;
+  readonly version: number;
+  readonly eventType: string;
+  readonly errorCode: string;
+  readonly errorMessage: string;
+  readonly attempts: number;
+  readonly firstFailedAt: string | null;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+}
+
+interface ParkedView {
+  readonly aggregateType: string;
+  readonly aggregateId: string;
+  readonly version: number;
+  readonly status: string;
+  readonly statusSince: string;
+  readonly reason: string | null;
+  /** Held events of the aggregate, in the order a re-drive applies them. */
+  readonly heldIds: number[];
+}
+
+const str = (v: unknown): string =>
+  v instanceof Date ? v.toISOString() : Buffer.isBuffer(v) ? v.toString() : String(v);
+const time = (v: unknown): string | null =>
+  v === null || v === undefined ? null : new Date(v instanceof Date ? v : str(v)).toISOString();
+
+function deadLetterOf(r: Record<string, unknown>): DeadLetterView {
+  return {
+    id: Number(r.id),
+    aggregateType: str(r.aggregate_type),
+    aggregateId: str(r.aggregate_id),
+    version: Number(r.version),
+    eventType: str(r.event_type),
+    errorCode: str(r.error_code),
+    errorMessage: r.error_message === null ? '' : str(r.error_message),
+    attempts: Number(r.attempts),
+    firstFailedAt: time(r.first_failed_at),
+    topic: str(r.topic),
+    partition: Number(r.kpartition),
+    offset: Number(r.koffset),
+  };
+}
+
+function parkedOf(r: Record<string, unknown>): ParkedView {
+  const ids = r.held_ids === null || r.held_ids === undefined ? '' : str(r.held_ids);
+  return {
+    aggregateType: str(r.aggregate_type),
+    aggregateId: str(r.aggregate_id),
+    version: Number(r.version),
+    status: str(r.status),
+    statusSince: time(r.status_since) ?? '',
+    reason: r.reason === null || r.reason === undefined ? null : str(r.reason),
+    heldIds: ids === '' ? [] : ids.split(',').map(Number),
+  };
+}
+
+/** Ids come from record keys, which may be any bytes: control characters are shown escaped (the
+ * value quoted), never written to the terminal. */
+export function printable(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f-\u009f]/.test(s) ? JSON.stringify(s) : s;
+}
+
+/** At most `max` characters, cut at a word boundary when there is one in the second half. */
+export function clip(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const cut = s.lastIndexOf(' ', max - 1);
+  return `${s.slice(0, cut > max / 2 ? cut : max - 1)}…`;
 }

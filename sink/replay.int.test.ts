@@ -118,7 +118,7 @@ describe('replay', () => {
     expect(list.code).toBe(0);
     expect(list.out).toMatch(/2 dead letter/);
     expect(list.out).toMatch(/Customer\/c-cli at v0 parked/);
-    expect(JSON.parse((await cli(['dlq', 'list', '--json'])).out)).toHaveProperty('dead');
+    expect(JSON.parse((await cli(['dlq', 'list', '--json'])).out)).toHaveProperty('deadLetters');
     const [dead] = await t.db.query<{ id: number }>(
       "SELECT id FROM cqrs_sink_held WHERE aggregate_id = 'c-cli' AND kind = 'dead'",
     );
