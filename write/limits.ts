@@ -1,4 +1,5 @@
 import { PipelineError } from '../schemas/errors.js';
+import { payloadBytes } from './aggregate-record.js';
 import type { Commit } from './ports.js';
 
 /**
@@ -52,7 +53,7 @@ export function aggregateLimits(overrides: Partial<AggregateLimits> = {}): Aggre
  */
 export function refuseWhenRelayBehind(commit: Commit, limits: AggregateLimits): void {
   const entries = commit.unrelayed.entries + commit.entries.length;
-  const bytes = commit.unrelayed.bytes + commit.entries.reduce((n, e) => n + e.payload.length, 0);
+  const bytes = commit.unrelayed.bytes + payloadBytes(commit.entries);
   if (entries <= limits.maxUnrelayedEntries && bytes <= limits.maxUnrelayedBytes) return;
   throw new PipelineError(
     'relay_behind',

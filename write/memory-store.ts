@@ -1,4 +1,5 @@
 import type { AggregateDocument } from '../schemas/outbox-entry.js';
+import { recordOf } from './aggregate-record.js';
 import {
   aggregateLimits,
   conflict,
@@ -6,7 +7,7 @@ import {
   type AggregateLimits,
 } from './limits.js';
 import type { OutboxEntry } from './outbox.js';
-import type { AggregateRecord, CommandOutcome, Commit, CommitResult, WriteStore } from './ports.js';
+import type { AggregateRecord, Commit, CommitResult, WriteStore } from './ports.js';
 
 /**
  * An in-memory `WriteStore` with the MongoDB one's contract (one document per aggregate, one atomic
@@ -27,21 +28,11 @@ export class InMemoryWriteStore implements WriteStore {
   load(aggregateType: string, aggregateId: string): Promise<AggregateRecord | undefined> {
     const doc = this.documents.get(key(aggregateType, aggregateId));
     if (!doc) return Promise.resolve(undefined);
-    const commands = new Map<string, CommandOutcome>(
-      doc.commands.map((c) => [
-        c.commandId,
-        { aggregateType, aggregateId, version: c.version, eventIds: c.eventIds },
-      ]),
-    );
+    const record = recordOf(aggregateType, doc);
+    // A copy: a caller that changes the state it loaded must not change the stored one.
     return Promise.resolve({
-      aggregateId,
-      version: doc.version,
-      state: doc.state === null ? null : structuredClone(doc.state),
-      commands,
-      unrelayed: {
-        entries: doc.outbox.length,
-        bytes: doc.outbox.reduce((n, e) => n + e.payload.length, 0),
-      },
+      ...record,
+      state: record.state === null ? null : structuredClone(record.state),
     });
   }
 

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { PipelineError } from '../schemas/errors.js';
 import type { AggregateDocument, CommandRecord } from '../schemas/outbox-entry.js';
+import { recordOf } from './aggregate-record.js';
 import {
   aggregateLimits,
   conflict,
@@ -11,14 +12,7 @@ import {
 } from './limits.js';
 import { ensureWriteIndexes, mongoKind } from './mongo-server.js';
 import { aggregateCollectionName } from './outbox.js';
-import type {
-  AggregateRecord,
-  CommandOutcome,
-  Commit,
-  CommitResult,
-  Unrelayed,
-  WriteStore,
-} from './ports.js';
+import type { AggregateRecord, Commit, CommitResult, WriteStore } from './ports.js';
 
 export interface MongoWriteStoreOptions {
   /** Borrowed: the store never closes it. */
@@ -167,24 +161,6 @@ export class MongoWriteStore implements WriteStore {
       this.options.collections?.[aggregateType] ?? aggregateCollectionName(aggregateType);
     return this.db.collection<AggregateDocument>(name);
   }
-}
-
-function recordOf(aggregateType: string, doc: AggregateDocument): AggregateRecord {
-  const commands = new Map<string, CommandOutcome>();
-  for (const c of Array.isArray(doc.commands) ? doc.commands : []) {
-    commands.set(c.commandId, {
-      aggregateType,
-      aggregateId: doc._id,
-      version: c.version,
-      eventIds: c.eventIds,
-    });
-  }
-  const outbox = Array.isArray(doc.outbox) ? doc.outbox : [];
-  const unrelayed: Unrelayed = {
-    entries: outbox.length,
-    bytes: outbox.reduce((n, e) => n + (Buffer.isBuffer(e.payload) ? e.payload.length : 0), 0),
-  };
-  return { aggregateId: doc._id, version: doc.version, state: doc.state, commands, unrelayed };
 }
 
 function codeOf(e: unknown): unknown {

@@ -1,4 +1,5 @@
 import type { EventCodec } from '../schemas/codec.js';
+import { payloadBytes } from './aggregate-record.js';
 import type { AggregateRoot } from './aggregate.js';
 import { buildOutboxEntries, type TraceContext } from './outbox.js';
 import {
@@ -108,7 +109,7 @@ export class Repository<S extends object, A extends AggregateRoot<S>> {
     const before = this.unrelayed.get(aggregate) ?? NOTHING_UNRELAYED;
     this.unrelayed.set(aggregate, {
       entries: before.entries + entries.length,
-      bytes: before.bytes + entries.reduce((n, e) => n + e.payload.length, 0),
+      bytes: before.bytes + payloadBytes(entries),
     });
     return { applied: true, ...outcome };
   }
