@@ -446,17 +446,23 @@ export async function runChaos(servers: ChaosServers, o: ChaosOptions): Promise<
     const faultCount = serverFaults.length;
     const nextFaultAt = (): number =>
       Math.floor(((faultCount - serverFaults.length + 1) * o.commands) / (faultCount + 1));
-    // Kinds in turn, writers twice as often: they can only be killed while commands flow.
+    // Kinds in turn, writers twice as often: they can only be killed while commands flow. While
+    // they flow the injector polls often, so a fast machine cannot finish the commands between two
+    // naps and leave the writers' turns unplayed; a turn waits for its kind to be up again.
     const turns = ['writer', 'relay', 'writer', 'sink'] as const;
+    let turnSince = Date.now();
     while (writing() || kills < o.kills) {
-      await sleep(300 + rnd() * 1200);
+      await sleep(writing() ? 20 + rnd() * 80 : 300 + rnd() * 1200);
       tick();
       if (writing() && settled() < (kills * o.commands) / Math.max(1, o.kills)) continue;
       const live = [
         ...children.filter((c) => c.running).map((c) => ({ kind: c.name, c })),
         ...writers.filter((w) => w.running).map((w) => ({ kind: 'writer', w })),
       ];
-      const wanted = live.filter((v) => v.kind === turns[kills % turns.length]);
+      const turn = turns[kills % turns.length];
+      const wanted = live.filter((v) => v.kind === turn);
+      const waited = Date.now() - turnSince;
+      if (wanted.length === 0 && (turn !== 'writer' || writing()) && waited < 30_000) continue;
       const pool = wanted.length > 0 ? wanted : live;
       const victim = pool[Math.floor(rnd() * pool.length)];
       if (!victim) continue;
@@ -470,6 +476,7 @@ export async function runChaos(servers: ChaosServers, o: ChaosOptions): Promise<
         killsBy[victim.kind as 'relay' | 'sink']++;
       }
       kills++;
+      turnSince = Date.now();
       if (serverFaults.length > 0 && settled() >= nextFaultAt()) {
         const fault = serverFaults.shift();
         if (fault) {
