@@ -40,18 +40,22 @@ export class SinkMetrics {
     registers: [this.registry],
   });
   readonly parked: Gauge;
+  readonly deadLetters: Gauge;
 
-  /** `parked` is read at scrape time (the sink's aggregates table is the truth, not a counter). */
-  constructor(parkedAggregates: () => Promise<number> = () => Promise.resolve(0)) {
-    this.parked = new Gauge({
+  /**
+   * Both are read from MySQL at scrape time: the sink's aggregates and held tables are the truth
+   * (`status` and `dlq list` read the same rows), not a counter of this process's outcomes.
+   */
+  constructor(counts: BookkeepingCounts = {}) {
+    this.parked = scrapedGauge(this.registry, {
       name: 'cqrs_sync_sink_parked_aggregates',
       help: 'Aggregates parked behind a dead-lettered event (waiting for re-drive)',
-      registers: [this.registry],
-      async collect() {
-        // MySQL down: keep the last value rather than fail the whole scrape.
-        const n = await parkedAggregates().catch(() => undefined);
-        if (n !== undefined) this.set(n);
-      },
+      read: counts.parked,
+    });
+    this.deadLetters = scrapedGauge(this.registry, {
+      name: 'cqrs_sync_sink_dead_letters',
+      help: 'Dead letters held in MySQL (the ones dlq list shows; drop or re-drive them)',
+      read: counts.deadLetters,
     });
     collectDefaultMetrics({ register: this.registry });
   }
@@ -59,4 +63,27 @@ export class SinkMetrics {
   record(c: OutcomeCounts): void {
     for (const [k, v] of Object.entries(c)) if (v > 0) this.events.inc({ outcome: k }, v);
   }
+}
+
+/** Where the scrape-time gauges read their values; absent ones stay 0. */
+export interface BookkeepingCounts {
+  readonly parked?: () => Promise<number>;
+  readonly deadLetters?: () => Promise<number>;
+}
+
+function scrapedGauge(
+  registry: Registry,
+  o: { name: string; help: string; read: (() => Promise<number>) | undefined },
+): Gauge {
+  const read = o.read;
+  return new Gauge({
+    name: o.name,
+    help: o.help,
+    registers: [registry],
+    async collect() {
+      // MySQL down: keep the last value rather than fail the whole scrape.
+      const n = read ? await read().catch(() => undefined) : 0;
+      if (n !== undefined) this.set(n);
+    },
+  });
 }

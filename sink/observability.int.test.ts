@@ -143,6 +143,8 @@ it('counts a scripted scenario exactly: 20 applied, one poison, two duplicates, 
   expect(
     (await scrape('cqrs_sync_sink_parked_aggregates')).get('cqrs_sync_sink_parked_aggregates'),
   ).toBe(1);
+  // The same definition as status and dlq list: held rows of kind dead in MySQL.
+  expect((await scrape('cqrs_sync_sink_dead_letters')).get('cqrs_sync_sink_dead_letters')).toBe(1);
   const e2e = await scrape('cqrs_sync_sink_end_to_end_seconds_count');
   expect(e2e.get('cqrs_sync_sink_end_to_end_seconds_count')).toBe(24);
   // Every partition's lag is known and zero once all is applied.

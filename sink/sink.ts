@@ -117,7 +117,10 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
     lockWaitTimeoutMs: config.lockWaitTimeoutMs,
     ...(o.physical ? { physical: o.physical } : {}),
   });
-  const metrics = new SinkMetrics(() => store.countParked());
+  const metrics = new SinkMetrics({
+    parked: () => store.countParked(),
+    deadLetters: () => store.countDeadLetters(),
+  });
   // The base logger, so kafkajs lines carry one `component` key, not two.
   const kafka = o.kafka ?? createKafka(config, base);
   const registry = o.registry ?? new ConfluentRegistry(config.schemaRegistryUrl);
