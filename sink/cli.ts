@@ -88,6 +88,7 @@ examples:
 
 Refused while the group has active members (stop the sinks first).
   --to earliest        rebuild: empties the read model and the sink's bookkeeping, re-applies everything
+                       (dead letters dropped or re-driven before stay so: see \`dlq --help\`)
   --to <time>          re-deliver from that time; dedupe and the version gate apply only what is missing
   --shadow             (with earliest) rebuild into <table>__shadow tables, then swap them in with one
                        atomic RENAME: reads are served from the old tables until the swap
