@@ -23,13 +23,15 @@ import type {
   AggregateKey,
   AggregateRecord,
   DeadLetterPublisher,
+  Decision,
+  DecisionRecord,
   HeldRecord,
   ReadModelStore,
   SinkTransaction,
 } from './ports.js';
 
 export type OutcomeCounts = Record<
-  'applied' | 'duplicate' | 'stale' | 'held' | 'dead_lettered' | 'released',
+  'applied' | 'duplicate' | 'stale' | 'held' | 'dead_lettered' | 'dropped' | 'released',
   number
 >;
 
@@ -39,6 +41,7 @@ export const emptyCounts = (): OutcomeCounts => ({
   stale: 0,
   held: 0,
   dead_lettered: 0,
+  dropped: 0,
   released: 0,
 });
 
@@ -134,6 +137,8 @@ export class Applier {
       // a successful claim is exactly its `markSeen`.
       const claimed = await tx.claim(ids);
       const seen = claimed ? new Set<string>() : await tx.seen(ids);
+      // Dead letters dropped or re-driven before (a replay brings them again).
+      const decisions = await tx.decisions(ids);
       const keys = uniqueKeys(decoded.map((d) => (d.ok ? d.event.metadata : d.key)));
       const aggregates = await tx.lockAggregates(keys);
       const held = await this.heldFor(
@@ -146,6 +151,7 @@ export class Applier {
         aggregates,
         held,
         forcedDead,
+        decisions,
         now: this.now(),
       });
       if (!claimed) await tx.markSeen(plan.markSeen);
@@ -247,8 +253,9 @@ export class Applier {
   /**
    * Applies the held events of a parked aggregate in version order (gaps accepted: events carry the
    * state) and un-parks it. If one still fails, nothing is applied and its attempts are counted.
+   * Each applied event is recorded as `redriven` in the same transaction.
    */
-  async redrive(target: string): Promise<RedriveResult> {
+  async redrive(target: string, by: string | null = null): Promise<RedriveResult> {
     const key = await this.deps.store.transaction((tx) => tx.findHeldAggregate(target));
     if (!key) {
       throw new PipelineError(
@@ -272,7 +279,7 @@ export class Applier {
           reason: null,
         };
         const held = await tx.heldOf([key]);
-        let applied = 0;
+        const redriven: HeldRecord[] = [];
         let stale = 0;
         for (const h of held) {
           if (h.version > 0 && h.version <= a.version) {
@@ -290,11 +297,13 @@ export class Applier {
             throw error;
           }
           a = { ...a, version: d.event.metadata.version, deleted: d.event.deletes };
-          applied++;
+          redriven.push(h);
         }
         await tx.release(held.flatMap((h) => (h.id === undefined ? [] : [h.id])));
         await tx.saveAggregates([{ ...a, status: 'ok', statusSince: this.now(), reason: null }]);
-        return { aggregate: key, applied, stale };
+        // A replay applies them as this did, gaps accepted.
+        await tx.decide(redriven.map((h) => this.decision(h, 'redriven', by)));
+        return { aggregate: key, applied: redriven.length, stale };
       });
     } catch (e) {
       const f = failure;
@@ -315,8 +324,9 @@ export class Applier {
    * Discards dead letter `id`. When it was the aggregate's last held event, the aggregate is
    * un-parked in the same transaction (else nothing would ever wake it: there is nothing left to
    * re-drive), at the dropped event's version at least, so that its successor is not taken for a gap.
+   * The event id is recorded as `dropped` in the same transaction.
    */
-  async drop(id: string): Promise<DropResult> {
+  async drop(id: string, by: string | null = null): Promise<DropResult> {
     const missing = (): PipelineError =>
       new PipelineError('config_invalid', `no dead letter #${id}`, { retriable: false });
     if (!/^\d+$/.test(id)) throw missing();
@@ -328,6 +338,8 @@ export class Applier {
       const dropped = held.find((h) => h.id === Number(id) && h.kind === 'dead');
       if (!dropped) throw missing();
       await tx.release([Number(id)]);
+      // A replay skips the event as this drop does, instead of dead-lettering it again.
+      await tx.decide([this.decision(dropped, 'dropped', by)]);
       const rest = held.length - 1;
       if (rest === 0 && a && a.status !== 'ok') {
         await tx.saveAggregates([
@@ -342,6 +354,18 @@ export class Applier {
       }
       return { aggregate: key, stillHeld: rest };
     });
+  }
+
+  private decision(h: HeldRecord, decision: Decision, by: string | null): DecisionRecord {
+    return {
+      eventId: h.eventId,
+      aggregateType: h.aggregateType,
+      aggregateId: h.aggregateId,
+      version: h.version,
+      decision,
+      decidedAt: this.now(),
+      decidedBy: by,
+    };
   }
 }
 

@@ -9,6 +9,7 @@
  *   sink dlq drop <id>               discard one dead letter (un-parks its aggregate if nothing else is held)
  *   sink replay --to earliest|<time> [--shadow]   rebuild / re-deliver (group must be idle)
  */
+import { userInfo } from 'node:os';
 import mysql from 'mysql2/promise';
 import pino, { type Logger } from 'pino';
 import type { Catalog } from '../schemas/catalog.js';
@@ -66,7 +67,7 @@ example:
 Applies pending migrations of the sink's own tables and of the read model, with MYSQL_URL.
 example:
   MYSQL_URL=mysql://admin:pw@localhost/read cqrs-sync sink migrate`,
-  dlq: `usage: cqrs-sync sink dlq <list|show <id>|redrive <target>|drop <id>> [--json]
+  dlq: `usage: cqrs-sync sink dlq <list|show <id>|redrive <target>|drop <id>> [--json] [--by <who>]
 
   list              dead letters (with error and attempts) and every parked aggregate with its held events
   show <id>         one held record: headers, error, decoded payload and state
@@ -75,6 +76,9 @@ example:
                     or an aggregate id. If an event still fails, nothing is applied and attempts grow.
   drop <id>         discards one dead letter; when nothing else of its aggregate is held, the aggregate
                     is un-parked (else it stays parked until re-driven, and drop says so)
+  --by <who>        (redrive, drop) who decided, kept with the decision (default: the login name)
+A drop or a successful re-drive is kept per event id: a replay skips a dropped event again, and
+applies a re-driven one as the re-drive did.
 examples:
   cqrs-sync sink dlq list
   cqrs-sync sink dlq show 17
@@ -84,6 +88,7 @@ examples:
 
 Refused while the group has active members (stop the sinks first).
   --to earliest        rebuild: empties the read model and the sink's bookkeeping, re-applies everything
+                       (dead letters dropped or re-driven before stay so: see \`dlq --help\`)
   --to <time>          re-deliver from that time; dedupe and the version gate apply only what is missing
   --shadow             (with earliest) rebuild into <table>__shadow tables, then swap them in with one
                        atomic RENAME: reads are served from the old tables until the swap
@@ -326,7 +331,7 @@ async function dlq(
           err(HELP.dlq ?? '');
           return 2;
         }
-        const r = await applier.redrive(target);
+        const r = await applier.redrive(target, decidedBy(args));
         out(
           `re-drove ${r.aggregate.aggregateType}/${r.aggregate.aggregateId}: ${r.applied} applied, ${r.stale} stale; un-parked`,
         );
@@ -337,7 +342,7 @@ async function dlq(
           err(HELP.dlq ?? '');
           return 2;
         }
-        const r = await applier.drop(target);
+        const r = await applier.drop(target, decidedBy(args));
         const agg = `${r.aggregate.aggregateType}/${r.aggregate.aggregateId}`;
         out(
           r.stillHeld === 0
@@ -353,6 +358,19 @@ async function dlq(
   } finally {
     await store.close();
   }
+}
+
+/** Who takes a drop or re-drive decision: `--by`, else the login name when there is one. */
+function decidedBy(args: readonly string[]): string | null {
+  let who = flag([...args], '--by');
+  if (who === undefined) {
+    try {
+      who = userInfo().username;
+    } catch {
+      return null; // no passwd entry (some containers)
+    }
+  }
+  return who === '' ? null : who.slice(0, 255);
 }
 
 /** `dlq list --json`: camelCase and numbers as numbers, like `cqrs-sync status --json`. */

@@ -167,6 +167,8 @@ export const SINK_TABLES = {
   aggregates: 'cqrs_sink_aggregates',
   held: 'cqrs_sink_held',
   offsets: 'cqrs_sink_offsets',
+  /** Operators' decisions about dead letters (drop, re-drive), by event id: kept across replays. */
+  decisions: 'cqrs_sink_decisions',
 } as const;
 
 /**
@@ -233,6 +235,20 @@ export const SINK_MIGRATIONS: MigrationSet = {
            MODIFY event_type ${bin(255)} NOT NULL, MODIFY topic ${bin(249)} NOT NULL`,
         `ALTER TABLE cqrs_sink_offsets MODIFY consumer_group ${bin(191)} NOT NULL,
            MODIFY topic ${bin(249)} NOT NULL`,
+      ],
+    },
+    {
+      // A `dlq drop` or a successful re-drive is a decision about an event id that a replay must
+      // honour: without it, `replay --to earliest` dead-lettered the dropped poison again, parked
+      // its aggregate and left its later events unapplied. Not part of what a replay empties.
+      version: 3,
+      name: 'dead-letter decisions',
+      sql: [
+        `CREATE TABLE IF NOT EXISTS cqrs_sink_decisions (
+           event_id ${bin(191)} NOT NULL PRIMARY KEY,
+           aggregate_type ${bin(128)} NOT NULL, aggregate_id ${bin(191)} NOT NULL,
+           version BIGINT NOT NULL, decision VARCHAR(8) NOT NULL, decided_at DATETIME(3) NOT NULL,
+           decided_by VARCHAR(255) NULL) ENGINE=InnoDB`,
       ],
     },
   ],

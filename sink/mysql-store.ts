@@ -13,6 +13,8 @@ import type {
   AggregateKey,
   AggregateRecord,
   AggregateStatus,
+  Decision,
+  DecisionRecord,
   HeldKind,
   HeldRecord,
   OffsetStore,
@@ -523,6 +525,40 @@ class MysqlTransaction implements SinkTransaction {
     );
     const r = (rows as { aggregate_type: string; aggregate_id: string }[])[0];
     return r ? { aggregateType: r.aggregate_type, aggregateId: r.aggregate_id } : undefined;
+  }
+
+  async decisions(eventIds: readonly string[]): Promise<Map<string, Decision>> {
+    const out = new Map<string, Decision>();
+    for (const part of chunks(eventIds, 5000)) {
+      const [rows] = await this.conn.query(
+        `SELECT event_id, decision FROM ${this.t(SINK_TABLES.decisions)} WHERE event_id IN (?)`,
+        [part],
+      );
+      for (const r of rows as { event_id: string; decision: Decision }[])
+        out.set(r.event_id, r.decision);
+    }
+    return out;
+  }
+
+  async decide(records: readonly DecisionRecord[]): Promise<void> {
+    for (const part of chunks(records, 2000)) {
+      await this.conn.query(
+        `INSERT INTO ${this.t(SINK_TABLES.decisions)} (event_id, aggregate_type, aggregate_id, version, decision, decided_at, decided_by) VALUES ?
+         ON DUPLICATE KEY UPDATE version = VALUES(version), decision = VALUES(decision),
+           decided_at = VALUES(decided_at), decided_by = VALUES(decided_by)`,
+        [
+          part.map((r) => [
+            r.eventId,
+            r.aggregateType,
+            r.aggregateId,
+            r.version,
+            r.decision,
+            r.decidedAt,
+            r.decidedBy,
+          ]),
+        ],
+      );
+    }
   }
 
   async saveOffsets(group: string, offsets: readonly PartitionOffset[]): Promise<void> {

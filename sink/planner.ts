@@ -12,12 +12,22 @@
  *   held ones in order. Without a stored version (first sight, after compaction) or for a snapshot,
  *   the event is the new baseline;
  * - a record that cannot be decoded, or whose projection fails for a reason a retry cannot fix, is
- *   dead-lettered and parks its aggregate.
+ *   dead-lettered and parks its aggregate;
+ * - an operator's decision (ports.ts `Decision`) about an event id is honoured when the event comes
+ *   again (a replay): a `dropped` one is skipped and moves the version past it, as its drop did; a
+ *   `redriven` one is applied across a version gap, as its re-drive did.
  */
 import { snapshotEventType } from '../schemas/catalog.js';
 import type { PipelineError } from '../schemas/errors.js';
 import type { DeliveredEvent } from './projection.js';
-import type { AggregateKey, AggregateRecord, DeadLetter, HeldKind, HeldRecord } from './ports.js';
+import type {
+  AggregateKey,
+  AggregateRecord,
+  DeadLetter,
+  Decision,
+  HeldKind,
+  HeldRecord,
+} from './ports.js';
 
 export const aggregateKeyOf = (k: AggregateKey): string =>
   `${k.aggregateType}\u0000${k.aggregateId}`;
@@ -52,7 +62,10 @@ export interface HeldDecoded {
 
 export type Outcome =
   | { readonly applied: true }
-  | { readonly applied: false; readonly reason: 'duplicate' | 'stale' | 'held' | 'dead_lettered' };
+  | {
+      readonly applied: false;
+      readonly reason: 'duplicate' | 'stale' | 'held' | 'dead_lettered' | 'dropped';
+    };
 
 export interface PlanInput {
   readonly records: readonly Decoded[];
@@ -62,6 +75,8 @@ export interface PlanInput {
   readonly held: ReadonlyMap<string, readonly HeldDecoded[]>;
   /** Records (by offset) whose projection failed and must be dead-lettered. */
   readonly forcedDead: ReadonlyMap<string, PipelineError>;
+  /** Operators' decisions about the batch's event ids (none: no entry). */
+  readonly decisions?: ReadonlyMap<string, Decision>;
   readonly now: Date;
 }
 
@@ -202,6 +217,16 @@ export function planBatch(input: PlanInput): Plan {
     const a = agg(e.metadata);
     set({ ...a, version: e.metadata.version, deleted: e.deletes });
   };
+  /** A dropped event: nothing is projected, the version moves past it as `dlq drop` did (a parked
+   * aggregate stays parked, as the drop left it while others were held). */
+  const skipDropped = (k: AggregateKey, version: number): void => {
+    const a = agg(k);
+    if (a.status === 'parked') return;
+    if (version > a.version) set({ ...a, version });
+    const key = aggregateKeyOf(k);
+    if (a.status === 'gap' || pending.has(key)) drain(key);
+  };
+  const dropped = (eventId: string): boolean => input.decisions?.get(eventId) === 'dropped';
   /** After an apply: release held events that are now next in line. */
   const drain = (key: string): void => {
     const list = pendingOf(key).sort((x, y) => x.version - y.version);
@@ -247,6 +272,11 @@ export function planBatch(input: PlanInput): Plan {
       }
       seenNow.add(eventId);
       plan.markSeen.push(eventId);
+      if (dropped(eventId)) {
+        skipDropped(d.ok ? d.event.metadata : d.key, d.ok ? d.event.metadata.version : d.version);
+        plan.outcomes.push({ applied: false, reason: 'dropped' });
+        continue;
+      }
       deadLetter(d, forced ?? (d as { error: PipelineError }).error);
       plan.outcomes.push({ applied: false, reason: 'dead_lettered' });
       continue;
@@ -259,6 +289,11 @@ export function planBatch(input: PlanInput): Plan {
     }
     seenNow.add(m.eventId);
     plan.markSeen.push(m.eventId);
+    if (dropped(m.eventId)) {
+      skipDropped(m, m.version);
+      plan.outcomes.push({ applied: false, reason: 'dropped' });
+      continue;
+    }
     const key = aggregateKeyOf(m);
     const a = agg(m);
     if (m.version <= a.version) {
@@ -271,7 +306,8 @@ export function planBatch(input: PlanInput): Plan {
       continue;
     }
     const snapshot = e.eventType === snapshotEventType(m.aggregateType);
-    if (a.version > 0 && m.version > a.version + 1 && !snapshot) {
+    const redriven = input.decisions?.get(m.eventId) === 'redriven';
+    if (a.version > 0 && m.version > a.version + 1 && !snapshot && !redriven) {
       if (a.status !== 'gap') {
         set({
           ...a,

@@ -46,6 +46,22 @@ export interface HeldRecord extends AggregateKey {
   readonly heldAt: Date;
 }
 
+/**
+ * What an operator decided about a dead letter. `dropped`: discarded (`dlq drop`); a replay skips
+ * the event as the drop did. `redriven`: applied by a re-drive; a replay applies it again, across a
+ * version gap if need be, as the re-drive did.
+ */
+export type Decision = 'dropped' | 'redriven';
+
+export interface DecisionRecord extends AggregateKey {
+  readonly eventId: string;
+  readonly version: number;
+  readonly decision: Decision;
+  readonly decidedAt: Date;
+  /** Who decided, when known (the operator's login or `--by`). */
+  readonly decidedBy: string | null;
+}
+
 export interface PartitionOffset {
   readonly topic: string;
   readonly partition: number;
@@ -75,6 +91,10 @@ export interface SinkTransaction {
   /** Runs the planned operations in order, merging consecutive compatible upserts. */
   execute(ops: readonly Operation[]): Promise<void>;
   saveOffsets(group: string, offsets: readonly PartitionOffset[]): Promise<void>;
+  /** The decisions recorded for these event ids (undecided ones are absent). Non-locking. */
+  decisions(eventIds: readonly string[]): Promise<Map<string, Decision>>;
+  /** Records decisions; a later decision about the same event id replaces the earlier one. */
+  decide(records: readonly DecisionRecord[]): Promise<void>;
   /** Locks and returns aggregates in `status` since before `before`. */
   aggregatesWithStatus(status: AggregateStatus, before: Date): Promise<AggregateRecord[]>;
   /** The aggregate a held id, an event id, `Type/aggregateId` or a bare aggregate id names. */

@@ -114,7 +114,8 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
   const q = (t: string): string => `\`${t}\``;
   const conn = await mysql.createConnection(config.mysqlAdminUrl);
   const suffix = o.shadow ? SHADOW_SUFFIX : '';
-  const physical = (t: string): string => `${t}${suffix}`;
+  // Operators' decisions are not rebuilt (nor emptied): the shadow sink reads the live table.
+  const physical = (t: string): string => (t === SINK_TABLES.decisions ? t : `${t}${suffix}`);
   try {
     if (o.shadow) {
       for (const t of tables) {
