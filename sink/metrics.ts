@@ -6,7 +6,7 @@ export class SinkMetrics {
   readonly registry = new Registry();
   readonly events = new Counter({
     name: 'cqrs_sync_sink_events_total',
-    help: 'Events by outcome: applied, duplicate, stale, held, dead_lettered, released',
+    help: 'Events by outcome: applied, duplicate, stale, held, dead_lettered, released, dropped',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
