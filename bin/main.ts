@@ -18,7 +18,7 @@ Commands:
   sink migrate                run the read-model migrations (admin account)
   dlq list | show <id> | redrive <aggregate-or-event> | drop <id>
                               inspect and repair dead-lettered events and parked aggregates
-  replay --group <g> --to earliest|<timestamp> [--shadow]
+  replay --group <g> --to earliest|<timestamp> [--shadow] [--json]
                               rebuild the read model from the topics
   status [--json]             lease, backlog, lag per partition, dead letters, parked aggregates
   demo-web                    the demo's web app (compose runs it beside relay and sink)

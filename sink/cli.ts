@@ -7,7 +7,8 @@
  *   sink dlq show <id>               one held record, decoded when possible
  *   sink dlq redrive <target>        apply a parked aggregate's held events in order and un-park it
  *   sink dlq drop <id>               discard one dead letter (un-parks its aggregate if nothing else is held)
- *   sink replay --to earliest|<time> [--shadow]   rebuild / re-deliver (group must be idle)
+ *   sink replay --to earliest|<time> [--shadow] [--json] [--log-file <f>]
+ *                                    rebuild / re-deliver (group must be idle), with progress
  */
 import { userInfo } from 'node:os';
 import mysql from 'mysql2/promise';
@@ -21,6 +22,7 @@ import { loadSinkConfig, type SinkConfig } from './config.js';
 import { runMigrations, SINK_MIGRATIONS, SINK_TABLES, type MigrationSet } from './migrations.js';
 import { heldFromRow, MysqlStore } from './mysql-store.js';
 import type { Projection } from './projection.js';
+import { ProgressReporter, seconds } from '../ops/progress.js';
 import { replay } from './replay.js';
 import { startSink } from './sink.js';
 
@@ -84,7 +86,7 @@ examples:
   cqrs-sync sink dlq show 17
   cqrs-sync sink dlq redrive Order/8d1c…
   cqrs-sync sink dlq drop 17`,
-  replay: `usage: cqrs-sync sink replay --to earliest|<ISO time> [--group <g>] [--shadow]
+  replay: `usage: cqrs-sync sink replay --to earliest|<ISO time> [--group <g>] [--shadow] [--json] [--log-file <f>]
 
 Refused while the group has active members (stop the sinks first).
   --to earliest        rebuild: empties the read model and the sink's bookkeeping, re-applies everything
@@ -93,7 +95,13 @@ Refused while the group has active members (stop the sinks first).
   --shadow             (with earliest) rebuild into <table>__shadow tables, then swap them in with one
                        atomic RENAME: reads are served from the old tables until the swap
   --group <g>          default SINK_GROUP_ID
-A progress bar is printed while it runs; when it finishes, start the sinks again.
+  --json               the summary as one JSON object, alone on stdout
+  --log-file <f>       the logs, at LOG_LEVEL, appended to <f>
+Progress goes to stderr: each phase (stopping, rewinding, applying, draining, swapping) as it
+starts, then a bar redrawn in place on a terminal, or a line every 5 s otherwise. stdout gets the
+summary: each phase's duration and the applying rate. Logs never share the progress's stream:
+without --log-file they are held to warn and go to stdout (with --json to stderr, which then shows
+no progress). When it finishes, start the sinks again.
 examples:
   cqrs-sync sink replay --to earliest --shadow
   cqrs-sync sink replay --to 2026-11-20T00:00:00Z`,
@@ -139,25 +147,7 @@ export async function sinkCli(
       case 'dlq':
         return await dlq(rest, user, config, logger, out, err);
       default: {
-        const to = flag(rest, '--to');
-        if (!to || (to !== 'earliest' && Number.isNaN(Date.parse(to)))) {
-          err(`replay needs --to earliest or --to <ISO time>\n\n${HELP.replay ?? ''}`);
-          return 2;
-        }
-        const group = flag(rest, '--group');
-        const r = await replay({
-          catalog: user.catalog,
-          projections: user.projections,
-          config: group ? { ...config, groupId: group } : config,
-          to: to === 'earliest' ? 'earliest' : new Date(to),
-          shadow: rest.includes('--shadow'),
-          logger,
-          progress: err,
-        });
-        out(
-          `replayed ${r.events} events in ${(r.ms / 1000).toFixed(1)} s${r.swapped ? '; shadow tables swapped in' : ''}`,
-        );
-        return 0;
+        return await replayCommand(rest, user, config, io, out, err);
       }
     }
   } catch (e) {
@@ -166,6 +156,111 @@ export async function sinkCli(
     );
     return 1;
   }
+}
+
+/**
+ * Progress on stderr (phases, then a bar on a terminal or a line every 5 s otherwise), the result on
+ * stdout (a summary line, or JSON with --json). Logs never share a stream with the progress: with
+ * --log-file they go there at LOG_LEVEL; else they are held to warn (the embedded sink's info
+ * records would drown the progress) and go to stdout before the summary line, or, with --json, to
+ * stderr, which then shows no progress (stdout is the JSON alone).
+ */
+async function replayCommand(
+  rest: readonly string[],
+  user: SinkUser,
+  config: SinkConfig,
+  io: Partial<CliIo>,
+  out: (l: string) => void,
+  err: (l: string) => void,
+): Promise<number> {
+  const to = flag([...rest], '--to');
+  if (!to || (to !== 'earliest' && Number.isNaN(Date.parse(to)))) {
+    err(`replay needs --to earliest or --to <ISO time>\n\n${HELP.replay ?? ''}`);
+    return 2;
+  }
+  const logFile = flag([...rest], '--log-file');
+  if (rest.includes('--log-file') && (!logFile || logFile.startsWith('--'))) {
+    err(`--log-file needs a file name\n\n${HELP.replay ?? ''}`);
+    return 2;
+  }
+  const json = rest.includes('--json');
+  const group = flag([...rest], '--group');
+  let logTo: ReturnType<typeof pino.destination> | undefined;
+  if (logFile) {
+    try {
+      logTo = pino.destination({ dest: logFile, append: true, mkdir: false, sync: true });
+    } catch (e) {
+      err(
+        `replay: cannot write --log-file ${logFile}: ${e instanceof Error ? e.message : String(e)}`,
+      );
+      return 2;
+    }
+  }
+  const logsOnStderr = json && !logTo;
+  const progress = new ProgressReporter({
+    // A terminal gets the bar; pipes and files plain lines (no control characters).
+    tty: io.err === undefined && process.stderr.isTTY,
+    columns: () => process.stderr.columns,
+    write: logsOnStderr
+      ? () => undefined
+      : io.err
+        ? (text) => {
+            for (const l of text.replace(/\n$/, '').split('\n')) io.err?.(l);
+          }
+        : (text) => void process.stderr.write(text),
+  });
+  const logger =
+    io.logger ??
+    (logTo
+      ? pino({ level: config.logLevel }, logTo)
+      : pino(
+          { level: atLeastWarn(config.logLevel) },
+          {
+            write: (record: string) => {
+              (logsOnStderr ? err : out)(record.trimEnd());
+            },
+          },
+        ));
+  try {
+    const r = await replay({
+      catalog: user.catalog,
+      projections: user.projections,
+      config: group ? { ...config, groupId: group } : config,
+      to: to === 'earliest' ? 'earliest' : new Date(to),
+      shadow: rest.includes('--shadow'),
+      logger,
+      progress,
+    });
+    const s = progress.finish();
+    const rate = Math.round(s.eventsPerSecond * 10) / 10;
+    if (json) {
+      out(
+        JSON.stringify({
+          events: r.events,
+          swapped: r.swapped,
+          totalMs: s.totalMs,
+          phaseMs: s.phaseMs,
+          applyingEventsPerSecond: rate,
+        }),
+      );
+    } else {
+      const phases = Object.entries(s.phaseMs).map(([name, ms]) => `${name} ${seconds(ms)}`);
+      out(
+        `replayed ${r.events} events in ${seconds(s.totalMs)} (${phases.join(', ')}); applying rate ${Math.round(rate).toLocaleString('en')} ev/s${r.swapped ? '; shadow tables swapped in' : ''}`,
+      );
+    }
+    return 0;
+  } finally {
+    progress.close();
+    logger.flush();
+    logTo?.end();
+  }
+}
+
+/** During a replay the embedded sink's info records would drown the progress: warn and above. */
+function atLeastWarn(level: string): string {
+  const rank = pino.levels.values;
+  return level === 'silent' || (rank[level] ?? 0) >= (rank.warn ?? 40) ? level : 'warn';
 }
 
 async function run(

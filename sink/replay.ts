@@ -31,8 +31,20 @@ export interface ReplayOptions {
   readonly shadow: boolean;
   readonly logger: Logger;
   readonly kafka?: Kafka;
-  /** A progress line, about once a second. */
-  readonly progress?: (line: string) => void;
+  readonly progress?: ReplayProgress;
+}
+
+/** What a replay tells whoever shows its progress (the CLI: ops/progress.ts). */
+export interface ReplayProgress {
+  /** A phase starts, the previous one ends: stopping (the group must be empty), rewinding
+   * (offsets and tables), applying (up to the end offsets taken at start), draining (the embedded
+   * sink commits and leaves the group: seconds that are not applying), swapping (--shadow). */
+  phase(
+    name: 'stopping' | 'rewinding' | 'applying' | 'draining' | 'swapping',
+    detail: string,
+  ): void;
+  /** Events applied of those to apply, about once a second while applying. */
+  applied(done: number, total: number): void;
 }
 
 export interface ReplayResult {
@@ -64,6 +76,7 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
     );
   }
   const kafka = o.kafka ?? createKafka(config, o.logger);
+  o.progress?.phase('stopping', `checking that consumer group ${group} has no active members`);
   const members = await activeMembers(kafka, group);
   if (members > 0) {
     throw new PipelineError(
@@ -73,6 +86,10 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
     );
   }
   const topics = config.topics.length > 0 ? [...config.topics] : o.catalog.topics();
+  o.progress?.phase(
+    'rewinding',
+    `${topics.length} topic(s) to ${o.to === 'earliest' ? 'earliest' : o.to.toISOString()}, ${o.shadow ? 'into fresh shadow tables' : o.to === 'earliest' ? 'emptying the read model' : 'keeping what is applied'}`,
+  );
   const admin = kafka.admin();
   await admin.connect();
   const start: PartitionOffset[] = [];
@@ -134,6 +151,11 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
       await offsets.setOffsets(group, start);
 
       o.logger.info({ group, to: o.to, shadow: o.shadow, events: Number(total) }, 'replay started');
+      o.progress?.phase(
+        'applying',
+        `${Number(total).toLocaleString('en')} events, up to the end offsets taken at start`,
+      );
+      o.progress?.applied(0, Number(total));
       const sink = await startSink({
         catalog: o.catalog,
         projections: o.projections,
@@ -145,14 +167,12 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
       try {
         for (;;) {
           const done = await progressOf(offsets, group, topics, start, end);
-          const secs = Math.max(0.001, (Date.now() - started) / 1000);
-          o.progress?.(
-            `replay: ${bar(done, Number(total))} ${done.toLocaleString('en')}/${Number(total).toLocaleString('en')} events, ${Math.round(done / secs).toLocaleString('en')} ev/s`,
-          );
+          o.progress?.applied(done, Number(total));
           if (done >= Number(total)) break;
           if (sink.state === 'failed') await sink.done;
           await new Promise((r) => setTimeout(r, 1000));
         }
+        o.progress?.phase('draining', 'the embedded sink commits and leaves the group');
       } finally {
         await sink.stop();
       }
@@ -160,6 +180,7 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
       await offsets.close();
     }
     if (o.shadow) {
+      o.progress?.phase('swapping', 'shadow tables in with one atomic RENAME');
       // Other groups' positions move along with the swap.
       await conn.query(
         `INSERT IGNORE INTO ${q(SINK_TABLES.offsets + SHADOW_SUFFIX)} SELECT * FROM ${q(SINK_TABLES.offsets)} WHERE consumer_group <> ?`,
@@ -198,10 +219,4 @@ async function progressOf(
     }
   }
   return Number(done);
-}
-
-export function bar(done: number, total: number, width = 30): string {
-  const f = total === 0 ? 1 : Math.min(1, done / total);
-  const full = Math.round(f * width);
-  return `[${'#'.repeat(full)}${'.'.repeat(width - full)}] ${Math.floor(f * 100)}%`;
 }
