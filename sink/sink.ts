@@ -1,8 +1,8 @@
 /**
- * `startSink`: the consumer group that applies events to MySQL. Per partition batch: the records
- * after the offset stored in MySQL (the truth; Kafka's committed offset is only where fetching
- * starts) are applied in transactions of up to `batchSize` events, then the Kafka offset is
- * committed. Retriable failures back off with jitter and retry the same batch, heartbeating, until
+ * `startSink`: the consumer group that applies events to MySQL. Each assignment starts fetching at
+ * the offsets stored in MySQL (the truth; Kafka's committed offset only where MySQL has none). Per
+ * partition batch: the records from MySQL's offset on are applied in transactions of up to
+ * `batchSize` events, then the Kafka offset is committed. Retriable failures back off with jitter and retry the same batch, heartbeating, until
  * they succeed or the sink is stopped: nothing is skipped.
  */
 import type mysql from 'mysql2/promise';
