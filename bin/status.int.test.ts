@@ -5,6 +5,7 @@ import { MongoLeaseStore, MongoOutboxSource } from '../relay/mongo-outbox.js';
 import { appendEntries, customerEntries } from '../relay/testing.js';
 import pino from 'pino';
 import { sinkCli } from '../sink/cli.js';
+import { MysqlStore } from '../sink/mysql-store.js';
 import { sinkTestEnv, type SinkTestEnv } from '../sink/test-harness.js';
 import { DemoHistory, testProjections } from '../sink/testing.js';
 import { testServers, uniqueName, waitFor } from '../test/support/servers.js';
@@ -67,7 +68,8 @@ it('reads backlog, lag per partition, dead letters and parked aggregates from th
   expect(text).toMatch(/6 pending, oldest \d+\.\d s old/);
   expect(text).toContain('1 aggregates behind a failed entry (relay release <id>): Customer/s-3');
   expect(text).toContain('never taken');
-  expect(text).toContain('2 records in all');
+  expect(text).toContain("2 records in all, after MySQL's offsets");
+  expect(text).toContain("MySQL's and Kafka's committed offsets agree");
   expect(text).toContain('0 aggregates');
 
   let out = '';
@@ -92,6 +94,89 @@ it('reads backlog, lag per partition, dead letters and parked aggregates from th
   const text2 = formatStatus(later);
   expect(text2).toMatch(/held by relay-x, fencing token 1, renews within \d+\.\d s/);
   expect(text2).toMatch(/resume token +saved \d+\.\d s ago/);
+}, 60_000);
+
+it("shows MySQL's and Kafka's committed offset per partition, lag after MySQL's, and flags where they differ", async () => {
+  const h = new DemoHistory();
+  await t.send([
+    h.customerRegistered('o-1', 'A', 'a@x.io'),
+    h.customerRegistered('o-2', 'B', 'b@x.io'),
+  ]);
+  const topic = t.catalog.event('CustomerRegistered').topic;
+  const group = uniqueName('status_offsets');
+  const env = { ...t.env, SINK_GROUP_ID: group, MONGODB_URI: servers.mongodbUri };
+  const admin = t.kafka.admin();
+  await admin.connect();
+  const store = new MysqlStore({ connection: t.db.sinkUrl });
+  try {
+    const ends = new Map(
+      (await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]),
+    );
+    const end = (p: number): number => ends.get(p) ?? -1;
+    // Partition 0: MySQL one behind Kafka (a restored database). Partition 1: only Kafka has one.
+    await store.setOffsets(group, [{ topic, partition: 0, next: String(end(0) - 1) }]);
+    await admin.setOffsets({
+      groupId: group,
+      topic,
+      partitions: [
+        { partition: 0, offset: String(end(0)) },
+        { partition: 1, offset: String(end(1)) },
+      ],
+    });
+    const s = await readStatus(t.catalog, env);
+    if (!s.sink.ok) throw new Error(s.sink.error);
+    const { partitions } = s.sink.value;
+    const of = (p: number) => partitions.find((x) => x.topic === topic && x.partition === p);
+    expect(of(0)).toEqual({
+      topic,
+      partition: 0,
+      end: end(0),
+      mysqlOffset: end(0) - 1,
+      kafkaCommitted: end(0),
+      lag: 1,
+      offsetsDiffer: true,
+    });
+    expect(of(1)).toEqual({
+      topic,
+      partition: 1,
+      end: end(1),
+      mysqlOffset: undefined,
+      kafkaCommitted: end(1),
+      lag: 0,
+      offsetsDiffer: true,
+    });
+    expect(s.sink.value.offsetsDiffer).toBe(2);
+    expect(s.sink.value.mysqlOffsetsError).toBeUndefined();
+    const text = formatStatus(s);
+    expect(text).toMatch(/topic +partition +end +mysql +kafka +lag/);
+    expect(text).toMatch(new RegExp(` 1 +${end(1)} +- +${end(1)} +0 +differs`));
+    expect(text).toContain("2 partitions where MySQL's and Kafka's committed offsets differ");
+
+    // MySQL unreachable: Kafka's committed offsets still shown, lag after them, and why.
+    const blind = await readStatus(t.catalog, {
+      ...env,
+      MYSQL_SINK_URL: 'mysql://nobody:x@127.0.0.1:1/none',
+    });
+    if (!blind.sink.ok) throw new Error(blind.sink.error);
+    expect(blind.sink.value.mysqlOffsetsError).toEqual(expect.any(String));
+    expect(
+      blind.sink.value.partitions.find((x) => x.topic === topic && x.partition === 0),
+    ).toMatchObject({
+      mysqlOffset: undefined,
+      kafkaCommitted: end(0),
+      lag: 0,
+      offsetsDiffer: false,
+    });
+    expect(blind.parked.ok).toBe(false);
+    const blindText = formatStatus(blind);
+    expect(blindText).toContain("after Kafka's committed offsets");
+    expect(blindText).toMatch(
+      /offsets +MySQL's unreadable \(.+\): lag is from Kafka's committed offsets/,
+    );
+  } finally {
+    await store.close();
+    await admin.disconnect();
+  }
 }, 60_000);
 
 it('says which section cannot be read, and exits 1', async () => {

@@ -31,14 +31,26 @@ export interface PartitionLag {
   readonly topic: string;
   readonly partition: number;
   readonly end: number;
-  readonly committed: number | undefined;
+  /** The next offset to apply, stored in MySQL with the batch that applied the one before: where
+   * the sink starts from (the truth). */
+  readonly mysqlOffset: number | undefined;
+  /** The group's committed offset in Kafka, written after MySQL's: only a hint. */
+  readonly kafkaCommitted: number | undefined;
+  /** Records after MySQL's offset; where MySQL has none, after Kafka's committed one (else all). */
   readonly lag: number;
+  /** MySQL's and Kafka's offsets are not the same: a restored database, a Kafka commit that failed,
+   * or (for a moment) a batch being applied. */
+  readonly offsetsDiffer: boolean;
 }
 
 export interface SinkStatus {
   readonly group: string;
   readonly partitions: readonly PartitionLag[];
   readonly totalLag: number;
+  /** How many partitions have `offsetsDiffer`. */
+  readonly offsetsDiffer: number;
+  /** Set when MySQL's offsets could not be read: lag is then from Kafka's committed offsets. */
+  readonly mysqlOffsetsError?: string;
   /** Where copies of dead letters go; the count is `deadLetters`, read from MySQL. */
   readonly dltTopic: string;
 }
@@ -50,6 +62,27 @@ export interface Status {
   readonly parked: Section<number>;
   /** Held rows of kind `dead` in MySQL: the same count as `sink dlq list` and the demo. */
   readonly deadLetters: Section<number>;
+}
+
+const sinkTopics = (catalog: Catalog, configured: readonly string[]): string[] =>
+  configured.length > 0 ? [...configured] : catalog.topics();
+
+/** kafkajs's admin does not retry an offset fetch the group's coordinator refused as not (yet) its
+ * own, which a fresh cluster answers while it creates its offsets topic: a retry helps. */
+async function whileCoordinatorMoves<T>(read: () => Promise<T>, attempts = 10): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (e) {
+      const type = (e as { type?: unknown }).type;
+      const moving =
+        type === 'NOT_COORDINATOR_FOR_GROUP' ||
+        type === 'GROUP_COORDINATOR_NOT_AVAILABLE' ||
+        type === 'GROUP_LOAD_IN_PROGRESS';
+      if (!moving || attempt >= attempts) throw e;
+      await new Promise((r) => setTimeout(r, 300 * attempt));
+    }
+  }
 }
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
@@ -103,6 +136,30 @@ export async function readStatus(
       await client.close();
     }
   });
+  // One MySQL pool for the sink's bookkeeping; each count and the offsets are their own section.
+  const mysqlReads = (() => {
+    // A bad environment rejects here, and each section says so.
+    const opened = Promise.resolve().then(() => {
+      const config = loadSinkConfig(env);
+      return { config, store: new MysqlStore({ connection: config.mysqlUrl, poolSize: 1 }) };
+    });
+    const offsets = section(async () => {
+      const { config, store } = await opened;
+      const out = new Map<string, number>();
+      for (const topic of sinkTopics(catalog, config.topics)) {
+        for (const [p, next] of await store.load(config.groupId, topic)) {
+          out.set(`${topic}:${p}`, Number(next));
+        }
+      }
+      return out;
+    });
+    const parked = section(async () => (await opened).store.countParked());
+    const dead = section(async () => (await opened).store.countDeadLetters());
+    const closed = Promise.allSettled([offsets, parked, dead])
+      .then(async () => (await opened).store.close())
+      .catch(() => undefined);
+    return { offsets, parked, dead, closed };
+  })();
   const sink = section(async () => {
     const config = loadSinkConfig(env);
     const kafka = new Kafka({
@@ -116,28 +173,37 @@ export async function readStatus(
     const admin = kafka.admin();
     await admin.connect();
     try {
-      const topics = config.topics.length > 0 ? [...config.topics] : catalog.topics();
+      const topics = sinkTopics(catalog, config.topics);
       const existing = new Set(await admin.listTopics());
       const partitions: PartitionLag[] = [];
       const present = topics.filter((t) => existing.has(t));
       const committed = new Map<string, number>();
       for (const t of present.length > 0
-        ? await admin.fetchOffsets({ groupId: config.groupId, topics: present })
+        ? await whileCoordinatorMoves(() =>
+            admin.fetchOffsets({ groupId: config.groupId, topics: present }),
+          )
         : []) {
         for (const p of t.partitions) {
           if (Number(p.offset) >= 0) committed.set(`${t.topic}:${p.partition}`, Number(p.offset));
         }
       }
+      const stored = await mysqlReads.offsets;
       for (const topic of present) {
         for (const p of await admin.fetchTopicOffsets(topic)) {
           const end = Number(p.high);
-          const done = committed.get(`${topic}:${p.partition}`);
+          const tp = `${topic}:${p.partition}`;
+          const kafkaCommitted = committed.get(tp);
+          const mysqlOffset = stored.ok ? stored.value.get(tp) : undefined;
+          // Where the sink starts: MySQL's offset, else Kafka's committed one, else the earliest.
+          const from = mysqlOffset ?? kafkaCommitted ?? Number(p.low);
           partitions.push({
             topic,
             partition: p.partition,
             end,
-            committed: done,
-            lag: end - (done ?? Number(p.low)),
+            mysqlOffset,
+            kafkaCommitted,
+            lag: end - from,
+            offsetsDiffer: stored.ok && mysqlOffset !== kafkaCommitted,
           });
         }
       }
@@ -145,23 +211,17 @@ export async function readStatus(
         group: config.groupId,
         partitions,
         totalLag: partitions.reduce((a, p) => a + p.lag, 0),
+        offsetsDiffer: partitions.filter((p) => p.offsetsDiffer).length,
+        ...(stored.ok ? {} : { mysqlOffsetsError: stored.error }),
         dltTopic: config.dltTopic,
       };
     } finally {
       await admin.disconnect();
     }
   });
-  const bookkeeping = (async () => {
-    const config = loadSinkConfig(env);
-    const store = new MysqlStore({ connection: config.mysqlUrl, poolSize: 1 });
-    try {
-      return { parked: await store.countParked(), dead: await store.countDeadLetters() };
-    } finally {
-      await store.close();
-    }
-  })();
-  const parked = section(async () => (await bookkeeping).parked);
-  const deadLetters = section(async () => (await bookkeeping).dead);
+  const parked = mysqlReads.parked;
+  const deadLetters = mysqlReads.dead;
+  await mysqlReads.closed;
   return {
     at: new Date(now).toISOString(),
     relay: await relay,
@@ -206,14 +266,26 @@ export function formatStatus(s: Status): string {
   else {
     const k = s.sink.value;
     out.push(`  group          ${k.group}`);
-    out.push(`  lag            ${k.totalLag} records in all`);
+    out.push(
+      `  lag            ${k.totalLag} records in all, after ${k.mysqlOffsetsError === undefined ? "MySQL's offsets" : "Kafka's committed offsets"}`,
+    );
     const width = Math.max(5, ...k.partitions.map((p) => p.topic.length));
-    out.push(`    ${'topic'.padEnd(width)}  partition  end        committed  lag`);
+    const cell = (v: number | undefined): string => String(v ?? '-').padEnd(9);
+    out.push(`    ${'topic'.padEnd(width)}  partition  end        mysql      kafka      lag`);
     for (const p of k.partitions) {
       out.push(
-        `    ${p.topic.padEnd(width)}  ${String(p.partition).padEnd(9)}  ${String(p.end).padEnd(9)}  ${String(p.committed ?? '-').padEnd(9)}  ${p.lag}`,
+        `    ${p.topic.padEnd(width)}  ${cell(p.partition)}  ${cell(p.end)}  ${cell(p.mysqlOffset)}  ${cell(p.kafkaCommitted)}  ${p.offsetsDiffer ? `${String(p.lag).padEnd(9)}  differs` : p.lag}`,
       );
     }
+    out.push(
+      `  offsets        ${
+        k.mysqlOffsetsError !== undefined
+          ? `MySQL's unreadable (${k.mysqlOffsetsError}): lag is from Kafka's committed offsets`
+          : k.offsetsDiffer === 0
+            ? "MySQL's and Kafka's committed offsets agree"
+            : `${k.offsetsDiffer} partitions where MySQL's and Kafka's committed offsets differ; sinks start from MySQL's`
+      }`,
+    );
   }
   out.push(
     `  dead letters   ${s.deadLetters.ok ? `${s.deadLetters.value} held (sink dlq list)${s.sink.ok ? `; copies on ${s.sink.value.dltTopic}` : ''}` : `unreachable: ${s.deadLetters.error}`}`,
@@ -228,8 +300,9 @@ export const STATUS_HELP = `Usage: cqrs-sync status [--json]
 
   Relay lease and fencing token, outbox backlog (pending entries in the aggregate documents) and the
   age of its oldest entry, aggregates held behind a failed entry, resume token age, the sink group's
-  lag per partition, dead letters and parked aggregates. Reads MongoDB, Kafka and MySQL directly (the
-  relay's and the sink's environment), so it works while they are down.
+  offsets per partition (MySQL's, where a sink starts, and Kafka's committed ones, flagged where they
+  differ) and its lag after MySQL's, dead letters and parked aggregates. Reads MongoDB, Kafka and
+  MySQL directly (the relay's and the sink's environment), so it works while they are down.
 
 Examples:
   cqrs-sync status

@@ -1,8 +1,8 @@
 /**
- * `startSink`: the consumer group that applies events to MySQL. Per partition batch: the records
- * after the offset stored in MySQL (the truth; Kafka's committed offset is only where fetching
- * starts) are applied in transactions of up to `batchSize` events, then the Kafka offset is
- * committed. Retriable failures back off with jitter and retry the same batch, heartbeating, until
+ * `startSink`: the consumer group that applies events to MySQL. Each assignment starts fetching at
+ * the offsets stored in MySQL (the truth; Kafka's committed offset only where MySQL has none). Per
+ * partition batch: the records from MySQL's offset on are applied in transactions of up to
+ * `batchSize` events, then the Kafka offset is committed. Retriable failures back off with jitter and retry the same batch, heartbeating, until
  * they succeed or the sink is stopped: nothing is skipped.
  */
 import type mysql from 'mysql2/promise';
@@ -188,16 +188,86 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
   }
   const c = consumer;
 
-  // MySQL's offsets, loaded once per partition assignment.
-  const stored = new Map<string, string | null>();
-  const sought = new Set<string>();
+  /**
+   * Each assignment (the first join and every rebalance) starts from MySQL's offsets: they are
+   * loaded and sought to for every assigned partition MySQL has one for, before a batch of that
+   * assignment is applied. Seeking there (not only when a record arrives) is what makes a partition
+   * whose Kafka offset is ahead (MySQL restored from a backup) re-apply with no new record; the
+   * others keep Kafka's committed offset (or the earliest). kafkajs can only seek once `run()`
+   * started, and applies a seek at its next fetch: a batch fetched before is stale, and dropped.
+   */
+  type Offsets = Map<string, string | null>;
+  let assignment: { ready: Promise<Offsets | undefined>; offsets?: Offsets } = {
+    ready: Promise.resolve(new Map()),
+  };
+  let generation = 0;
+  const loadOffsets = async (
+    partitions: Readonly<Record<string, readonly number[]>>,
+  ): Promise<Offsets | undefined> => {
+    const next: Offsets = new Map();
+    for (const [topic, assigned] of Object.entries(partitions)) {
+      let stored: Map<number, string> | undefined;
+      for (let attempt = 1; stored === undefined; attempt++) {
+        try {
+          stored = await store.load(config.groupId, topic);
+        } catch (e) {
+          const err = classifyError(e);
+          if (!err.retriable) throw err;
+          if (aborted()) return undefined;
+          log.warn(
+            { topic, attempt, err: err.message },
+            "loading MySQL's offsets failed, retrying",
+          );
+          await sleep(backoffDelay(attempt, config.retry), abort.signal);
+        }
+      }
+      for (const partition of assigned)
+        next.set(`${topic}:${partition}`, stored.get(partition) ?? null);
+    }
+    return next;
+  };
   c.on(c.events.GROUP_JOIN, (ev) => {
-    stored.clear();
-    sought.clear();
     joined = true;
     brokerSeenAt = Date.now();
-    log.info({ assignment: ev.payload.memberAssignment }, 'partitions assigned');
+    const partitions = ev.payload.memberAssignment;
+    log.info({ assignment: partitions }, 'partitions assigned');
+    const current = ++generation;
+    const a: typeof assignment = { ready: loadOffsets(partitions) };
+    assignment = a;
+    a.ready = a.ready.then((offsets) => {
+      // A newer assignment seeks for itself.
+      if (!offsets || current !== generation) return offsets;
+      const from: Record<string, string> = {};
+      for (const [topic, assigned] of Object.entries(partitions)) {
+        for (const partition of assigned) {
+          const offset = offsets.get(`${topic}:${partition}`);
+          if (offset == null) continue;
+          c.seek({ topic, partition, offset });
+          from[`${topic}:${partition}`] = offset;
+        }
+      }
+      log.info({ offsets: from }, 'starting from the offsets stored in MySQL');
+      a.offsets = offsets;
+      return offsets;
+    });
+    a.ready.catch(fail);
   });
+
+  /** MySQL's offsets of the current assignment, heartbeating while they load (MySQL may be down);
+   * none when the sink stops or the group rebalanced meanwhile (the batch is not ours to apply). */
+  const assignedOffsets = async (p: EachBatchPayload): Promise<Offsets | undefined> => {
+    const a = assignment;
+    if (a.offsets) return a.offsets;
+    for (;;) {
+      const got = await Promise.race([
+        a.ready.then((offsets) => ({ offsets })),
+        sleep(config.heartbeatIntervalMs, abort.signal).then(() => undefined),
+      ]);
+      if (a !== assignment || aborted()) return undefined;
+      if (got) return got.offsets;
+      await p.heartbeat();
+    }
+  };
 
   const fail = (e: unknown): void => {
     if (state === 'failed' || state === 'stopped') return;
@@ -300,30 +370,13 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
     const { topic, partition } = p.batch;
     const tp = `${topic}:${partition}`;
     try {
-      let next = stored.get(tp);
-      for (let attempt = 1; next === undefined; attempt++) {
-        try {
-          next = (await store.load(config.groupId, topic)).get(partition) ?? null;
-          stored.set(tp, next);
-        } catch (e) {
-          if (!classifyError(e).retriable || abort.signal.aborted) throw e;
-          await sleep(backoffDelay(attempt, config.retry), abort.signal);
-          await p.heartbeat();
-        }
-      }
+      const stored = await assignedOffsets(p);
+      // Stale: a seek to MySQL's offset is pending, and kafkajs fetches again from there.
+      if (!stored || p.isStale()) return;
+      const next = stored.get(tp) ?? null;
       let messages = p.batch.messages;
-      const first = messages[0];
-      if (next !== null && first && BigInt(first.offset) > BigInt(next) && !sought.has(tp)) {
-        // Kafka's committed offset is ahead of MySQL's (a restored database): MySQL wins.
-        sought.add(tp);
-        log.warn(
-          { topic, partition, from: first.offset, to: next },
-          'seeking to the offset stored in MySQL',
-        );
-        c.seek({ topic, partition, offset: next });
-        return;
-      }
       if (next !== null) {
+        // Below MySQL's offset: applied already. Above it (compaction, retention): gone from Kafka.
         const from = BigInt(next);
         messages = messages.filter((m) => BigInt(m.offset) >= from);
       }
