@@ -33,6 +33,8 @@ const positive = (def: number) => z.coerce.number().int().positive().default(def
  *   them: `Customer=customers,Order=orders`; default the write side's naming (`Order` -> `order`).
  * - `RELAY_OPS_PORT` (none): serve `/metrics`, `/healthz` and `/readyz` on this port (0 picks a free
  *   one); `RELAY_OPS_HOST` (`127.0.0.1`; `0.0.0.0` in containers).
+ * - `RELAY_STARTUP_TIMEOUT_MS` (0 = wait forever): at start-up the relay waits for MongoDB and the
+ *   broker (backoff of `RELAY_RETRY_*`); after this long it gives up and exits 1.
  * - `RELAY_LOG_LEVEL` (`info`).
  */
 const schema = z.object({
@@ -56,6 +58,7 @@ const schema = z.object({
   RELAY_TOPIC_REPLICATION_FACTOR: z.coerce.number().int().min(-1).default(-1),
   RELAY_MIN_COMPACTION_LAG_MS: ms(24 * 3600 * 1000),
   RELAY_AGGREGATE_COLLECTIONS: z.string().default(''),
+  RELAY_STARTUP_TIMEOUT_MS: ms(0),
   RELAY_OPS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   RELAY_OPS_HOST: z.string().min(1).default('127.0.0.1'),
   RELAY_LOG_LEVEL: z
@@ -87,6 +90,8 @@ export interface RelayConfig {
   /** Collection per aggregate type where it differs from `aggregateCollectionName(type)`. */
   readonly aggregateCollections: Readonly<Record<string, string>>;
   readonly logLevel: string;
+  /** Start-up gives up waiting for MongoDB and the broker after this long; 0: never. */
+  readonly startupTimeoutMs: number;
   /** Port of the operations endpoint (`/metrics`, `/healthz`, `/readyz`); none when absent. */
   readonly opsPort?: number;
   readonly opsHost?: string;
@@ -130,6 +135,7 @@ export function loadRelayConfig(
     minCompactionLagMs: e.RELAY_MIN_COMPACTION_LAG_MS,
     aggregateCollections: parseMapping(e.RELAY_AGGREGATE_COLLECTIONS),
     logLevel: e.RELAY_LOG_LEVEL,
+    startupTimeoutMs: e.RELAY_STARTUP_TIMEOUT_MS,
     ...(e.RELAY_OPS_PORT === undefined ? {} : { opsPort: e.RELAY_OPS_PORT }),
     opsHost: e.RELAY_OPS_HOST,
   };

@@ -5,6 +5,7 @@ import type { Catalog } from '../schemas/catalog.js';
 import { EventCodec } from '../schemas/codec.js';
 import { ConfluentRegistry, type RegistryPort } from '../schemas/registry.js';
 import { startOpsServer, type OpsServer } from '../ops/http.js';
+import { StartupWait, addressOf } from '../ops/startup.js';
 import { loadRelayConfig, relayCollections, type RelayConfig } from './config.js';
 import { KafkaPublisher } from './kafka-publisher.js';
 import { MongoLeaseStore, MongoOutboxSource } from './mongo-outbox.js';
@@ -21,9 +22,16 @@ export interface StartRelayOptions {
   readonly registry?: RegistryPort;
   /** Lease owner id (default: client id, host, pid, random). */
   readonly owner?: string;
+  /** Aborting ends the start-up wait (SIGTERM while a dependency is down). */
+  readonly signal?: AbortSignal;
 }
 
-/** Starts a relay with the MongoDB and Kafka adapters. Resolves once it runs (it may be standby). */
+/**
+ * Starts a relay with the MongoDB and Kafka adapters. Resolves once it runs (it may be standby).
+ * Until MongoDB and the broker answer it waits (see ops/startup.ts), serving `/readyz` as not ready;
+ * it rejects only on an error a retry cannot fix, after `startupTimeoutMs`, or when `signal` aborts
+ * (a `stopped` error).
+ */
 export async function startRelay(options: StartRelayOptions): Promise<RelayHandle> {
   const config = options.config ?? loadRelayConfig();
   const logger = options.logger ?? pino({ level: config.logLevel });
@@ -35,6 +43,18 @@ export async function startRelay(options: StartRelayOptions): Promise<RelayHandl
   const kafka = options.kafka ?? kafkaClient(config, logger);
   const db = mongo.db(config.database);
   let ops: OpsServer | undefined;
+  const source = new MongoOutboxSource(db, {
+    collections: relayCollections(
+      options.catalog.aggregates.map((a) => a.type),
+      config,
+    ),
+    name: config.name,
+  });
+  const publisher = new KafkaPublisher(kafka, { ...config, logger });
+  const closeOwned = async (): Promise<void> => {
+    await ops?.close();
+    await ownMongo?.close();
+  };
   const relay = new Relay({
     catalog: options.catalog,
     codec: new EventCodec(
@@ -43,29 +63,33 @@ export async function startRelay(options: StartRelayOptions): Promise<RelayHandl
     ),
     config,
     logger,
-    source: new MongoOutboxSource(db, {
-      collections: relayCollections(
-        options.catalog.aggregates.map((a) => a.type),
-        config,
-      ),
-      name: config.name,
-    }),
-    publisher: new KafkaPublisher(kafka, { ...config, logger }),
+    source,
+    publisher,
     leases: new MongoLeaseStore(db, config.name),
     ...(options.owner ? { owner: options.owner } : {}),
-    closeOwned: async () => {
-      await ops?.close();
-      await ownMongo?.close();
-    },
+    closeOwned,
   });
-  await relay.start();
+  const startup = new StartupWait({
+    logger: logger.child({ component: 'relay' }),
+    timeoutMs: config.startupTimeoutMs,
+    setting: 'RELAY_STARTUP_TIMEOUT_MS',
+    backoff: { initialMs: config.retryInitialMs, maxMs: config.retryMaxMs },
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
   if (config.opsPort !== undefined) {
     try {
       ops = await startOpsServer({
         port: config.opsPort,
         ...(config.opsHost ? { host: config.opsHost } : {}),
         registries: [relay.metrics],
-        readiness: () => relay.readiness(),
+        // While starting, what it waits for; then the relay's own checks.
+        readiness: () =>
+          startup.done
+            ? relay.readiness()
+            : Promise.resolve({
+                state: { ok: false, detail: 'starting' },
+                startup: startup.readiness(),
+              }),
         liveness: () => relay.state !== 'failed',
       });
       relay.opsUrl = ops.url;
@@ -75,6 +99,26 @@ export async function startRelay(options: StartRelayOptions): Promise<RelayHandl
       logger.error({ err: e, port: config.opsPort }, 'operations endpoint could not start');
     }
   }
+  try {
+    // The same calls `relay.start()` makes first (both idempotent): done here, they are retried.
+    await startup.waitFor([
+      {
+        name: 'mongodb',
+        address: addressOf(config.mongodbUri),
+        check: () => source.ensureIndexes(),
+      },
+      {
+        name: 'kafka',
+        address: config.kafkaBrokers.join(','),
+        check: () => publisher.ensureTopics(options.catalog.topics()),
+      },
+    ]);
+  } catch (e) {
+    await publisher.close().catch(() => undefined);
+    await closeOwned().catch(() => undefined);
+    throw e;
+  }
+  await relay.start();
   return relay;
 }
 

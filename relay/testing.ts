@@ -45,6 +45,7 @@ export function testRelayConfig(
     minCompactionLagMs: 0,
     aggregateCollections: {},
     logLevel: 'warn',
+    startupTimeoutMs: 0,
     ...overrides,
   });
 }

@@ -6,6 +6,7 @@
 export type PipelineErrorCode =
   // configuration and start-up
   | 'config_invalid'
+  | 'startup_timeout'
   // schemas and payloads
   | 'schema_invalid'
   | 'schema_incompatible'

@@ -283,8 +283,11 @@ async function run(
   // instead of killing the process mid-start.
   let sink: Awaited<ReturnType<typeof startSink>> | undefined;
   const stopAsked = { yes: false };
+  // Ends the start-up wait (a dependency down) at once.
+  const starting = new AbortController();
   const off = onSignal(() => {
     stopAsked.yes = true;
+    starting.abort();
     void sink?.stop();
   });
   try {
@@ -293,9 +296,11 @@ async function run(
       projections: user.projections,
       config,
       logger,
+      signal: starting.signal,
     });
   } catch (e) {
     off();
+    if (isPipelineError(e, 'stopped')) return 0;
     throw e;
   }
   if (stopAsked.yes) void sink.stop();

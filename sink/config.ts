@@ -24,6 +24,8 @@
  * - `SINK_LOCK_WAIT_TIMEOUT_MS` (default 10000): MySQL lock wait per statement (rounded up to s).
  * - `SINK_MYSQL_POOL_SIZE` (default 8).
  * - `SINK_STOP_GRACE_MS` (default 30000): how long `stop()` waits for the batch in flight.
+ * - `SINK_STARTUP_TIMEOUT_MS` (default 0 = wait forever): at start-up the sink waits for MySQL, the
+ *   broker and its topics (backoff of `SINK_RETRY_*`); after this long it gives up and exits 1.
  * - `SINK_OPS_PORT` (default: none): serve `/metrics`, `/healthz` and `/readyz` on this port (0 picks a
  *   free one); `SINK_OPS_HOST` (default `127.0.0.1`; `0.0.0.0` in containers).
  * - `LOG_LEVEL` (default `info`).
@@ -68,6 +70,7 @@ const schema = z.object({
   SINK_LOCK_WAIT_TIMEOUT_MS: positive(10_000),
   SINK_MYSQL_POOL_SIZE: positive(8),
   SINK_STOP_GRACE_MS: positive(30_000),
+  SINK_STARTUP_TIMEOUT_MS: ms(0),
   SINK_OPS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   SINK_OPS_HOST: z.string().min(1).default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -95,6 +98,8 @@ export interface SinkConfig {
   readonly lockWaitTimeoutMs: number;
   readonly poolSize: number;
   readonly stopGraceMs: number;
+  /** Start-up gives up waiting for its dependencies after this long; 0: never. */
+  readonly startupTimeoutMs: number;
   readonly logLevel: string;
   /** Port of the operations endpoint (`/metrics`, `/healthz`, `/readyz`); none when absent. */
   readonly opsPort?: number;
@@ -154,6 +159,7 @@ export function loadSinkConfig(env: NodeJS.ProcessEnv = process.env): SinkConfig
     lockWaitTimeoutMs: c.SINK_LOCK_WAIT_TIMEOUT_MS,
     poolSize: c.SINK_MYSQL_POOL_SIZE,
     stopGraceMs: c.SINK_STOP_GRACE_MS,
+    startupTimeoutMs: c.SINK_STARTUP_TIMEOUT_MS,
     logLevel: c.LOG_LEVEL,
     ...(c.SINK_OPS_PORT === undefined ? {} : { opsPort: c.SINK_OPS_PORT }),
     opsHost: c.SINK_OPS_HOST,

@@ -15,7 +15,14 @@ import {
   type Context,
   type Link,
 } from '@opentelemetry/api';
-import { Kafka, logLevel, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
+import {
+  Kafka,
+  logLevel,
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  type Producer,
+} from 'kafkajs';
 import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Catalog } from '../schemas/catalog.js';
@@ -32,8 +39,9 @@ import { classifyError } from './mysql-errors.js';
 import { MysqlStore } from './mysql-store.js';
 import type { Projection } from './projection.js';
 import { checkProjections, requiredTables } from './validate.js';
-import { startOpsServer, type OpsServer } from '../ops/http.js';
-import { createTopicsAndWait } from '../ops/topics.js';
+import { startOpsServer, type OpsServer, type ReadinessCheck } from '../ops/http.js';
+import { StartupWait, addressOf } from '../ops/startup.js';
+import { createTopicsAndWait, waitForLeaders } from '../ops/topics.js';
 import { HEADERS } from '../schemas/envelope.js';
 
 export type SinkState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
@@ -51,6 +59,8 @@ export interface StartSinkOptions {
   readonly physical?: (table: string) => string;
   /** Overrides `config.mysqlUrl` (replay applies with the admin account). */
   readonly mysqlUrl?: string;
+  /** Aborting ends the start-up wait (SIGTERM while a dependency is down). */
+  readonly signal?: AbortSignal;
 }
 
 export interface SinkHandle {
@@ -155,16 +165,72 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
     });
   };
 
+  // Serving /readyz while it waits: not ready, saying for what; then the running checks.
+  const startup = new StartupWait({
+    logger: log,
+    timeoutMs: config.startupTimeoutMs,
+    setting: 'SINK_STARTUP_TIMEOUT_MS',
+    backoff: config.retry,
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
+  let runningChecks: (() => Promise<Record<string, ReadinessCheck>>) | undefined = undefined;
+  if (config.opsPort !== undefined) {
+    try {
+      ops = await startOpsServer({
+        port: config.opsPort,
+        ...(config.opsHost ? { host: config.opsHost } : {}),
+        registries: [metrics.registry],
+        liveness: () => state !== 'failed',
+        readiness: () =>
+          runningChecks
+            ? runningChecks()
+            : Promise.resolve({
+                state: { ok: false, detail: state },
+                startup: startup.readiness(),
+              }),
+      });
+      log.info({ url: ops.url }, 'operations endpoint: /metrics /healthz /readyz');
+    } catch (e) {
+      // The pipeline matters more than its endpoint: say so loudly and go on.
+      log.error({ err: e, port: config.opsPort }, 'operations endpoint could not start');
+    }
+  }
+
   let applier: Applier;
   try {
-    await store.checkTables(requiredTables(o.projections));
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      await createTopicsAndWait(admin, [{ topic: config.dltTopic, numPartitions: 1 }]);
-    } finally {
-      await admin.disconnect();
-    }
+    const brokers = config.kafkaBrokers.join(',');
+    await startup.waitFor([
+      {
+        name: 'mysql',
+        address: addressOf(o.mysqlUrl ?? config.mysqlUrl),
+        check: () => store.checkTables(requiredTables(o.projections)),
+      },
+      {
+        name: 'kafka',
+        address: brokers,
+        check: () =>
+          withAdmin(kafka, async (admin) => {
+            await createTopicsAndWait(admin, [{ topic: config.dltTopic, numPartitions: 1 }]);
+          }),
+      },
+      {
+        // Subscribing to a topic that does not exist fails the consumer: wait until the relay
+        // (which creates them) has run once.
+        name: 'topics',
+        address: `${topics.join(',')} on ${brokers}`,
+        check: () =>
+          withAdmin(kafka, async (admin) => {
+            const have = new Set(await admin.listTopics());
+            const missing = topics.filter((t) => !have.has(t));
+            if (missing.length > 0) {
+              throw new Error(
+                `${missing.join(', ')} ${missing.length === 1 ? 'does' : 'do'} not exist yet (the relay creates the topics)`,
+              );
+            }
+            await waitForLeaders(admin, topics, 10_000);
+          }),
+      },
+    ]);
     producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     applier = new Applier({
@@ -182,7 +248,9 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
       maxBytesPerPartition: 4 * 1024 * 1024,
     });
   } catch (e) {
-    transition('failed', { err: e });
+    // Stopped while waiting is a clean end, not a failure.
+    if (isPipelineError(e, 'stopped')) transition('stopped');
+    else transition('failed', { err: e });
     await cleanup();
     throw e;
   }
@@ -465,31 +533,17 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
           detail: `no fetch or heartbeat answered for ${silent} ms: broker unreachable`,
         };
   };
-  if (config.opsPort !== undefined) {
-    try {
-      ops = await startOpsServer({
-        port: config.opsPort,
-        ...(config.opsHost ? { host: config.opsHost } : {}),
-        registries: [metrics.registry],
-        liveness: () => state !== 'failed',
-        readiness: async () => ({
-          state: { ok: state === 'running', detail: state },
-          consumer: consumerCheck(),
-          mysql: await store.ping().then(
-            () => ({ ok: true }),
-            (e: unknown) => ({ ok: false, detail: classifyError(e).message }),
-          ),
-          applying: retryingSince
-            ? { ok: false, detail: `retrying a batch for ${Date.now() - retryingSince} ms` }
-            : { ok: true },
-        }),
-      });
-      log.info({ url: ops.url }, 'operations endpoint: /metrics /healthz /readyz');
-    } catch (e) {
-      // The pipeline matters more than its endpoint: say so loudly and go on.
-      log.error({ err: e, port: config.opsPort }, 'operations endpoint could not start');
-    }
-  }
+  runningChecks = async () => ({
+    state: { ok: state === 'running', detail: state },
+    consumer: consumerCheck(),
+    mysql: await store.ping().then(
+      () => ({ ok: true }),
+      (e: unknown) => ({ ok: false, detail: classifyError(e).message }),
+    ),
+    applying: retryingSince
+      ? { ok: false, detail: `retrying a batch for ${Date.now() - retryingSince} ms` }
+      : { ok: true },
+  });
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -531,6 +585,18 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
     done,
     stop,
   };
+}
+
+/** One admin client for `fn`, always disconnected. It does not retry: the start-up wait does, with
+ * a log line per attempt, and a SIGTERM then finds no connect still retrying in the background. */
+async function withAdmin(kafka: Kafka, fn: (admin: Admin) => Promise<void>): Promise<void> {
+  const admin = kafka.admin({ retry: { retries: 0 } });
+  try {
+    await admin.connect();
+    await fn(admin);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 }
 
 const tracer = trace.getTracer('cqrs-sync-sink');

@@ -1,7 +1,7 @@
 /**
  * The short chaos run of `npm test`: 5k commands from two writer processes, at least 10 kill -9 of
- * writers, relay and sink (each kind killed), one broker restart and one MariaDB restart, on a broker
- * and a MariaDB of its own (restarting the shared ones would disturb other tests). `npm run chaos` is
+ * writers, relay and sink (each kind killed), one broker restart and one MariaDB restart (relay and
+ * sink started again while each is down: they must wait, not exit), on a broker and a MariaDB of its own (restarting the shared ones would disturb other tests). `npm run chaos` is
  * the full-size run.
  */
 import { mkdtempSync } from 'node:fs';
@@ -57,7 +57,7 @@ it('loses, duplicates and reorders nothing under kill -9 of writers, relay and s
     },
   );
   process.stdout.write(
-    `\n${chaosLine(result)} (events=${result.events} refused=${result.refused} kills: writer=${result.killsBy.writer} relay=${result.killsBy.relay} sink=${result.killsBy.sink}, ${result.inFlightAtWriterKills} commands in flight at writer kills; mongodb=${shared.mongoKind} seconds=${result.seconds})\n`,
+    `\n${chaosLine(result)} (events=${result.events} refused=${result.refused} kills: writer=${result.killsBy.writer} relay=${result.killsBy.relay} sink=${result.killsBy.sink}, ${result.inFlightAtWriterKills} commands in flight at writer kills; started while a server was down=${result.startsWhileDown} (waited ${result.waitedWhileDown}, exited ${result.exitsWhileDown}); mongodb=${shared.mongoKind} seconds=${result.seconds})\n`,
   );
   const summary = `${chaosLine(result)}\n${lines.join('\n')}\n${result.mismatches.join('\n')}`;
   expect({ summary, ok: result.checksum === 'match' }).toEqual({ summary, ok: true });
@@ -67,6 +67,12 @@ it('loses, duplicates and reorders nothing under kill -9 of writers, relay and s
   expect(result.killsBy.relay).toBeGreaterThanOrEqual(1);
   expect(result.killsBy.sink).toBeGreaterThanOrEqual(1);
   expect(result.restarts).toBe(2);
+  // Issue 17: a relay or sink started while the broker or MariaDB is down used to exit at once.
+  expect({
+    starts: result.startsWhileDown,
+    waited: result.waitedWhileDown,
+    exits: result.exitsWhileDown,
+  }).toEqual({ starts: 3, waited: 3, exits: 0 });
   expect(result.commands + result.refused).toBe(5000);
   expect(result.events).toBeGreaterThanOrEqual(result.commands);
 }, 600_000);

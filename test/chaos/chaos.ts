@@ -1,6 +1,7 @@
 /**
  * The chaos run: commands through the write side's public API, from writer processes, while writer,
- * relay and sink processes are killed with `kill -9` and the broker and MariaDB are restarted; then,
+ * relay and sink processes are killed with `kill -9` and the broker and MariaDB are restarted (with
+ * a relay and a sink, or a sink, started again while the server is down: start-up must wait); then,
  * once the pipeline is quiet, MySQL is checked against MongoDB (every version applied once, in order,
  * the read model equal to the documents' state). Shared by `npm run chaos` (full size) and the short
  * variant in `npm test` (test/chaos/chaos.int.test.ts).
@@ -74,6 +75,12 @@ export interface ChaosResult {
   /** Commands in flight at a writer's kill (each sent again by its next process). */
   readonly inFlightAtWriterKills: number;
   readonly restarts: number;
+  /** Relay and sink processes started while the broker or MariaDB was down (during a restart). */
+  readonly startsWhileDown: number;
+  /** Of those, the ones seen waiting for the server (`start-up: waiting for …`) instead of exiting. */
+  readonly waitedWhileDown: number;
+  /** Of those, the ones that exited while the server was down (start-up gave up: a bug). */
+  readonly exitsWhileDown: number;
   readonly lost: number;
   readonly duplicated: number;
   readonly reordered: number;
@@ -394,6 +401,44 @@ export async function runChaos(servers: ChaosServers, o: ChaosOptions): Promise<
   const background: { stop: () => Promise<void> }[] = [];
   let kills = 0;
   let restarts = 0;
+  const whileDown = { starts: 0, waited: 0, exits: 0 };
+  /**
+   * Stops `server`, starts `respawn` again while it is down, waits until each either logs that it
+   * waits for a dependency or exits, then starts the server again.
+   */
+  const outage = async (
+    server: ServerHandle | undefined,
+    label: string,
+    respawn: readonly Child[],
+  ): Promise<void> => {
+    if (!server?.start) {
+      await server?.restart?.();
+      return;
+    }
+    log(`stopping ${label}; starting ${respawn.map((c) => c.name).join(' and ')} while it is down`);
+    await server.stop();
+    try {
+      for (const c of respawn) {
+        await c.kill('SIGKILL');
+        c.spawn();
+        whileDown.starts++;
+      }
+      const waiting = (c: Child): boolean => c.output().includes('start-up: waiting for');
+      const until = Date.now() + 60_000;
+      while (Date.now() < until && !respawn.every((c) => c.exitedOnItsOwn || waiting(c))) {
+        await sleep(200);
+      }
+      for (const c of respawn) {
+        if (c.exitedOnItsOwn) {
+          whileDown.exits++;
+          log(`${c.name} exited while ${label} was down:\n${c.output().slice(-3000)}`);
+        } else if (waiting(c)) whileDown.waited++;
+      }
+    } finally {
+      log(`starting ${label} again`);
+      await server.start();
+    }
+  };
   const settled = (): number => writers.reduce((n, w) => n + w.settled, 0);
   const writing = (): boolean => writers.some((w) => !w.complete);
   const tick = (): void => {
@@ -429,15 +474,9 @@ export async function runChaos(servers: ChaosServers, o: ChaosOptions): Promise<
     // then, after the last command, until the quota is met; server restarts spread evenly too.
     const serverFaults: (() => Promise<void>)[] = [];
     for (let i = 0; i < o.brokerRestarts && servers.kafka?.restart; i++)
-      serverFaults.push(async () => {
-        log('restarting the Kafka broker');
-        await servers.kafka?.restart?.();
-      });
+      serverFaults.push(() => outage(servers.kafka, 'the Kafka broker', [relay, sink]));
     for (let i = 0; i < o.mysqlRestarts && servers.mysql?.restart; i++)
-      serverFaults.push(async () => {
-        log('restarting MariaDB');
-        await servers.mysql?.restart?.();
-      });
+      serverFaults.push(() => outage(servers.mysql, 'MariaDB', [sink]));
     if (servers.mongoKind === 'real' && servers.mongodb?.restart)
       serverFaults.push(async () => {
         log('restarting mongod');
@@ -529,6 +568,9 @@ export async function runChaos(servers: ChaosServers, o: ChaosOptions): Promise<
       killsBy,
       inFlightAtWriterKills,
       restarts,
+      startsWhileDown: whileDown.starts,
+      waitedWhileDown: whileDown.waited,
+      exitsWhileDown: whileDown.exits,
       lost: events.lost,
       duplicated: events.duplicated,
       reordered: events.reordered,
