@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { PipelineError, isPipelineError } from '../schemas/errors.js';
-import { backoffDelay, sleep } from '../sink/backoff.js';
+import { backoffDelay, sleep } from './backoff.js';
 import type { ReadinessCheck } from './http.js';
 import { redactUrls } from './redact.js';
 

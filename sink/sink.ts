@@ -30,7 +30,7 @@ import { EventCodec } from '../schemas/codec.js';
 import { isPipelineError } from '../schemas/errors.js';
 import { ConfluentRegistry, type RegistryPort } from '../schemas/registry.js';
 import { Applier, add, emptyCounts, type OutcomeCounts } from './apply.js';
-import { backoffDelay, sleep } from './backoff.js';
+import { backoffDelay, sleep } from '../ops/backoff.js';
 import type { SinkConfig } from './config.js';
 import { KafkaDeadLetterPublisher } from './dead-letter.js';
 import { rawRecord } from './decode.js';

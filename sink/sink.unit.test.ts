@@ -3,7 +3,7 @@ import { buildCatalog } from '../schemas/catalog.js';
 import { PipelineError } from '../schemas/errors.js';
 import { demoAggregates } from '../demo/domain/definitions.js';
 import { demoProjections } from '../demo/read-model/projections.js';
-import { backoffDelay, sleep } from './backoff.js';
+import { backoffDelay, sleep } from '../ops/backoff.js';
 import { loadSinkConfig } from './config.js';
 import { dltHeaders } from './dead-letter.js';
 import { checksumOf, splitStatements } from './migrations.js';
