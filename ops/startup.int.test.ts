@@ -6,17 +6,14 @@
  * and sink run as child processes (`cqrs-sync relay|sink` code paths), on a broker and a MariaDB of
  * this file's own so that stopping them leaves the run's servers alone.
  */
-import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import { demoCommands } from '../demo/domain/commands.js';
 import { demoMigrations } from '../demo/read-model/projections.js';
-import { loadHarnessConfig } from '../infra/local/config.js';
-import { startStack, type Stack } from '../infra/local/stack.js';
+import { type Stack } from '../infra/local/stack.js';
+import { startOwnStack } from '../test/support/own-stack.js';
 import type { ServerHandle } from '../infra/local/types.js';
 import { testCatalog } from '../relay/testing.js';
 import { EventCodec } from '../schemas/codec.js';
@@ -32,7 +29,6 @@ import { testServers, uniqueName, waitFor } from '../test/support/servers.js';
 import { MongoWriteStore } from '../write/mongo-store.js';
 
 const shared = testServers();
-const CLIENT_VARS = new Set(['KAFKA_BROKERS', 'MYSQL_URL', 'MYSQL_SINK_URL']);
 let stack: Stack;
 let mongo: MongoClient;
 const cleanups: (() => Promise<void>)[] = [];
@@ -40,15 +36,7 @@ const cleanups: (() => Promise<void>)[] = [];
 beforeAll(async () => {
   mongo = new MongoClient(shared.mongodbUri);
   await mongo.connect();
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !CLIENT_VARS.has(k)));
-  stack = await startStack({
-    only: ['kafka', 'mysql'],
-    config: loadHarnessConfig({
-      ...env,
-      CQRS_SYNC_SERVERS: 'local',
-      CQRS_SYNC_RUN_DIR: mkdtempSync(path.join(tmpdir(), 'startup-wait-')),
-    }),
-  });
+  stack = await startOwnStack(['kafka', 'mysql'], 'startup-wait');
 }, 240_000);
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);

@@ -2,15 +2,12 @@
  * Readiness during a broker outage, as an operator's probe sees it: the relay and the sink both
  * answer 503 on `/readyz` while the broker is stopped, saying why, and 200 again once it is back.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import { demoCommands } from '../demo/domain/commands.js';
-import { loadHarnessConfig } from '../infra/local/config.js';
-import { startStack, type Stack } from '../infra/local/stack.js';
+import { type Stack } from '../infra/local/stack.js';
+import { startOwnStack } from '../test/support/own-stack.js';
 import { sinkTestEnv, type SinkTestEnv } from '../sink/test-harness.js';
 import { appliedOnce } from '../sink/testing.js';
 import { testServers, uniqueName, waitFor } from '../test/support/servers.js';
@@ -27,27 +24,8 @@ let t: SinkTestEnv;
 beforeAll(async () => {
   client = new MongoClient(servers.mongodbUri);
   await client.connect();
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([k]) =>
-        ![
-          'KAFKA_BROKERS',
-          'SCHEMA_REGISTRY_URL',
-          'MYSQL_URL',
-          'MYSQL_SINK_URL',
-          'MONGODB_URI',
-        ].includes(k),
-    ),
-  );
   // A broker of this file's own, so that stopping it leaves the run's broker alone.
-  stack = await startStack({
-    only: ['kafka'],
-    config: loadHarnessConfig({
-      ...env,
-      CQRS_SYNC_SERVERS: 'local',
-      CQRS_SYNC_RUN_DIR: mkdtempSync(path.join(tmpdir(), 'readiness-broker-')),
-    }),
-  });
+  stack = await startOwnStack(['kafka'], 'readiness-broker');
   t = await sinkTestEnv('readiness', { logLevelName: 'silent' });
 }, 240_000);
 afterAll(async () => {

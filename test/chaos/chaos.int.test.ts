@@ -4,28 +4,16 @@
  * sink started again while each is down: they must wait, not exit), on a broker and a MariaDB of its own (restarting the shared ones would disturb other tests). `npm run chaos` is
  * the full-size run.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { loadHarnessConfig } from '../../infra/local/config.js';
-import { startStack, type Stack } from '../../infra/local/stack.js';
+import { type Stack } from '../../infra/local/stack.js';
+import { startOwnStack } from '../support/own-stack.js';
 import { testServers } from '../support/servers.js';
 import { chaosLine, runChaos } from './chaos.js';
 
-const CLIENT_VARS = new Set(['KAFKA_BROKERS', 'MYSQL_URL', 'MYSQL_SINK_URL']);
 let stack: Stack;
 
 beforeAll(async () => {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !CLIENT_VARS.has(k)));
-  stack = await startStack({
-    only: ['kafka', 'mysql'],
-    config: loadHarnessConfig({
-      ...env,
-      CQRS_SYNC_SERVERS: 'local',
-      CQRS_SYNC_RUN_DIR: mkdtempSync(path.join(tmpdir(), 'cqrs-chaos-')),
-    }),
-  });
+  stack = await startOwnStack(['kafka', 'mysql'], 'cqrs-chaos');
 }, 240_000);
 afterAll(async () => {
   await stack.stop();
