@@ -64,6 +64,12 @@ export async function activeMembers(kafka: Kafka, group: string): Promise<number
   }
 }
 
+/** kafkajs's answer to deleting a group that has no offsets (GROUP_ID_NOT_FOUND, code 69). */
+function groupNotFound(e: unknown): boolean {
+  const groups = (e as { groups?: { errorCode?: number }[] } | undefined)?.groups;
+  return Array.isArray(groups) && groups.every((g) => g.errorCode === 69);
+}
+
 export async function replay(o: ReplayOptions): Promise<ReplayResult> {
   const started = Date.now();
   const { config } = o;
@@ -109,14 +115,13 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
         end.set(`${topic}:${p.partition}`, BigInt(p.high));
         total += BigInt(p.high) - s;
       }
-      await admin.setOffsets({
-        groupId: group,
-        topic,
-        partitions: start
-          .filter((s) => s.topic === topic)
-          .map((s) => ({ partition: s.partition, offset: s.next })),
-      });
     }
+    // MySQL's offsets (written below) are where the sink starts on every assignment; Kafka's are
+    // only a hint. Deleting the group's Kafka offsets is one request, where `admin.setOffsets`
+    // joins the group once per topic (seconds each); the sink commits fresh ones as it applies.
+    await admin.deleteGroups([group]).catch((e: unknown) => {
+      if (!groupNotFound(e)) throw e;
+    });
   } finally {
     await admin.disconnect();
   }
