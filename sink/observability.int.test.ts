@@ -3,9 +3,6 @@
  * MySQL, trace ids in the logs, and no password anywhere in them. On a MariaDB of its own (it is
  * stopped and started).
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import {
@@ -21,8 +18,8 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api';
 import { pino } from 'pino';
-import { loadHarnessConfig } from '../infra/local/config.js';
-import { startStack, type Stack } from '../infra/local/stack.js';
+import { type Stack } from '../infra/local/stack.js';
+import { startOwnStack } from '../test/support/own-stack.js';
 import { demoCommands } from '../demo/domain/commands.js';
 import { checkEntry } from '../relay/entry.js';
 import { scannedEntry } from '../relay/memory-fakes.js';
@@ -33,28 +30,13 @@ import { startSink, type SinkHandle } from './sink.js';
 import { sinkTestEnv, type SinkTestEnv } from './test-harness.js';
 import { DemoHistory, eventRecord, produce, testProjections } from './testing.js';
 
-const CLIENT_VARS = new Set([
-  'KAFKA_BROKERS',
-  'SCHEMA_REGISTRY_URL',
-  'MYSQL_URL',
-  'MYSQL_SINK_URL',
-  'MONGODB_URI',
-]);
 let stack: Stack;
 let t: SinkTestEnv;
 let sink: SinkHandle;
 const logs: string[] = [];
 
 beforeAll(async () => {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !CLIENT_VARS.has(k)));
-  stack = await startStack({
-    only: ['mysql'],
-    config: loadHarnessConfig({
-      ...env,
-      CQRS_SYNC_SERVERS: 'local',
-      CQRS_SYNC_RUN_DIR: mkdtempSync(path.join(tmpdir(), 'cqrs-sink-observability-')),
-    }),
-  });
+  stack = await startOwnStack(['mysql'], 'cqrs-sink-observability');
   t = await sinkTestEnv('observe', {
     partitions: 2,
     mysqlUrl: { admin: stack.env.MYSQL_URL ?? '', sink: stack.env.MYSQL_SINK_URL ?? '' },

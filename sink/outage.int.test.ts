@@ -1,33 +1,15 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { loadHarnessConfig } from '../infra/local/config.js';
-import { startStack, type Stack } from '../infra/local/stack.js';
+import { type Stack } from '../infra/local/stack.js';
+import { startOwnStack } from '../test/support/own-stack.js';
 import { waitFor } from '../test/support/servers.js';
 import { sinkTestEnv, type SinkTestEnv } from './test-harness.js';
 import { appliedOnce, demoTables, demoWorkload, DemoHistory } from './testing.js';
 
-const CLIENT_VARS = new Set([
-  'KAFKA_BROKERS',
-  'SCHEMA_REGISTRY_URL',
-  'MYSQL_URL',
-  'MYSQL_SINK_URL',
-  'MONGODB_URI',
-]);
 let stack: Stack;
 let t: SinkTestEnv;
 
 beforeAll(async () => {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !CLIENT_VARS.has(k)));
-  stack = await startStack({
-    only: ['mysql'],
-    config: loadHarnessConfig({
-      ...env,
-      CQRS_SYNC_SERVERS: 'local',
-      CQRS_SYNC_RUN_DIR: mkdtempSync(path.join(tmpdir(), 'cqrs-sink-outage-')),
-    }),
-  });
+  stack = await startOwnStack(['mysql'], 'cqrs-sink-outage');
   t = await sinkTestEnv('outage', {
     mysqlUrl: { admin: stack.env.MYSQL_URL ?? '', sink: stack.env.MYSQL_SINK_URL ?? '' },
   });

@@ -1,6 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
@@ -9,26 +6,8 @@ import { loadHarnessConfig } from './config.js';
 import { isHarnessError } from './errors.js';
 import { freePort } from './ports.js';
 import { startStack, type Stack } from './stack.js';
+import { ownServersEnv } from '../../test/support/own-stack.js';
 import { createTopicsAndWait } from '../../ops/topics.js';
-
-const CLIENT_VARS = new Set([
-  'KAFKA_BROKERS',
-  'SCHEMA_REGISTRY_URL',
-  'MYSQL_URL',
-  'MYSQL_SINK_URL',
-  'MONGODB_URI',
-]);
-
-/** This process's environment without the run's server URLs, so a stack starts its own servers. */
-function ownServersEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !CLIENT_VARS.has(k)));
-  return {
-    ...env,
-    CQRS_SYNC_SERVERS: 'local',
-    CQRS_SYNC_RUN_DIR: mkdtempSync(path.join(tmpdir(), 'cqrs-stack-')),
-    ...extra,
-  };
-}
 
 async function caught(p: Promise<unknown>): Promise<Error> {
   try {
@@ -43,7 +22,7 @@ describe('a stack of its own (the chaos tests restart servers like this)', () =>
   let stack: Stack;
 
   beforeAll(async () => {
-    stack = await startStack({ config: loadHarnessConfig(ownServersEnv()) });
+    stack = await startStack({ config: loadHarnessConfig(ownServersEnv('cqrs-stack')) });
   });
   afterAll(async () => {
     await stack.stop();

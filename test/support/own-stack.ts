@@ -19,13 +19,19 @@ const CLIENT_VARS = new Set([
  * kill a server, which must leave the run's shared servers alone. `stack.env` holds their URLs.
  */
 export async function startOwnStack(only: readonly ServerName[], prefix: string): Promise<Stack> {
+  return startStack({ only, config: loadHarnessConfig(ownServersEnv(prefix)) });
+}
+
+/** This process's environment without the run's server URLs, and a fresh run folder. */
+export function ownServersEnv(
+  prefix: string,
+  extra: Record<string, string> = {},
+): NodeJS.ProcessEnv {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !CLIENT_VARS.has(k)));
-  return startStack({
-    only,
-    config: loadHarnessConfig({
-      ...env,
-      CQRS_SYNC_SERVERS: 'local',
-      CQRS_SYNC_RUN_DIR: mkdtempSync(path.join(tmpdir(), `${prefix}-`)),
-    }),
-  });
+  return {
+    ...env,
+    CQRS_SYNC_SERVERS: 'local',
+    CQRS_SYNC_RUN_DIR: mkdtempSync(path.join(tmpdir(), `${prefix}-`)),
+    ...extra,
+  };
 }
