@@ -200,7 +200,8 @@ it('a relay and a sink started while the broker is down both wait, then events f
   try {
     p.relay.spawn();
     p.sink.spawn();
-    await logged([p.relay, p.sink], 'start-up: waiting for kafka at');
+    // A line per attempt, from each: the relay's probe does not retry inside an attempt.
+    await logged([p.relay, p.sink], 'start-up: waiting for kafka at', 2);
     for (const port of [p.relayPort, p.sinkPort]) {
       const unready = await probe(port, 'readyz');
       expect(unready.status).toBe(503);

@@ -5,7 +5,7 @@
  * UNKNOWN_TOPIC_OR_PARTITION for a moment after CreateTopics returns (its metadata cache lags the
  * controller), and kafkajs then gives up. Both answers mean "not yet", so both are retried here.
  */
-import type { Admin, ITopicConfig } from 'kafkajs';
+import type { Admin, ITopicConfig, Kafka } from 'kafkajs';
 
 const NOT_YET = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
 
@@ -63,5 +63,17 @@ export async function waitForLeaders(
       throw new Error(`timed out after ${timeoutMs} ms waiting for topic leaders (${last})`);
     }
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** One admin client for `fn`, always disconnected. It does not retry: the start-up wait does, with
+ * a log line per attempt, and a SIGTERM then finds no connect still retrying in the background. */
+export async function withAdmin(kafka: Kafka, fn: (admin: Admin) => Promise<void>): Promise<void> {
+  const admin = kafka.admin({ retry: { retries: 0 } });
+  try {
+    await admin.connect();
+    await fn(admin);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
   }
 }

@@ -6,6 +6,7 @@ import { EventCodec } from '../schemas/codec.js';
 import { ConfluentRegistry, type RegistryPort } from '../schemas/registry.js';
 import { startOpsServer, type OpsServer } from '../ops/http.js';
 import { StartupWait, addressOf } from '../ops/startup.js';
+import { withAdmin } from '../ops/topics.js';
 import { loadRelayConfig, relayCollections, type RelayConfig } from './config.js';
 import { KafkaPublisher } from './kafka-publisher.js';
 import { MongoLeaseStore, MongoOutboxSource } from './mongo-outbox.js';
@@ -108,7 +109,17 @@ export async function startRelay(options: StartRelayOptions): Promise<RelayHandl
         check: () => source.ensureIndexes(),
       },
       {
+        // A bare probe first: the publisher's client retries inside each call (seconds), where
+        // the wait should log each attempt.
         name: 'kafka',
+        address: config.kafkaBrokers.join(','),
+        check: () =>
+          withAdmin(kafka, async (admin) => {
+            await admin.describeCluster();
+          }),
+      },
+      {
+        name: 'topics',
         address: config.kafkaBrokers.join(','),
         check: () => publisher.ensureTopics(options.catalog.topics()),
       },

@@ -15,14 +15,7 @@ import {
   type Context,
   type Link,
 } from '@opentelemetry/api';
-import {
-  Kafka,
-  logLevel,
-  type Admin,
-  type Consumer,
-  type EachBatchPayload,
-  type Producer,
-} from 'kafkajs';
+import { Kafka, logLevel, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Catalog } from '../schemas/catalog.js';
@@ -41,7 +34,7 @@ import type { Projection } from './projection.js';
 import { checkProjections, requiredTables } from './validate.js';
 import { startOpsServer, type OpsServer, type ReadinessCheck } from '../ops/http.js';
 import { StartupWait, addressOf } from '../ops/startup.js';
-import { createTopicsAndWait, waitForLeaders } from '../ops/topics.js';
+import { createTopicsAndWait, waitForLeaders, withAdmin } from '../ops/topics.js';
 import { HEADERS } from '../schemas/envelope.js';
 
 export type SinkState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
@@ -585,18 +578,6 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
     done,
     stop,
   };
-}
-
-/** One admin client for `fn`, always disconnected. It does not retry: the start-up wait does, with
- * a log line per attempt, and a SIGTERM then finds no connect still retrying in the background. */
-async function withAdmin(kafka: Kafka, fn: (admin: Admin) => Promise<void>): Promise<void> {
-  const admin = kafka.admin({ retry: { retries: 0 } });
-  try {
-    await admin.connect();
-    await fn(admin);
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
 }
 
 const tracer = trace.getTracer('cqrs-sync-sink');
