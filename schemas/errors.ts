@@ -19,7 +19,7 @@ export type PipelineErrorCode =
   | 'registry_unavailable'
   | 'broker_unavailable'
   | 'database_unavailable'
-  // write side
+  // write side; in the sink, another consumer applied an event of the batch meanwhile
   | 'concurrency_conflict'
   | 'command_invalid'
   | 'domain_rule_violated'
