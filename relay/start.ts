@@ -1,6 +1,6 @@
 import { Kafka, logLevel, type LogEntry } from 'kafkajs';
 import { MongoClient } from 'mongodb';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { Catalog } from '../schemas/catalog.js';
 import { EventCodec } from '../schemas/codec.js';
 import { ConfluentRegistry, type RegistryPort } from '../schemas/registry.js';
@@ -10,6 +10,7 @@ import { loadRelayConfig, relayCollections, type RelayConfig } from './config.js
 import { KafkaPublisher } from './kafka-publisher.js';
 import { MongoLeaseStore, MongoOutboxSource } from './mongo-outbox.js';
 import { Relay, type RelayHandle } from './relay.js';
+import { createLogger } from '../ops/logger.js';
 
 export interface StartRelayOptions {
   readonly catalog: Catalog;
@@ -34,7 +35,7 @@ export interface StartRelayOptions {
  */
 export async function startRelay(options: StartRelayOptions): Promise<RelayHandle> {
   const config = options.config ?? loadRelayConfig();
-  const logger = options.logger ?? pino({ level: config.logLevel });
+  const logger = options.logger ?? createLogger(config.logLevel);
   const ownMongo = options.mongoClient
     ? undefined
     : new MongoClient(config.mongodbUri, { serverSelectionTimeoutMS: 10_000 });

@@ -23,7 +23,7 @@ import {
   type EachBatchPayload,
   type Producer,
 } from 'kafkajs';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Catalog } from '../schemas/catalog.js';
 import { EventCodec } from '../schemas/codec.js';
@@ -43,6 +43,7 @@ import { startOpsServer, type OpsServer, type ReadinessCheck } from '../ops/http
 import { StartupWait, addressOf } from '../ops/startup.js';
 import { createTopicsAndWait, waitForLeaders } from '../ops/topics.js';
 import { HEADERS } from '../schemas/envelope.js';
+import { createLogger } from '../ops/logger.js';
 
 export type SinkState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
@@ -105,7 +106,7 @@ export function createKafka(config: SinkConfig, logger: Logger): Kafka {
 
 export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
   const { config, catalog } = o;
-  const base = o.logger ?? pino({ level: config.logLevel });
+  const base = o.logger ?? createLogger(config.logLevel);
   const log = base.child({ component: 'sink' });
   let state: SinkState = 'starting';
   const transition = (to: SinkState, fields: Record<string, unknown> = {}): void => {
