@@ -1,7 +1,7 @@
 import type { Collection, Db, MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
-import { PipelineError } from '../schemas/errors.js';
+import { PipelineError, isPipelineError } from '../schemas/errors.js';
 import type { AggregateDocument, CommandRecord } from '../schemas/outbox-entry.js';
 import { recordOf } from './aggregate-record.js';
 import {
@@ -168,7 +168,7 @@ function codeOf(e: unknown): unknown {
 }
 
 function classify(e: unknown, commit: Commit | undefined): unknown {
-  if (e instanceof PipelineError) return e;
+  if (isPipelineError(e)) return e;
   const name = (e as { name?: unknown } | null)?.name;
   if (
     typeof name === 'string' &&
