@@ -36,11 +36,10 @@ export interface StartRelayOptions {
 export async function startRelay(options: StartRelayOptions): Promise<RelayHandle> {
   const config = options.config ?? loadRelayConfig();
   const logger = options.logger ?? createLogger(config.logLevel);
-  const ownMongo = options.mongoClient
-    ? undefined
-    : new MongoClient(config.mongodbUri, { serverSelectionTimeoutMS: 10_000 });
-  const mongo = options.mongoClient ?? ownMongo;
-  if (!mongo) throw new Error('unreachable');
+  // A client passed in is borrowed; one made here is closed with the relay.
+  const mongo =
+    options.mongoClient ?? new MongoClient(config.mongodbUri, { serverSelectionTimeoutMS: 10_000 });
+  const ownMongo = options.mongoClient ? undefined : mongo;
   const kafka = options.kafka ?? kafkaClient(config, logger);
   const db = mongo.db(config.database);
   let ops: OpsServer | undefined;
