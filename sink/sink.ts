@@ -70,7 +70,6 @@ export interface SinkHandle {
   readonly counts: Readonly<OutcomeCounts>;
   readonly metrics: Registry;
   readonly applier: Applier;
-  readonly store: MysqlStore;
   /** Resolves when the sink stopped, rejects when it failed. */
   readonly done: Promise<void>;
   /** The operations endpoint (`/metrics`, `/healthz`, `/readyz`) when `config.opsPort` is set. */
@@ -582,7 +581,6 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
       return ops?.url;
     },
     applier,
-    store,
     done,
     stop,
   };
