@@ -12,7 +12,7 @@ import {
 } from './limits.js';
 import { ensureWriteIndexes, mongoKind } from './mongo-server.js';
 import { aggregateCollectionName } from './outbox.js';
-import type { AggregateRecord, Commit, CommitResult, WriteStore } from './ports.js';
+import type { LoadedAggregate, Commit, CommitResult, WriteStore } from './ports.js';
 
 export interface MongoWriteStoreOptions {
   /** Borrowed: the store never closes it. */
@@ -62,7 +62,7 @@ export class MongoWriteStore implements WriteStore {
     await Promise.all(aggregateTypes.map((t) => this.ensureIndexes(t)));
   }
 
-  async load(aggregateType: string, aggregateId: string): Promise<AggregateRecord | undefined> {
+  async load(aggregateType: string, aggregateId: string): Promise<LoadedAggregate | undefined> {
     await this.ensureIndexes(aggregateType);
     const doc = await this.collection(aggregateType)
       .findOne({ _id: aggregateId }, { promoteBuffers: true })
