@@ -22,6 +22,7 @@ import {
   type DemoListenConfig,
 } from './web/config.js';
 import { startDemoPipeline } from './web/run.js';
+import { createLogger } from '../ops/logger.js';
 
 const say = (line = ''): void => {
   process.stdout.write(`${line}\n`);
@@ -50,8 +51,8 @@ class Shutdown {
 function demoLogger(runDir: string, level: string): { logger: Logger; file: string } {
   mkdirSync(runDir, { recursive: true });
   const file = path.join(runDir, 'demo.log');
-  const logger = pino(
-    { level },
+  const logger = createLogger(
+    level,
     pino.multistream([
       { level: 'info', stream: pino.destination({ dest: file, sync: false, mkdir: true }) },
       // The terminal gets the pipeline's own errors, one readable line each (see terminalLine).

@@ -1,5 +1,5 @@
 import { MongoClient } from 'mongodb';
-import { pino } from 'pino';
+import type { Logger } from 'pino';
 import type { Catalog } from '../schemas/catalog.js';
 import { EventCodec } from '../schemas/codec.js';
 import { isPipelineError } from '../schemas/errors.js';
@@ -9,6 +9,7 @@ import { KafkaPublisher } from './kafka-publisher.js';
 import { MongoCheckpointStore, MongoOutboxSource } from './mongo-outbox.js';
 import { runSnapshot } from './snapshot.js';
 import { kafkaClient, startRelay } from './start.js';
+import { createLogger } from '../ops/logger.js';
 
 export const RELAY_HELP = `Usage: cqrs-sync relay [run | snapshot [--restart] | release <aggregateId> [--skip] | --help]
 
@@ -53,7 +54,7 @@ export async function relayCli(
     process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
     return 2;
   }
-  const logger = pino({ level: config.logLevel });
+  const logger = createLogger(config.logLevel);
   switch (command) {
     case 'run':
       return run(user.catalog, config, logger);
@@ -73,7 +74,7 @@ export async function relayCli(
   }
 }
 
-async function run(catalog: Catalog, config: RelayConfig, logger: pino.Logger): Promise<number> {
+async function run(catalog: Catalog, config: RelayConfig, logger: Logger): Promise<number> {
   let stop: (() => void) | undefined;
   const stopAsked = { yes: false };
   // Ends the start-up wait (a dependency down) at once.
@@ -107,7 +108,7 @@ async function run(catalog: Catalog, config: RelayConfig, logger: pino.Logger): 
 async function snapshot(
   catalog: Catalog,
   config: RelayConfig,
-  logger: pino.Logger,
+  logger: Logger,
   restart: boolean,
 ): Promise<number> {
   const mongo = new MongoClient(config.mongodbUri, { serverSelectionTimeoutMS: 10_000 });

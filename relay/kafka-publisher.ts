@@ -1,6 +1,6 @@
 import { CompressionTypes, Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { PipelineError } from '../schemas/errors.js';
+import { PipelineError, isPipelineError } from '../schemas/errors.js';
 import type { EventPublisher, OutgoingRecord } from './ports.js';
 import { createTopicsAndWait } from '../ops/topics.js';
 
@@ -107,7 +107,7 @@ export class KafkaPublisher implements EventPublisher {
 }
 
 function brokerError(e: unknown, what: string): PipelineError {
-  if (e instanceof PipelineError) return e;
+  if (isPipelineError(e)) return e;
   const message = e instanceof Error ? e.message : String(e);
   return new PipelineError('broker_unavailable', `${what} failed: ${message}`, {
     retriable: true,

@@ -1,6 +1,6 @@
 import { Kafka, logLevel, type LogEntry } from 'kafkajs';
 import { MongoClient } from 'mongodb';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { Catalog } from '../schemas/catalog.js';
 import { EventCodec } from '../schemas/codec.js';
 import { ConfluentRegistry, type RegistryPort } from '../schemas/registry.js';
@@ -11,6 +11,7 @@ import { loadRelayConfig, relayCollections, type RelayConfig } from './config.js
 import { KafkaPublisher } from './kafka-publisher.js';
 import { MongoLeaseStore, MongoOutboxSource } from './mongo-outbox.js';
 import { Relay, type RelayHandle } from './relay.js';
+import { createLogger } from '../ops/logger.js';
 
 export interface StartRelayOptions {
   readonly catalog: Catalog;
@@ -35,12 +36,11 @@ export interface StartRelayOptions {
  */
 export async function startRelay(options: StartRelayOptions): Promise<RelayHandle> {
   const config = options.config ?? loadRelayConfig();
-  const logger = options.logger ?? pino({ level: config.logLevel });
-  const ownMongo = options.mongoClient
-    ? undefined
-    : new MongoClient(config.mongodbUri, { serverSelectionTimeoutMS: 10_000 });
-  const mongo = options.mongoClient ?? ownMongo;
-  if (!mongo) throw new Error('unreachable');
+  const logger = options.logger ?? createLogger(config.logLevel);
+  // A client passed in is borrowed; one made here is closed with the relay.
+  const mongo =
+    options.mongoClient ?? new MongoClient(config.mongodbUri, { serverSelectionTimeoutMS: 10_000 });
+  const ownMongo = options.mongoClient ? undefined : mongo;
   const kafka = options.kafka ?? kafkaClient(config, logger);
   const db = mongo.db(config.database);
   let ops: OpsServer | undefined;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { HEADERS, fromHeaders, toHeaders, type EventMetadata } from './envelope.js';
-import { PipelineError, isPipelineError, retriableOf } from './errors.js';
+import { PipelineError, isPipelineError } from './errors.js';
 
 const meta: EventMetadata = {
   eventId: '01930000-0000-7000-8000-000000000001',
@@ -57,10 +57,9 @@ describe('PipelineError', () => {
       context: { topic: 't', partition: 1, offset: '42' },
     });
     expect(isPipelineError(e, 'database_unavailable')).toBe(true);
-    expect(isPipelineError(e, 'parked')).toBe(false);
+    expect(isPipelineError(e, 'version_gap')).toBe(false);
     expect(isPipelineError({ name: 'PipelineError' })).toBe(false);
-    expect(retriableOf(e)).toBe(true);
-    expect(retriableOf(new Error('x'))).toBeUndefined();
+    expect(e.retriable).toBe(true);
     expect(e.toJSON()).toEqual({
       name: 'PipelineError',
       code: 'database_unavailable',

@@ -19,7 +19,7 @@ export type PipelineErrorCode =
   | 'registry_unavailable'
   | 'broker_unavailable'
   | 'database_unavailable'
-  // write side
+  // write side; in the sink, another consumer applied an event of the batch meanwhile
   | 'concurrency_conflict'
   | 'command_invalid'
   | 'domain_rule_violated'
@@ -30,7 +30,6 @@ export type PipelineErrorCode =
   | 'projection_failed'
   | 'constraint_violated'
   | 'version_gap'
-  | 'parked'
   | 'stopped';
 
 /** Where the error happened: whichever of these are known. */
@@ -86,10 +85,4 @@ export function isPipelineError(e: unknown, code?: PipelineErrorCode): e is Pipe
     typeof r.retriable === 'boolean' &&
     (code === undefined || r.code === code)
   );
-}
-
-/** True when a retry may help: a retriable PipelineError, or anything we cannot classify is
- * treated by the caller's own policy (returns undefined). */
-export function retriableOf(e: unknown): boolean | undefined {
-  return isPipelineError(e) ? e.retriable : undefined;
 }

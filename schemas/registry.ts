@@ -1,6 +1,6 @@
 import { SchemaRegistry, SchemaType, COMPATIBILITY } from '@kafkajs/confluent-schema-registry';
 import type { AvroRecordSchema } from './catalog.js';
-import { PipelineError } from './errors.js';
+import { PipelineError, isPipelineError } from './errors.js';
 
 /** The schema-registry port: what relay, sink and write side need of a Confluent-compatible registry. */
 export interface RegistryPort {
@@ -75,7 +75,7 @@ export class ConfluentRegistry implements RegistryPort {
       return body.is_compatible === true;
     } catch (e) {
       // No version yet: anything is compatible with nothing.
-      if (e instanceof PipelineError && e.context.status === 404) return true;
+      if (isPipelineError(e) && e.context.status === 404) return true;
       throw e;
     }
   }

@@ -154,7 +154,14 @@ export class Applier {
         decisions,
         now: this.now(),
       });
-      if (!claimed) await tx.markSeen(plan.markSeen);
+      if (!claimed && !(await tx.markSeen(plan.markSeen))) {
+        // Rolls the batch back; the retry finds that event seen and counts it as a duplicate.
+        throw new PipelineError(
+          'concurrency_conflict',
+          'an event of this batch was applied meanwhile by another consumer; retrying',
+          { retriable: true, context: { topic: last.raw.topic, partition: last.raw.partition } },
+        );
+      }
       await tx.execute(this.plan(plan.apply));
       await tx.saveAggregates(plan.aggregates);
       await tx.hold(plan.hold);

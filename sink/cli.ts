@@ -25,6 +25,7 @@ import type { Projection } from './projection.js';
 import { ProgressReporter, seconds } from '../ops/progress.js';
 import { replay } from './replay.js';
 import { startSink } from './sink.js';
+import { createLogger } from '../ops/logger.js';
 
 export interface SinkUser {
   readonly catalog: Catalog;
@@ -137,7 +138,7 @@ export async function sinkCli(
     err(isPipelineError(e) ? e.message : String(e));
     return 2;
   }
-  const logger = io.logger ?? pino({ level: config.logLevel });
+  const logger = io.logger ?? createLogger(config.logLevel);
   try {
     switch (command) {
       case 'run':
@@ -212,15 +213,12 @@ async function replayCommand(
   const logger =
     io.logger ??
     (logTo
-      ? pino({ level: config.logLevel }, logTo)
-      : pino(
-          { level: atLeastWarn(config.logLevel) },
-          {
-            write: (record: string) => {
-              (logsOnStderr ? err : out)(record.trimEnd());
-            },
+      ? createLogger(config.logLevel, logTo)
+      : createLogger(atLeastWarn(config.logLevel), {
+          write: (record: string) => {
+            (logsOnStderr ? err : out)(record.trimEnd());
           },
-        ));
+        }));
   try {
     const r = await replay({
       catalog: user.catalog,

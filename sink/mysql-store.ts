@@ -324,24 +324,18 @@ class MysqlTransaction implements SinkTransaction {
     return out;
   }
 
-  async markSeen(eventIds: readonly string[]): Promise<void> {
+  async markSeen(eventIds: readonly string[]): Promise<boolean> {
     for (const part of chunks(eventIds, 5000)) {
       try {
         await this.conn.query(`INSERT INTO ${this.t(SINK_TABLES.events)} (event_id) VALUES ?`, [
           part.map((id) => [id]),
         ]);
       } catch (e) {
-        if ((e as { errno?: number }).errno === 1062) {
-          // Another consumer applied the same event meanwhile (a rebalance overlap): retry sees it.
-          throw new PipelineError(
-            'database_unavailable',
-            'an event of this batch was applied concurrently by another consumer; retrying',
-            { retriable: true, cause: e },
-          );
-        }
+        if ((e as { errno?: number }).errno === 1062) return false;
         throw e;
       }
     }
+    return true;
   }
 
   async lockAggregates(keys: readonly AggregateKey[]): Promise<Map<string, AggregateRecord>> {

@@ -79,8 +79,12 @@ export interface SinkTransaction {
   claim(eventIds: readonly string[]): Promise<boolean>;
   /** Which of these event ids were applied (or seen) before. Non-locking. */
   seen(eventIds: readonly string[]): Promise<Set<string>>;
-  /** Records event ids as seen; a concurrent writer of the same id fails this transaction. */
-  markSeen(eventIds: readonly string[]): Promise<void>;
+  /**
+   * Records event ids as seen and returns true. Returns false when another transaction recorded one
+   * of them after `seen` looked (two consumers overlapping in a rebalance): the caller must then
+   * roll back, and its retry finds the event seen.
+   */
+  markSeen(eventIds: readonly string[]): Promise<boolean>;
   /** Reads and locks the records of these aggregates (missing ones are absent from the map). */
   lockAggregates(keys: readonly AggregateKey[]): Promise<Map<string, AggregateRecord>>;
   saveAggregates(records: readonly AggregateRecord[]): Promise<void>;

@@ -16,7 +16,7 @@ import {
   type Link,
 } from '@opentelemetry/api';
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Catalog } from '../schemas/catalog.js';
 import { EventCodec } from '../schemas/codec.js';
@@ -36,6 +36,7 @@ import { startOpsServer, type OpsServer, type ReadinessCheck } from '../ops/http
 import { StartupWait, addressOf } from '../ops/startup.js';
 import { createTopicsAndWait, waitForLeaders, withAdmin } from '../ops/topics.js';
 import { HEADERS } from '../schemas/envelope.js';
+import { createLogger } from '../ops/logger.js';
 
 export type SinkState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
@@ -62,7 +63,6 @@ export interface SinkHandle {
   readonly counts: Readonly<OutcomeCounts>;
   readonly metrics: Registry;
   readonly applier: Applier;
-  readonly store: MysqlStore;
   /** Resolves when the sink stopped, rejects when it failed. */
   readonly done: Promise<void>;
   /** The operations endpoint (`/metrics`, `/healthz`, `/readyz`) when `config.opsPort` is set. */
@@ -98,7 +98,7 @@ export function createKafka(config: SinkConfig, logger: Logger): Kafka {
 
 export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
   const { config, catalog } = o;
-  const base = o.logger ?? pino({ level: config.logLevel });
+  const base = o.logger ?? createLogger(config.logLevel);
   const log = base.child({ component: 'sink' });
   let state: SinkState = 'starting';
   const transition = (to: SinkState, fields: Record<string, unknown> = {}): void => {
@@ -574,7 +574,6 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
       return ops?.url;
     },
     applier,
-    store,
     done,
     stop,
   };

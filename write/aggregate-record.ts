@@ -1,5 +1,5 @@
 import type { AggregateDocument } from '../schemas/outbox-entry.js';
-import type { AggregateRecord, CommandOutcome } from './ports.js';
+import type { LoadedAggregate, CommandOutcome } from './ports.js';
 
 /** Bytes of the entries' payloads: what backpressure bounds (a non-Buffer payload counts 0). */
 export function payloadBytes(entries: readonly { readonly payload: unknown }[]): number {
@@ -7,7 +7,7 @@ export function payloadBytes(entries: readonly { readonly payload: unknown }[]):
 }
 
 /** What a loaded aggregate document tells the write side, the same for every store. */
-export function recordOf(aggregateType: string, doc: AggregateDocument): AggregateRecord {
+export function recordOf(aggregateType: string, doc: AggregateDocument): LoadedAggregate {
   const commands = new Map<string, CommandOutcome>();
   for (const c of Array.isArray(doc.commands) ? doc.commands : []) {
     commands.set(c.commandId, {

@@ -7,7 +7,7 @@ import {
   type AggregateLimits,
 } from './limits.js';
 import type { OutboxEntry } from './outbox.js';
-import type { AggregateRecord, Commit, CommitResult, WriteStore } from './ports.js';
+import type { LoadedAggregate, Commit, CommitResult, WriteStore } from './ports.js';
 
 /**
  * An in-memory `WriteStore` with the MongoDB one's contract (one document per aggregate, one atomic
@@ -25,7 +25,7 @@ export class InMemoryWriteStore implements WriteStore {
     this.limits = aggregateLimits(limits);
   }
 
-  load(aggregateType: string, aggregateId: string): Promise<AggregateRecord | undefined> {
+  load(aggregateType: string, aggregateId: string): Promise<LoadedAggregate | undefined> {
     const doc = this.documents.get(key(aggregateType, aggregateId));
     if (!doc) return Promise.resolve(undefined);
     const record = recordOf(aggregateType, doc);

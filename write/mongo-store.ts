@@ -1,7 +1,7 @@
 import type { Collection, Db, MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
-import { PipelineError } from '../schemas/errors.js';
+import { PipelineError, isPipelineError } from '../schemas/errors.js';
 import type { AggregateDocument, CommandRecord } from '../schemas/outbox-entry.js';
 import { recordOf } from './aggregate-record.js';
 import {
@@ -12,7 +12,7 @@ import {
 } from './limits.js';
 import { ensureWriteIndexes, mongoKind } from './mongo-server.js';
 import { aggregateCollectionName } from './outbox.js';
-import type { AggregateRecord, Commit, CommitResult, WriteStore } from './ports.js';
+import type { LoadedAggregate, Commit, CommitResult, WriteStore } from './ports.js';
 
 export interface MongoWriteStoreOptions {
   /** Borrowed: the store never closes it. */
@@ -62,7 +62,7 @@ export class MongoWriteStore implements WriteStore {
     await Promise.all(aggregateTypes.map((t) => this.ensureIndexes(t)));
   }
 
-  async load(aggregateType: string, aggregateId: string): Promise<AggregateRecord | undefined> {
+  async load(aggregateType: string, aggregateId: string): Promise<LoadedAggregate | undefined> {
     await this.ensureIndexes(aggregateType);
     const doc = await this.collection(aggregateType)
       .findOne({ _id: aggregateId }, { promoteBuffers: true })
@@ -168,7 +168,7 @@ function codeOf(e: unknown): unknown {
 }
 
 function classify(e: unknown, commit: Commit | undefined): unknown {
-  if (e instanceof PipelineError) return e;
+  if (isPipelineError(e)) return e;
   const name = (e as { name?: unknown } | null)?.name;
   if (
     typeof name === 'string' &&

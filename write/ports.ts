@@ -10,7 +10,7 @@ export interface CommandOutcome {
 }
 
 /** What the store keeps of one aggregate, as one document read. */
-export interface AggregateRecord<S = Record<string, unknown>> {
+export interface LoadedAggregate<S = Record<string, unknown>> {
   readonly aggregateId: string;
   readonly version: number;
   /** Null once a deleting event was applied (the aggregate is gone but its version stays taken). */
@@ -53,6 +53,6 @@ export type CommitResult =
  * `{ applied: false, reason: 'duplicate_command' }` when the aggregate already recorded the command.
  */
 export interface WriteStore {
-  load(aggregateType: string, aggregateId: string): Promise<AggregateRecord | undefined>;
+  load(aggregateType: string, aggregateId: string): Promise<LoadedAggregate | undefined>;
   commit(commit: Commit): Promise<CommitResult>;
 }

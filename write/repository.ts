@@ -4,7 +4,7 @@ import type { AggregateRoot } from './aggregate.js';
 import { buildOutboxEntries, type TraceContext } from './outbox.js';
 import {
   NOTHING_UNRELAYED,
-  type AggregateRecord,
+  type LoadedAggregate,
   type CommandOutcome,
   type CommitResult,
   type Unrelayed,
@@ -59,7 +59,7 @@ export class Repository<S extends object, A extends AggregateRoot<S>> {
 
   /** The aggregate, and the recorded outcome if it already ran `commandId` (read in the same load). */
   async loadFor(aggregateId: string, commandId: string | undefined): Promise<Loaded<A>> {
-    const record: AggregateRecord | undefined = await this.options.store.load(
+    const record: LoadedAggregate | undefined = await this.options.store.load(
       this.aggregateType,
       aggregateId,
     );

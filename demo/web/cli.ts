@@ -2,9 +2,9 @@
  * `cqrs-sync demo-web`: the demo's web app alone, next to a relay and sinks running elsewhere
  * (compose). Returns the exit code: 0 after SIGTERM/SIGINT, 1 on a crash, 2 on bad configuration.
  */
-import { pino } from 'pino';
 import { loadDemoWebConfig, type DemoWebConfig } from './config.js';
 import { startDemoWeb } from './server.js';
+import { createLogger } from '../../ops/logger.js';
 
 export const DEMO_WEB_HELP = `Usage: cqrs-sync demo-web
 
@@ -28,7 +28,7 @@ export async function demoWebCli(
     process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
     return 2;
   }
-  const logger = pino({ level: config.logLevel });
+  const logger = createLogger(config.logLevel);
   const signalled = new Promise<NodeJS.Signals>((resolve) => {
     const on = (signal: NodeJS.Signals): void => {
       resolve(signal);

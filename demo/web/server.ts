@@ -56,11 +56,9 @@ export async function startDemoWeb(o: StartDemoWebOptions): Promise<DemoWeb> {
   const { config } = o;
   const log = o.logger.child({ component: 'demo-web' });
   const catalog = o.catalog ?? demoCatalog();
-  const ownMongo = o.mongoClient
-    ? undefined
-    : new MongoClient(config.mongodbUri, { serverSelectionTimeoutMS: 3000 });
-  const mongo = o.mongoClient ?? ownMongo;
-  if (!mongo) throw new Error('unreachable: no MongoDB client');
+  const mongo =
+    o.mongoClient ?? new MongoClient(config.mongodbUri, { serverSelectionTimeoutMS: 3000 });
+  const ownMongo = o.mongoClient ? undefined : mongo;
   const db = mongo.db(config.mongoDatabase);
   const registry = new ConfluentRegistry(config.schemaRegistryUrl);
   const codec = new EventCodec(catalog, registry);
