@@ -26,6 +26,7 @@ import { ProgressReporter, seconds } from '../ops/progress.js';
 import { replay } from './replay.js';
 import { startSink } from './sink.js';
 import { createLogger } from '../ops/logger.js';
+import { quoteIdentifier } from './sql.js';
 
 export interface SinkUser {
   readonly catalog: Catalog;
@@ -356,7 +357,7 @@ async function dlq(
     deadLetters: { publish: () => Promise.resolve() },
     group: config.groupId,
   });
-  const t = (x: string): string => `\`${x}\``;
+  const t = quoteIdentifier;
   try {
     switch (sub) {
       case 'list': {

@@ -22,6 +22,7 @@ import type {
   ReadModelStore,
   SinkTransaction,
 } from './ports.js';
+import { quoteIdentifier } from './sql.js';
 
 export interface MysqlStoreOptions {
   /** A URL (the store owns the pool) or a pool it borrows. */
@@ -35,7 +36,7 @@ export interface MysqlStoreOptions {
 const MAX_PARAMS = 60_000;
 export const aggregateKey = (k: AggregateKey): string => `${k.aggregateType}\u0000${k.aggregateId}`;
 
-const q = (name: string): string => `\`${name.replace(/`/g, '``')}\``;
+const q = quoteIdentifier;
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];

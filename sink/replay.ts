@@ -20,6 +20,7 @@ import type { PartitionOffset } from './ports.js';
 import type { Projection } from './projection.js';
 import { createKafka, startSink } from './sink.js';
 import { projectionTables } from './validate.js';
+import { quoteIdentifier } from './sql.js';
 
 export const SHADOW_SUFFIX = '__shadow';
 
@@ -133,7 +134,7 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
     SINK_TABLES.held,
     SINK_TABLES.offsets,
   ];
-  const q = (t: string): string => `\`${t}\``;
+  const q = quoteIdentifier;
   const conn = await mysql.createConnection(config.mysqlAdminUrl);
   const suffix = o.shadow ? SHADOW_SUFFIX : '';
   // Operators' decisions are not rebuilt (nor emptied): the shadow sink reads the live table.
