@@ -1,64 +1,85 @@
 /**
- * cqrs-sync's public API. A service imports the write toolkit; relay and sink run as processes
- * (`cqrs-sync relay`, `cqrs-sync sink`) or are started from code (`startRelay`, `startSink`).
+ * `cqrs-sync`: the domain toolkit and the declarations a user writes. Nothing imported from here
+ * loads a database or broker driver (kafkajs, mysql2, mongodb; checked by
+ * index.no-drivers.unit.test.ts). The adapters and processes are subpaths:
+ * `cqrs-sync/mongodb` (the write store), `cqrs-sync/relay`, `cqrs-sync/sink`, `cqrs-sync/ops`.
  */
 
-// The contract: aggregate and event types, schemas, wire format, errors.
+// Aggregate types and their events, the catalog built from them, the wire format.
 export {
   buildCatalog,
   defineAggregate,
-  kebab,
-  snapshotEventType,
   type AggregateDefinition,
   type AvroField,
   type AvroRecordSchema,
   type Catalog,
   type CatalogAggregate,
   type CatalogEvent,
+  type CatalogOptions,
   type EventDefinition,
   type WireValue,
 } from './schemas/catalog.js';
-export { EventCodec, MAX_RECORD_BYTES, type DecodedEvent } from './schemas/codec.js';
-export { HEADERS, fromHeaders, toHeaders, type EventMetadata } from './schemas/envelope.js';
+export { EventCodec, type DecodedEvent } from './schemas/codec.js';
+export { HEADERS, fromHeaders, type EventMetadata } from './schemas/envelope.js';
+export { ConfluentRegistry, type Compatibility, type RegistryPort } from './schemas/registry.js';
+export type { AggregateDocument, OutboxEntry } from './schemas/outbox-entry.js';
+
+// Errors: a code and whether a retry helps.
 export {
   PipelineError,
   isPipelineError,
   type ErrorContext,
   type PipelineErrorCode,
 } from './schemas/errors.js';
-export { ConfluentRegistry, type Compatibility, type RegistryPort } from './schemas/registry.js';
 
-// The config module users write (`cqrs-sync.config.ts`).
+// Aggregates, commands, the repository (one atomic write of the aggregate document per command),
+// the write-store port and its in-memory implementation for unit tests.
+export { AggregateRoot, type DomainEvent, type PendingEvent } from './write/aggregate.js';
+export {
+  commandHandler,
+  type Command,
+  type CommandDefinition,
+  type CommandHandlerOptions,
+  type CommandResult,
+} from './write/command-handler.js';
+export {
+  Repository,
+  type AggregateFactory,
+  type Loaded,
+  type RepositoryOptions,
+  type SaveResult,
+} from './write/repository.js';
+export type {
+  Commit,
+  CommitResult,
+  CommandOutcome,
+  LoadedAggregate,
+  Unrelayed,
+  WriteStore,
+} from './write/ports.js';
+export { DEFAULT_AGGREGATE_LIMITS, aggregateLimits, type AggregateLimits } from './write/limits.js';
+export { InMemoryWriteStore } from './write/memory-store.js';
+export { aggregateCollectionName } from './write/outbox.js';
+
+// The config module (`cqrs-sync.config.ts`): aggregates, projections, read-model migrations.
 export {
   defineConfig,
   loadUserConfig,
   type CqrsSyncConfig,
   type LoadedConfig,
 } from './bin/user-config.js';
-
-// Write side: aggregates, a repository whose commit is one atomic write of the aggregate document
-// (state, version, outbox, command ids), idempotent command handlers.
-export * from './write/index.js';
-
-// Relay.
-export { startRelay, type StartRelayOptions } from './relay/start.js';
-export { relayCli } from './relay/cli.js';
-export { loadRelayConfig, type RelayConfig } from './relay/config.js';
-export type { RelayHandle } from './relay/relay.js';
-
-// Sink: projections, migrations, the consumer.
-export * from './sink/projection.js';
 export {
-  SINK_MIGRATIONS,
-  loadMigrations,
-  runMigrations,
-  type Migration,
-  type MigrationResult,
-  type MigrationSet,
-} from './sink/migrations.js';
-export { startSink, type SinkHandle, type SinkState, type StartSinkOptions } from './sink/sink.js';
-export { sinkCli, type SinkUser } from './sink/cli.js';
-export { loadSinkConfig, type SinkConfig } from './sink/config.js';
-
-// Operations.
-export { startOpsServer, type OpsServer, type OpsServerOptions } from './ops/http.js';
+  childTableProjection,
+  defineProjection,
+  tableProjection,
+  type ChildTableProjectionOptions,
+  type ColumnSource,
+  type DeliveredEvent,
+  type Operation,
+  type Projection,
+  type ProjectionContext,
+  type ProjectionDefinition,
+  type Statement,
+  type TableProjectionOptions,
+} from './sink/projection.js';
+export { loadMigrations, type Migration, type MigrationSet } from './sink/migrations.js';

@@ -3,7 +3,7 @@
  * its aggregate types, the projections the sink applies and the read-model migrations. Connection
  * settings come from each process's environment.
  */
-import type { CqrsSyncConfig } from '../bin/user-config.js';
+import type { CqrsSyncConfig } from '../index.js';
 import { demoAggregates } from './domain/definitions.js';
 import { demoMigrations, demoProjections } from './read-model/projections.js';
 

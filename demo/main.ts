@@ -12,8 +12,9 @@ import { pino, type Logger } from 'pino';
 import { isHarnessError } from '../infra/local/errors.js';
 import { killAllNow } from '../infra/local/process.js';
 import { printableEnv, startStack, type Stack } from '../infra/local/stack.js';
-import { relayCollections } from '../relay/config.js';
-import { isPipelineError, PipelineError } from '../schemas/errors.js';
+import { isPipelineError, PipelineError } from '../index.js';
+import { createLogger } from '../ops/index.js';
+import { relayCollections } from '../relay/index.js';
 import { listenProblem, terminalLine } from './terminal.js';
 import {
   environmentWith,
@@ -22,7 +23,6 @@ import {
   type DemoListenConfig,
 } from './web/config.js';
 import { startDemoPipeline } from './web/run.js';
-import { createLogger } from '../ops/logger.js';
 
 const say = (line = ''): void => {
   process.stdout.write(`${line}\n`);

@@ -1,9 +1,5 @@
-export * from './cli.js';
-export * from './config.js';
-export * from './entry.js';
-export * from './kafka-publisher.js';
-export * from './mongo-outbox.js';
-export * from './ports.js';
-export * from './relay.js';
-export * from './snapshot.js';
-export * from './start.js';
+/** `cqrs-sync/relay`: the relay, from code or as `cqrs-sync relay` (loads mongodb and kafkajs). */
+export { startRelay, type StartRelayOptions } from './start.js';
+export { relayCli } from './cli.js';
+export { loadRelayConfig, relayCollections, type RelayConfig } from './config.js';
+export type { RelayHandle, RelayRole, RelayState, RelayStats } from './relay.js';

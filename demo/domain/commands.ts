@@ -1,11 +1,11 @@
-import type { EventCodec } from '../../schemas/codec.js';
 import {
+  type EventCodec,
   commandHandler,
   type CommandHandlerOptions,
   type CommandResult,
-} from '../../write/command-handler.js';
-import type { WriteStore } from '../../write/ports.js';
-import { Repository } from '../../write/repository.js';
+  type WriteStore,
+  Repository,
+} from '../../index.js';
 import {
   ChangeCustomerEmail,
   createCustomer,

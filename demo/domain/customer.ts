@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { AggregateRoot } from '../../write/aggregate.js';
-import type { CommandDefinition } from '../../write/command-handler.js';
+import { AggregateRoot, type CommandDefinition } from '../../index.js';
 import type { CustomerState } from './definitions.js';
 
 export type CustomerEvent =

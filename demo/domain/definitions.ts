@@ -2,7 +2,7 @@
  * The demo domain's aggregate types and event types: the contract its write side, the relay and its
  * projections share. Declared with the public API, as any user would.
  */
-import { defineAggregate } from '../../schemas/catalog.js';
+import { defineAggregate } from '../../index.js';
 
 export const Customer = defineAggregate({
   type: 'Customer',

@@ -6,13 +6,14 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CustomerState, OrderLineState, OrderState } from '../domain/definitions.js';
-import { loadMigrations, type MigrationSet } from '../../sink/migrations.js';
 import {
+  loadMigrations,
+  type MigrationSet,
   childTableProjection,
   defineProjection,
   tableProjection,
   type Projection,
-} from '../../sink/projection.js';
+} from '../../index.js';
 
 export const customers = tableProjection({
   aggregateType: 'Customer',

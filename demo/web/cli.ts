@@ -4,7 +4,7 @@
  */
 import { loadDemoWebConfig, type DemoWebConfig } from './config.js';
 import { startDemoWeb } from './server.js';
-import { createLogger } from '../../ops/logger.js';
+import { createLogger } from '../../ops/index.js';
 
 export const DEMO_WEB_HELP = `Usage: cqrs-sync demo-web
 

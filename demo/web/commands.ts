@@ -3,10 +3,13 @@
  * optional optimistic check against the version the user saw on the query side. Touches MongoDB only.
  */
 import { v7 as uuidv7 } from 'uuid';
-import type { EventCodec } from '../../schemas/codec.js';
-import { isPipelineError, PipelineError } from '../../schemas/errors.js';
-import type { CommandResult } from '../../write/command-handler.js';
-import type { WriteStore } from '../../write/ports.js';
+import {
+  type EventCodec,
+  isPipelineError,
+  PipelineError,
+  type CommandResult,
+  type WriteStore,
+} from '../../index.js';
 import { demoCommands, type DemoCommandName } from '../domain/commands.js';
 
 export interface CommandRun {

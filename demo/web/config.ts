@@ -18,7 +18,7 @@
  * - `LOG_LEVEL` (`info`).
  */
 import { z } from 'zod';
-import { PipelineError } from '../../schemas/errors.js';
+import { PipelineError } from '../../index.js';
 
 const positive = (d: number) => z.coerce.number().int().positive().default(d);
 const mysqlUrl = z.string().regex(/^mysql:\/\//, 'must start with mysql://');

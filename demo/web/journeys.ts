@@ -6,8 +6,7 @@
  * memory, newest first, bounded.
  */
 import type { Collection, Db } from 'mongodb';
-import type { Catalog } from '../../schemas/catalog.js';
-import type { AggregateDocument, OutboxEntry } from '../../schemas/outbox-entry.js';
+import type { Catalog, AggregateDocument, OutboxEntry } from '../../index.js';
 import type { CommandRun } from './commands.js';
 import type { ReadModel } from './queries.js';
 

@@ -6,11 +6,10 @@
  */
 import type { Admin, Kafka } from 'kafkajs';
 import type { Collection, Db, Document } from 'mongodb';
-import type { Catalog } from '../../schemas/catalog.js';
-import type { RelayHandle } from '../../relay/relay.js';
-import type { RedriveResult } from '../../sink/apply.js';
-import type { SinkHandle } from '../../sink/sink.js';
-import { mongoKind, type MongoKind } from '../../write/mongo-server.js';
+import type { Catalog } from '../../index.js';
+import type { RelayHandle } from '../../relay/index.js';
+import type { RedriveResult, SinkHandle } from '../../sink/index.js';
+import { mongoKind, type MongoKind } from '../../write/mongodb.js';
 import type { HeldEvent, ReadModel } from './queries.js';
 
 export interface PipelineStatus {

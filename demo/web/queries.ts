@@ -4,7 +4,7 @@
  * reaches SQL as a placeholder parameter.
  */
 import mysql from 'mysql2/promise';
-import { SINK_TABLES } from '../../sink/migrations.js';
+import { SINK_TABLES } from '../../sink/index.js';
 
 export interface CustomerRow {
   readonly id: string;

@@ -7,15 +7,24 @@ import { MongoClient } from 'mongodb';
 import mysql from 'mysql2/promise';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { loadRelayConfig, type RelayConfig } from '../../relay/config.js';
-import type { RelayHandle } from '../../relay/relay.js';
-import { startRelay } from '../../relay/start.js';
-import type { Catalog } from '../../schemas/catalog.js';
-import { loadSinkConfig, type SinkConfig } from '../../sink/config.js';
-import { runMigrations, SINK_MIGRATIONS, SINK_TABLES } from '../../sink/migrations.js';
-import { MysqlStore } from '../../sink/mysql-store.js';
-import { startSink, type SinkHandle } from '../../sink/sink.js';
-import { projectionTables } from '../../sink/validate.js';
+import type { Catalog } from '../../index.js';
+import {
+  loadRelayConfig,
+  type RelayConfig,
+  type RelayHandle,
+  startRelay,
+} from '../../relay/index.js';
+import {
+  loadSinkConfig,
+  type SinkConfig,
+  runMigrations,
+  SINK_MIGRATIONS,
+  SINK_TABLES,
+  MysqlStore,
+  startSink,
+  type SinkHandle,
+  projectionTables,
+} from '../../sink/index.js';
 import { demoMigrations, demoProjections } from '../read-model/projections.js';
 import { loadDemoWebConfig, type DemoWebConfig } from './config.js';
 import type { ReplayResult } from './pipeline.js';

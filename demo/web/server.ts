@@ -7,16 +7,15 @@ import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { relayCollections } from '../../relay/config.js';
-import type { RelayHandle } from '../../relay/relay.js';
-import { buildCatalog, type Catalog } from '../../schemas/catalog.js';
-import { EventCodec } from '../../schemas/codec.js';
-import { ConfluentRegistry } from '../../schemas/registry.js';
-import { Applier } from '../../sink/apply.js';
-import { KafkaDeadLetterPublisher } from '../../sink/dead-letter.js';
-import { MysqlStore } from '../../sink/mysql-store.js';
-import type { SinkHandle } from '../../sink/sink.js';
-import { MongoWriteStore } from '../../write/mongo-store.js';
+import { buildCatalog, type Catalog, EventCodec, ConfluentRegistry } from '../../index.js';
+import { relayCollections, type RelayHandle } from '../../relay/index.js';
+import {
+  Applier,
+  KafkaDeadLetterPublisher,
+  MysqlStore,
+  type SinkHandle,
+} from '../../sink/index.js';
+import { MongoWriteStore } from '../../write/mongodb.js';
 import { demoAggregates } from '../domain/definitions.js';
 import { demoProjections } from '../read-model/projections.js';
 import { createDemoApp } from './app.js';

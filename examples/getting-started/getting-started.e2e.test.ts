@@ -36,6 +36,24 @@ it('runs the getting-started example from the packed package', async () => {
     timeout: 300_000,
   });
 
+  // The installed package: every subpath resolves, and the domain entry loads no driver (the
+  // drivers are CommonJS, so a loaded one is in require.cache).
+  const check = execFileSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `import { createRequire } from 'node:module';
+       const domain = await import('cqrs-sync');
+       const drivers = Object.keys(createRequire(import.meta.url).cache).filter((f) =>
+         /[\\/]node_modules[\\/](kafkajs|mysql2|mongodb)[\\/]/.test(f));
+       for (const sub of ['mongodb', 'relay', 'sink', 'ops']) await import('cqrs-sync/' + sub);
+       console.log(JSON.stringify({ domain: typeof domain.AggregateRoot, drivers }));`,
+    ],
+    { cwd: app, encoding: 'utf8' },
+  );
+  expect(JSON.parse(check)).toEqual({ domain: 'function', drivers: [] });
+
   const s = testServers();
   const database = uniqueName('getting_started');
   const admin = await mysql.createConnection(s.mysqlUrl);

@@ -2,20 +2,10 @@
 // applies to MySQL, and we wait until the row says the task is done.
 import { MongoClient } from 'mongodb';
 import mysql from 'mysql2/promise';
-import {
-  ConfluentRegistry,
-  EventCodec,
-  MongoWriteStore,
-  Repository,
-  SINK_MIGRATIONS,
-  buildCatalog,
-  commandHandler,
-  loadRelayConfig,
-  loadSinkConfig,
-  runMigrations,
-  startRelay,
-  startSink,
-} from 'cqrs-sync';
+import { ConfluentRegistry, EventCodec, Repository, buildCatalog, commandHandler } from 'cqrs-sync';
+import { MongoWriteStore } from 'cqrs-sync/mongodb';
+import { loadRelayConfig, startRelay } from 'cqrs-sync/relay';
+import { SINK_MIGRATIONS, loadSinkConfig, runMigrations, startSink } from 'cqrs-sync/sink';
 import config from '../cqrs-sync.config.js';
 import { settings } from './config.js';
 import { AddTask, CompleteTask, createTask, type Task } from './task.js';
