@@ -5,7 +5,6 @@
  */
 import type mysql from 'mysql2/promise';
 import { SINK_TABLES } from '../sink/migrations.js';
-import type { MysqlStore } from '../sink/mysql-store.js';
 import type { VerifyReport } from './verify-report.js';
 
 /** Per aggregate type, per class. */
@@ -25,14 +24,14 @@ export interface VerifyRun {
 
 const T = `\`${SINK_TABLES.verifyRuns}\``;
 
-export async function recordRun(store: MysqlStore, r: VerifyReport): Promise<number> {
+export async function recordRun(pool: mysql.Pool, r: VerifyReport): Promise<number> {
   const drift: CountsByType = {};
   const repaired: CountsByType = {};
   for (const t of r.types) {
     drift[t.aggregateType] = { ...t.counts };
     repaired[t.aggregateType] = { ...t.repaired };
   }
-  const [res] = await store.pool.query(
+  const [res] = await pool.query(
     `INSERT INTO ${T} (started_at, finished_at, repair, clean, checked, in_flight, drift_counts, repaired_counts)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     [

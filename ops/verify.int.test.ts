@@ -15,6 +15,7 @@ import type { SinkHandle } from '../sink/sink.js';
 import { testProjections } from '../sink/testing.js';
 import { testServers, uniqueName, waitFor } from '../test/support/servers.js';
 import { MongoWriteStore } from '../write/mongo-store.js';
+import { formatStatus, readStatus } from '../bin/status.js';
 import { lastRun } from './verify-runs.js';
 import { verify, type VerifyOptions, type VerifyReport } from './verify.js';
 import { verifyCli } from './verify-cli.js';
@@ -213,6 +214,14 @@ describe('verify', () => {
     });
     // The rolled-back projection run left nothing behind.
     expect(await checksum(p, tampered)).toBe(before);
+    // The run is recorded; the sink's /metrics shows its counts.
+    const metrics = await p.sink.metrics.metrics();
+    expect(metrics).toContain(
+      'cqrs_sync_sink_verify_drift_aggregates{aggregate_type="Customer",class="missing"} 2',
+    );
+    expect(metrics).toContain(
+      'cqrs_sync_sink_verify_drift_aggregates{aggregate_type="Order",class="content"} 1',
+    );
 
     // The CLI: drift exits 1, its JSON is the report; status-like record of the run.
     const lines: string[] = [];
@@ -242,6 +251,10 @@ describe('verify', () => {
     const pool = createPool(p.t.db.sinkUrl, 1);
     try {
       expect(await lastRun(pool)).toMatchObject({ clean: true, repair: false, checked: 10 });
+      const s = await readStatus(p.t.catalog, p.env);
+      expect(formatStatus(s)).toMatch(
+        /last verify +\S+ \(\d+\.\d s ago\), 10 checked, 0 in flight: clean/,
+      );
     } finally {
       await pool.end();
     }

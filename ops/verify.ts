@@ -701,7 +701,7 @@ export async function verify(o: VerifyOptions): Promise<VerifyReport> {
       totals,
     };
     if (o.record === false) return report;
-    const runId = await recordRun(ctx.store, report).catch((e: unknown) => {
+    const runId = await recordRun(ctx.store.pool, report).catch((e: unknown) => {
       o.logger?.warn({ err: e }, 'verify run not recorded (run `cqrs-sync sink migrate`?)');
       return undefined;
     });
