@@ -62,3 +62,13 @@ export { loadSinkConfig, type SinkConfig } from './sink/config.js';
 
 // Operations.
 export { startOpsServer, type OpsServer, type OpsServerOptions } from './ops/http.js';
+export {
+  verify,
+  DRIFT_CLASSES,
+  type Drift,
+  type DriftClass,
+  type TypeReport,
+  type VerifyOptions,
+  type VerifyProgress,
+  type VerifyReport,
+} from './ops/verify.js';
