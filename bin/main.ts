@@ -21,6 +21,8 @@ Commands:
   replay --group <g> --to earliest|<timestamp> [--shadow] [--json]
                               rebuild the read model from the topics
   status [--json]             lease, backlog, lag per partition, dead letters, parked aggregates
+  verify [--type <T>] [--repair] [--json] [--max-rate <n>]
+                              compare MongoDB with the read model, report (and repair) drift
   demo-web                    the demo's web app (compose runs it beside relay and sink)
 
 Options:
@@ -73,6 +75,13 @@ const commands: Record<string, Handler> = {
   status: async (argv, loaded) => {
     const { statusCli } = await import('./status.js');
     return statusCli(argv, loaded.catalog);
+  },
+  verify: async (argv, loaded) => {
+    const { verifyCli } = await import('../ops/verify-cli.js');
+    return verifyCli(argv, {
+      catalog: loaded.catalog,
+      projections: loaded.config.projections ?? [],
+    });
   },
   replay: async (argv, loaded) => {
     const { sinkCli } = await import('../sink/cli.js');

@@ -19,6 +19,10 @@ export const HEADERS = {
   tracestate: 'tracestate',
 } as const;
 
+/** Set to `1` on the events `cqrs-sync verify --repair` publishes: the sink applies one even at the
+ * version it already has (sink/planner.ts). */
+export const REPAIR_HEADER = 'cqrs-repair';
+
 /** Metadata of one event, as the write side records it and the headers carry it. */
 export interface EventMetadata {
   /** UUID v7. */

@@ -18,7 +18,13 @@ import {
   type Outcome,
   type RawRecord,
 } from './planner.js';
-import type { DeliveredEvent, Operation, Projection } from './projection.js';
+import {
+  identifier,
+  sql,
+  type DeliveredEvent,
+  type Operation,
+  type Projection,
+} from './projection.js';
 import type {
   AggregateKey,
   AggregateRecord,
@@ -67,34 +73,70 @@ export interface DropResult {
   readonly stillHeld: number;
 }
 
+/** The projections with what each handles, resolved against the catalog once. */
+export interface ProjectionHandler {
+  readonly p: Projection;
+  readonly types: ReadonlySet<string>;
+  readonly aggs: ReadonlySet<string>;
+}
+
+export function projectionHandlers(
+  catalog: Catalog,
+  projections: readonly Projection[],
+): ProjectionHandler[] {
+  return projections.map((p) => ({
+    p,
+    types: new Set(p.handles.filter((h) => catalog.findEvent(h))),
+    aggs: new Set(p.handles.filter((h) => catalog.findAggregate(h))),
+  }));
+}
+
+/**
+ * Operations of every projection for these events (in order). A repair event first deletes the
+ * rows the projection owns for its aggregate, so they are rebuilt from its state (the row-level
+ * version guards would keep a row at the same version as it is).
+ */
+export function planProjections(
+  handlers: readonly ProjectionHandler[],
+  events: readonly DeliveredEvent[],
+): Operation[] {
+  const ops: Operation[] = [];
+  for (const h of handlers) {
+    const mine = events.filter(
+      (e) => h.types.has(e.eventType) || h.aggs.has(e.metadata.aggregateType),
+    );
+    if (mine.length === 0) continue;
+    try {
+      for (const e of mine) {
+        if (!e.repair) continue;
+        for (const o of h.p.owns ?? []) {
+          if (o.aggregateType !== e.metadata.aggregateType) continue;
+          ops.push({
+            op: 'statement',
+            statement: sql`DELETE FROM ${{ kind: 'table', name: o.table }} WHERE ${identifier(o.key)} = ${e.metadata.aggregateId}`,
+          });
+        }
+      }
+      ops.push(...h.p.plan(mine));
+    } catch (e) {
+      throw classifyError(e, { projection: h.p.name });
+    }
+  }
+  return ops;
+}
+
 export class Applier {
-  private readonly handlers: { p: Projection; types: Set<string>; aggs: Set<string> }[];
+  private readonly handlers: ProjectionHandler[];
   private readonly now: () => Date;
 
   constructor(private readonly deps: ApplierDeps) {
     this.now = deps.now ?? (() => new Date());
-    this.handlers = deps.projections.map((p) => ({
-      p,
-      types: new Set(p.handles.filter((h) => deps.catalog.findEvent(h))),
-      aggs: new Set(p.handles.filter((h) => deps.catalog.findAggregate(h))),
-    }));
+    this.handlers = projectionHandlers(deps.catalog, deps.projections);
   }
 
   /** Operations of every projection for these events (in order). */
   plan(events: readonly DeliveredEvent[]): Operation[] {
-    const ops: Operation[] = [];
-    for (const h of this.handlers) {
-      const mine = events.filter(
-        (e) => h.types.has(e.eventType) || h.aggs.has(e.metadata.aggregateType),
-      );
-      if (mine.length === 0) continue;
-      try {
-        ops.push(...h.p.plan(mine));
-      } catch (e) {
-        throw classifyError(e, { projection: h.p.name });
-      }
-    }
-    return ops;
+    return planProjections(this.handlers, events);
   }
 
   async decode(raw: RawRecord): Promise<Decoded> {

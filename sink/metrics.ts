@@ -41,6 +41,8 @@ export class SinkMetrics {
   });
   readonly parked: Gauge;
   readonly deadLetters: Gauge;
+  readonly verifyDrift: Gauge<'aggregate_type' | 'class'>;
+  readonly verifyRepaired: Gauge<'aggregate_type' | 'class'>;
 
   /**
    * Both are read from MySQL at scrape time: the sink's aggregates and held tables are the truth
@@ -57,6 +59,11 @@ export class SinkMetrics {
       help: 'Dead letters held in MySQL (the ones dlq list shows; drop or re-drive them)',
       read: counts.deadLetters,
     });
+    // The verify CLI is short-lived and serves no /metrics: its runs are recorded in MySQL and
+    // exposed here, as of the last run.
+    const runs = verifyGauges(this.registry, counts.lastVerify);
+    this.verifyDrift = runs.drift;
+    this.verifyRepaired = runs.repaired;
     collectDefaultMetrics({ register: this.registry });
   }
 
@@ -69,6 +76,71 @@ export class SinkMetrics {
 export interface BookkeepingCounts {
   readonly parked?: () => Promise<number>;
   readonly deadLetters?: () => Promise<number>;
+  /** The last `cqrs-sync verify` run (ops/verify-runs.ts); undefined when none ran. */
+  readonly lastVerify?: () => Promise<LastVerify | undefined>;
+}
+
+/** Per aggregate type, per class. */
+export interface LastVerify {
+  readonly finishedAt: Date;
+  readonly drift: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  readonly repaired: Readonly<Record<string, Readonly<Record<string, number>>>>;
+}
+
+function verifyGauges(
+  registry: Registry,
+  read: (() => Promise<LastVerify | undefined>) | undefined,
+): { drift: Gauge<'aggregate_type' | 'class'>; repaired: Gauge<'aggregate_type' | 'class'> } {
+  // One read per scrape for all three: the first gauge collected reads, the others reuse it.
+  let pending: Promise<LastVerify | undefined> | undefined;
+  const last = (): Promise<LastVerify | undefined> => {
+    pending ??= (read ? read() : Promise.resolve(undefined))
+      .catch(() => undefined)
+      .finally(() => {
+        setImmediate(() => (pending = undefined));
+      });
+    return pending;
+  };
+  const labelled = (
+    name: string,
+    help: string,
+    pick: (r: LastVerify) => LastVerify['drift'],
+  ): Gauge<'aggregate_type' | 'class'> =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['aggregate_type', 'class'] as const,
+      registers: [registry],
+      async collect() {
+        const r = await last();
+        if (!r) return;
+        this.reset();
+        for (const [type, byClass] of Object.entries(pick(r)))
+          for (const [cls, n] of Object.entries(byClass))
+            this.set({ aggregate_type: type, class: cls }, n);
+      },
+    });
+  new Gauge({
+    name: 'cqrs_sync_sink_verify_last_run_timestamp_seconds',
+    help: 'When the last cqrs-sync verify run finished (Unix time)',
+    registers: [registry],
+    async collect() {
+      const r = await last();
+      if (r) this.set(r.finishedAt.getTime() / 1000);
+    },
+  });
+  return {
+    drift: labelled(
+      'cqrs_sync_sink_verify_drift_aggregates',
+      'Aggregates the last cqrs-sync verify found drifted, by aggregate type and class (missing, behind, ahead, deleted_present, content, orphan)',
+      (r) => r.drift,
+    ),
+    repaired: labelled(
+      'cqrs_sync_sink_verify_repaired_aggregates',
+      'Repair events the last cqrs-sync verify --repair published, by aggregate type and class',
+      (r) => r.repaired,
+    ),
+  };
 }
 
 function scrapedGauge(

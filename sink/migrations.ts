@@ -169,6 +169,8 @@ export const SINK_TABLES = {
   offsets: 'cqrs_sink_offsets',
   /** Operators' decisions about dead letters (drop, re-drive), by event id: kept across replays. */
   decisions: 'cqrs_sink_decisions',
+  /** `cqrs-sync verify` runs and what each found (ops/verify-runs.ts reads and writes it). */
+  verifyRuns: 'cqrs_sink_verify_runs',
 } as const;
 
 /**
@@ -249,6 +251,21 @@ export const SINK_MIGRATIONS: MigrationSet = {
            aggregate_type ${bin(128)} NOT NULL, aggregate_id ${bin(191)} NOT NULL,
            version BIGINT NOT NULL, decision VARCHAR(8) NOT NULL, decided_at DATETIME(3) NOT NULL,
            decided_by VARCHAR(255) NULL) ENGINE=InnoDB`,
+      ],
+    },
+    {
+      // One row per `cqrs-sync verify`: `status` shows the last, the sink's /metrics its counts.
+      // Counts are JSON, `{ "<Type>": { "<class>": n } }`, so a new class needs no migration.
+      version: 4,
+      name: 'verify runs',
+      sql: [
+        `CREATE TABLE IF NOT EXISTS cqrs_sink_verify_runs (
+           id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+           started_at DATETIME(3) NOT NULL, finished_at DATETIME(3) NOT NULL,
+           repair TINYINT(1) NOT NULL, clean TINYINT(1) NOT NULL,
+           checked BIGINT NOT NULL, in_flight BIGINT NOT NULL,
+           drift_counts TEXT NOT NULL, repaired_counts TEXT NOT NULL,
+           KEY by_finished (finished_at)) ENGINE=InnoDB`,
       ],
     },
   ],

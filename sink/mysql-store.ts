@@ -76,6 +76,30 @@ export class MysqlStore implements ReadModelStore, OffsetStore {
   }
 
   async transaction<T>(fn: (tx: SinkTransaction) => Promise<T>): Promise<T> {
+    return this.run((tx) => fn(tx), true);
+  }
+
+  /**
+   * Runs `fn` in a transaction that is always rolled back: `cqrs-sync verify` lets projections write
+   * the rows they would make, reads them, and leaves nothing behind. `query` reads on the same
+   * connection.
+   */
+  async rolledBack<T>(
+    fn: (
+      tx: SinkTransaction,
+      query: (sql: string, params?: unknown[]) => Promise<unknown[]>,
+    ) => Promise<T>,
+  ): Promise<T> {
+    return this.run(fn, false);
+  }
+
+  private async run<T>(
+    fn: (
+      tx: SinkTransaction,
+      query: (sql: string, params?: unknown[]) => Promise<unknown[]>,
+    ) => Promise<T>,
+    commit: boolean,
+  ): Promise<T> {
     let conn: mysql.PoolConnection;
     try {
       conn = await this.pool.getConnection();
@@ -95,8 +119,12 @@ export class MysqlStore implements ReadModelStore, OffsetStore {
       }
       await conn.beginTransaction();
       try {
-        const result = await fn(new MysqlTransaction(conn, (x) => this.t(x), this.physical));
-        await conn.commit();
+        const c = conn;
+        const query = async (sql: string, params: unknown[] = []): Promise<unknown[]> =>
+          (await c.query(sql, params))[0] as unknown[];
+        const result = await fn(new MysqlTransaction(conn, (x) => this.t(x), this.physical), query);
+        if (commit) await conn.commit();
+        else await conn.rollback();
         return result;
       } catch (e) {
         await conn.rollback().catch(() => {

@@ -15,9 +15,13 @@
  *   dead-lettered and parks its aggregate;
  * - an operator's decision (ports.ts `Decision`) about an event id is honoured when the event comes
  *   again (a replay): a `dropped` one is skipped and moves the version past it, as its drop did; a
- *   `redriven` one is applied across a version gap, as its re-drive did.
+ *   `redriven` one is applied across a version gap, as its re-drive did;
+ * - a repair (a `<Type>Snapshotted` event with the `cqrs-repair: 1` header, from `cqrs-sync verify
+ *   --repair`) is applied even at the stored version, not only above it, and rebuilds the
+ *   aggregate's rows; a null state deletes them. A plain event at the stored version stays stale.
  */
 import { snapshotEventType } from '../schemas/catalog.js';
+import { REPAIR_HEADER } from '../schemas/envelope.js';
 import type { PipelineError } from '../schemas/errors.js';
 import type { DeliveredEvent } from './projection.js';
 import type {
@@ -296,7 +300,9 @@ export function planBatch(input: PlanInput): Plan {
     }
     const key = aggregateKeyOf(m);
     const a = agg(m);
-    if (m.version <= a.version) {
+    const snapshot = e.eventType === snapshotEventType(m.aggregateType);
+    const repair = snapshot && d.raw.headers[REPAIR_HEADER] === '1';
+    if (m.version < a.version || (m.version === a.version && !repair)) {
       plan.outcomes.push({ applied: false, reason: 'stale' });
       continue;
     }
@@ -305,7 +311,6 @@ export function planBatch(input: PlanInput): Plan {
       plan.outcomes.push({ applied: false, reason: 'held' });
       continue;
     }
-    const snapshot = e.eventType === snapshotEventType(m.aggregateType);
     const redriven = input.decisions?.get(m.eventId) === 'redriven';
     if (a.version > 0 && m.version > a.version + 1 && !snapshot && !redriven) {
       if (a.status !== 'gap') {
@@ -326,7 +331,7 @@ export function planBatch(input: PlanInput): Plan {
       plan.outcomes.push({ applied: false, reason: 'held' });
       continue;
     }
-    applyEvent(e);
+    applyEvent(repair ? { ...e, repair: true, deletes: e.deletes || e.state === null } : e);
     plan.outcomes.push({ applied: true });
     if (a.status === 'gap' || pending.has(key)) drain(key);
   }

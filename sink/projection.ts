@@ -29,6 +29,9 @@ export interface DeliveredEvent<
   /** True when the catalog declares the event as deleting its aggregate. */
   readonly deletes: boolean;
   readonly source: { readonly topic: string; readonly partition: number; readonly offset: string };
+  /** A `verify --repair` event (ops/verify-repair.ts): the sink rebuilds the aggregate's owned rows
+   * from its state, even at the version it has. */
+  readonly repair?: boolean;
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
@@ -168,6 +171,19 @@ export interface TableRequirement {
   readonly where: string;
 }
 
+/**
+ * Rows a projection keeps for one aggregate: those of `table` whose `key` column holds the aggregate
+ * id. `cqrs-sync verify` compares them with what the projection makes of the aggregate's state and
+ * finds rows with no aggregate; a repair event rebuilds them.
+ */
+export interface RowOwnership {
+  readonly aggregateType: string;
+  readonly table: string;
+  readonly key: string;
+  /** Soft deletes: a deleted aggregate's row stays, with this column set. */
+  readonly deletedColumn?: string;
+}
+
 /** A compiled projection; build one with `defineProjection`, `tableProjection` or `childTableProjection`. */
 export interface Projection {
   readonly name: string;
@@ -181,6 +197,8 @@ export interface Projection {
    */
   readonly mode: 'state' | 'event';
   plan(events: readonly DeliveredEvent[]): Operation[];
+  /** Rows it keeps per aggregate (the shorthands declare theirs; a general projection's `owns`). */
+  readonly owns?: readonly RowOwnership[];
   /** Checks against the catalog, e.g. that `state.x` paths exist. Returns problems. */
   check?(stateFields: (aggregateType: string) => readonly string[] | undefined): string[];
 }
@@ -196,6 +214,9 @@ export interface ProjectionDefinition {
     event: DeliveredEvent,
     ctx: ProjectionContext,
   ) => Statement | readonly Statement[] | undefined | null;
+  /** Rows kept per aggregate (e.g. `{ aggregateType: 'Order', table: 'order_summaries', key:
+   * 'order_id' }`), for `cqrs-sync verify`; tables only read or shared are left out. */
+  readonly owns?: readonly RowOwnership[];
 }
 
 /** The general form. Statements run in the event's transaction, in the order returned. */
@@ -224,6 +245,7 @@ export function defineProjection(def: ProjectionDefinition): Projection {
     handles: def.handles,
     mode: 'event',
     tables: tables.map((t) => ({ ...t, where })),
+    ...(def.owns ? { owns: def.owns } : {}),
     plan: (events) =>
       events.flatMap((e) => {
         const out = def.apply(e, ctx);
@@ -335,6 +357,14 @@ export function tableProjection(o: TableProjectionOptions): Projection {
     handles: [o.aggregateType],
     mode: 'state',
     tables: [{ table: o.table, columns, where }],
+    owns: [
+      {
+        aggregateType: o.aggregateType,
+        table: o.table,
+        key,
+        ...(soft ? { deletedColumn } : {}),
+      },
+    ],
     check: (fieldsOf) => stateFieldProblems(o.columns, o.aggregateType, fieldsOf, where),
     plan: (events) => {
       const ops: Operation[] = [];
@@ -408,6 +438,7 @@ export function childTableProjection(o: ChildTableProjectionOptions): Projection
     handles: [o.aggregateType],
     mode: 'state',
     tables: [{ table: o.table, columns, where }],
+    owns: [{ aggregateType: o.aggregateType, table: o.table, key: o.parentKey }],
     check: (fieldsOf) => stateFieldProblems(itemsSource, o.aggregateType, fieldsOf, where),
     plan: (events) => {
       const last = lastPerAggregate(events);

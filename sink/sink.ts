@@ -28,6 +28,7 @@ import type { SinkConfig } from './config.js';
 import { KafkaDeadLetterPublisher } from './dead-letter.js';
 import { rawRecord } from './decode.js';
 import { SinkMetrics } from './metrics.js';
+import { lastRun } from '../ops/verify-runs.js';
 import { classifyError } from './mysql-errors.js';
 import { MysqlStore } from './mysql-store.js';
 import type { Projection } from './projection.js';
@@ -123,6 +124,7 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
   const metrics = new SinkMetrics({
     parked: () => store.countParked(),
     deadLetters: () => store.countDeadLetters(),
+    lastVerify: () => lastRun(store.pool),
   });
   // The base logger, so kafkajs lines carry one `component` key, not two.
   const kafka = o.kafka ?? createKafka(config, base);

@@ -64,6 +64,7 @@ export const orderSummaries = defineProjection({
     },
     { name: 'customers', columns: ['id', 'name'] },
   ],
+  owns: [{ aggregateType: 'Order', table: 'order_summaries', key: 'order_id' }],
   apply: (e, { sql, table }) => {
     const summaries = table('order_summaries');
     const id = e.metadata.aggregateId;
