@@ -1,5 +1,5 @@
 /**
- * `npm run bench:relay [-- <entries>]`: a backlog of 100k pending outbox entries, as aggregate
+ * `npm run bench:relay [-- <entries> [--no-feed]]`: a backlog of 100k pending outbox entries, as aggregate
  * documents with one pending entry each, through the relay (until every entry is published and
  * removed from its document); then the ceiling on a second copy of the same documents: one cursor
  * over the pending documents, a bare kafkajs producer (same batch size, idempotent, acks=all, one
@@ -28,10 +28,12 @@ import { kafkaClient } from '../relay/start.js';
 import { customerEntries, testCatalog, testRelayConfig } from '../relay/testing.js';
 import { createTopicsAndWait } from '../ops/topics.js';
 import { ensureRelayIndexes, mongoKind } from '../write/mongo-server.js';
+import { cpuMeter } from './cpu.js';
 
 // `npm run bench:relay -- <entries>`: the issue's figure is 100k; the MongoDB stand-in takes minutes
 // just to insert that many (its oplog), so smaller runs are useful there.
 const ENTRIES = Number(process.argv[2] ?? 100_000);
+const NO_FEED = process.argv.includes('--no-feed');
 const BATCH = 2000;
 
 /** One aggregate document per entry: a customer just registered, its event not yet relayed. */
@@ -54,6 +56,24 @@ function documents(entries: readonly Record<string, unknown>[]): AggregateDocume
   });
 }
 
+/** Sums the time of the calls it is given. */
+function timing(): { time<T>(p: Promise<T>): Promise<T>; show(): string } {
+  let ms = 0;
+  let calls = 0;
+  return {
+    async time<T>(p: Promise<T>): Promise<T> {
+      const t0 = Date.now();
+      try {
+        return await p;
+      } finally {
+        ms += Date.now() - t0;
+        calls++;
+      }
+    },
+    show: () => `${ms} ms in ${calls} calls`,
+  };
+}
+
 async function insert(collection: Collection<AggregateDocument>, docs: AggregateDocument[]) {
   for (let i = 0; i < docs.length; i += 5000) await collection.insertMany(docs.slice(i, i + 5000));
 }
@@ -67,6 +87,10 @@ async function main(): Promise<void> {
     },
   });
   const mongo = new MongoClient(stack.env.MONGODB_URI ?? '');
+  const cpu = cpuMeter({
+    MongoDB: () => stack.get('mongodb')?.pids() ?? [],
+    Kafka: () => stack.get('kafka')?.pids() ?? [],
+  });
   try {
     for (const line of stack.lines()) console.log(line);
     const servers = {
@@ -105,22 +129,34 @@ async function main(): Promise<void> {
       ),
       name: config.name,
     });
+    // Where the relay's time goes: each call timed (the scan of the next page overlaps the
+    // publish of this one, and marks run behind the publishes, so the sums overlap).
+    const spent = { scan: timing(), publish: timing(), mark: timing() };
     let removed = 0;
+    const scan = source.scanPending.bind(source);
+    source.scanPending = (after, limit) => spent.scan.time(scan(after, limit));
     const mark = source.markRelayed.bind(source);
     source.markRelayed = async (refs: readonly EntryRef[], fence: number) => {
-      const n = await mark(refs, fence);
+      const n = await spent.mark.time(mark(refs, fence));
       removed += n;
       return n;
     };
+    // `--no-feed`: the relay without its change streams (the scan alone publishes everything
+    // here), to measure what the feed costs the server (the stand-in polls its oplog).
+    if (NO_FEED) source.watch = () => Promise.resolve({ close: () => Promise.resolve() });
+    const publisher = new KafkaPublisher(kafkaClient(config, logger), { ...config, logger });
+    const publish = publisher.publish.bind(publisher);
+    publisher.publish = (records) => spent.publish.time(publish(records));
     const relay = new Relay({
       catalog,
       codec,
       config,
       logger,
       source,
-      publisher: new KafkaPublisher(kafkaClient(config, logger), { ...config, logger }),
+      publisher,
       leases: new MongoLeaseStore(db, config.name),
     });
+    cpu();
     const relayStart = Date.now();
     await relay.start();
     while (removed < ENTRIES) await new Promise((r) => setTimeout(r, 20));
@@ -128,7 +164,7 @@ async function main(): Promise<void> {
     const published = relay.stats().published;
     await relay.stop();
     console.log(
-      `relay: ${ENTRIES} published and removed from their documents in ${relayMs} ms (${published} published)`,
+      `relay: ${ENTRIES} published and removed from their documents in ${relayMs} ms (${published} published; ${relay.stats().scans} passes; scan ${spent.scan.show()}, publish ${spent.publish.show()}, mark ${spent.mark.show()}; ${cpu()})`,
     );
 
     const kafka = new Kafka({
@@ -153,30 +189,33 @@ async function main(): Promise<void> {
       .sort({ _id: 1 });
     let batch: AggregateDocument[] = [];
     let raw = 0;
+    const ceilingSpent = { read: 0, publish: timing(), mark: timing() };
     const flush = async (): Promise<void> => {
       if (batch.length === 0) return;
       const entries = batch.flatMap((d) => d.outbox.filter((e) => e.status === 'pending'));
-      await producer.sendBatch({
-        acks: -1,
-        topicMessages: [
-          {
-            topic,
-            messages: entries.map((e) => ({
-              key: e.aggregateId,
-              value: e.payload,
-              headers: toHeaders({
-                eventId: e.eventId,
-                eventType: e.type,
-                aggregateType: e.aggregateType,
-                aggregateId: e.aggregateId,
-                version: e.version,
-                schemaId: e.schemaId,
-                occurredAt: e.occurredAt,
-              }),
-            })),
-          },
-        ],
-      });
+      await ceilingSpent.publish.time(
+        producer.sendBatch({
+          acks: -1,
+          topicMessages: [
+            {
+              topic,
+              messages: entries.map((e) => ({
+                key: e.aggregateId,
+                value: e.payload,
+                headers: toHeaders({
+                  eventId: e.eventId,
+                  eventType: e.type,
+                  aggregateType: e.aggregateType,
+                  aggregateId: e.aggregateId,
+                  version: e.version,
+                  schemaId: e.schemaId,
+                  occurredAt: e.occurredAt,
+                }),
+              })),
+            },
+          ],
+        }),
+      );
       const now = new Date();
       const marks: AnyBulkWriteOperation<AggregateDocument>[] = batch.map((d) => ({
         updateOne: {
@@ -188,19 +227,27 @@ async function main(): Promise<void> {
           },
         },
       }));
-      await ceiling.bulkWrite(marks, { ordered: false });
+      await ceilingSpent.mark.time(ceiling.bulkWrite(marks, { ordered: false }));
       raw += entries.length;
       batch = [];
     };
+    let readFrom = Date.now();
     for await (const doc of cursor) {
       batch.push(doc);
-      if (batch.length >= BATCH) await flush();
+      if (batch.length >= BATCH) {
+        ceilingSpent.read += Date.now() - readFrom;
+        await flush();
+        readFrom = Date.now();
+      }
     }
+    ceilingSpent.read += Date.now() - readFrom;
     await flush();
     const rawMs = Date.now() - rawStart;
     await producer.disconnect();
     const left = await ceiling.countDocuments({ ...PENDING_MARKER });
-    console.log(`raw: ${raw} in ${rawMs} ms (pending documents left: ${left})`);
+    console.log(
+      `raw: ${raw} in ${rawMs} ms (pending documents left: ${left}; read ${ceilingSpent.read} ms, publish ${ceilingSpent.publish.show()}, mark ${ceilingSpent.mark.show()}; ${cpu()})`,
+    );
     const relayEps = Math.round(ENTRIES / (relayMs / 1000));
     const rawEps = Math.round(raw / (rawMs / 1000));
     console.log(

@@ -161,6 +161,31 @@ describe('a relay mark interleaved with a command on the same document', () => {
   });
 });
 
+describe('the scan reads a pass with one cursor', () => {
+  it('pages continue the open cursor, each document once and in order; a new pass starts over', async () => {
+    const { db, codec, source } = await setup();
+    const ids = Array.from({ length: 25 }, (_, i) => `p${String(i).padStart(2, '0')}`);
+    await appendEntries(db, customerEntries(codec, ids, 1, 2));
+    const outbox = source();
+    const seen: string[] = [];
+    let page = await outbox.scanPending(undefined, 10);
+    // Interrupted after one page (the relay stopped): the next pass reads from the start again.
+    const again = await outbox.scanPending(undefined, 10);
+    expect(again.entries.map((e) => e.ref.aggregateId)).toEqual(
+      page.entries.map((e) => e.ref.aggregateId),
+    );
+    page = again;
+    for (;;) {
+      // Whole documents, at most 10 entries (5 documents of 2) a page.
+      expect(page.entries.length).toBeLessThanOrEqual(10);
+      for (const e of page.entries) seen.push(`${e.ref.aggregateId}/${e.ref.version}`);
+      if (!page.next) break;
+      page = await outbox.scanPending(page.next, 10);
+    }
+    expect(seen).toEqual(ids.flatMap((id) => [`${id}/1`, `${id}/2`]));
+  });
+});
+
 describe('fencing per document', () => {
   it('a relay whose lease was taken over cannot mark a document the newer relay changed', async () => {
     const { db, source, commands } = await setup();

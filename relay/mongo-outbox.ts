@@ -1,4 +1,11 @@
-import type { AnyBulkWriteOperation, ChangeStream, Collection, Db, Document } from 'mongodb';
+import type {
+  AnyBulkWriteOperation,
+  ChangeStream,
+  Collection,
+  Db,
+  Document,
+  FindCursor,
+} from 'mongodb';
 import { PENDING_MARKER, type OutboxFailure } from '../schemas/outbox-entry.js';
 import { ensureRelayIndexes, mongoKind } from '../write/mongo-server.js';
 import type {
@@ -64,6 +71,9 @@ export class MongoOutboxSource implements OutboxSource {
   private readonly collections: ReadonlyMap<string, Collection<AggregateDoc>>;
   private readonly state: Collection<StateDoc>;
   private readonly tokenKey: string;
+  /** The scan's open cursor: its collection and the last document id it returned. */
+  private scan: { type: string; lastId: string; cursor: FindCursor<AggregateDoc> } | undefined;
+  private scanQueue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly db: Db,
@@ -84,43 +94,94 @@ export class MongoOutboxSource implements OutboxSource {
     }
   }
 
-  async scanPending(after: ScanKey | undefined, limit: number): Promise<ScanPage> {
+  /**
+   * One cursor per pass and collection, not one query per page: a page that continues where the
+   * last one ended reads on from the open cursor. A query per page cost the stand-in a scan and
+   * sort of the whole collection per page (it ignores the marker index); on a real server the
+   * cursor walks the same index, with one round trip per page instead of a new query. Documents
+   * are read as they come, so a page is as fresh as before: marks stay conditional on the fence as
+   * read, and a pass never reads a document twice. Calls are serialised (the relay reads the next
+   * page while it publishes this one).
+   */
+  scanPending(after: ScanKey | undefined, limit: number): Promise<ScanPage> {
+    const page = this.scanQueue.then(() => this.readPage(after, limit));
+    this.scanQueue = page.catch(() => undefined);
+    return page;
+  }
+
+  private async readPage(after: ScanKey | undefined, limit: number): Promise<ScanPage> {
     let start = after ? this.types.indexOf(after.aggregateType) : 0;
     if (start < 0) start = 0;
     for (let t = start; t < this.types.length; t++) {
       const type = this.types[t] as string;
-      const collection = this.collection(type);
-      const filter: Document = { ...PENDING_MARKER };
-      if (after && t === start && after.aggregateType === type) {
-        filter._id = { $gt: after.aggregateId };
-      }
+      const from = after && t === start && after.aggregateType === type ? after.aggregateId : '';
+      const open = this.scan;
+      const continued =
+        after !== undefined && open !== undefined && open.type === type && open.lastId === from;
+      let cursor = continued ? open.cursor : await this.openScan(type, from, limit);
+      let reopened = false;
       // Whole documents: an aggregate's entries are never split across pages.
-      const docs = (await collection
-        .find(filter, {
-          promoteBuffers: true,
-          projection: { outbox: 1, relayedVersion: 1, relayFence: 1 },
-        })
-        .sort({ _id: 1 })
-        .limit(limit)
-        .toArray()) as AggregateDoc[];
-      if (docs.length === 0) continue;
       const entries: ScannedEntry[] = [];
-      let last: AggregateDoc | undefined;
-      for (const doc of docs) {
-        if (entries.length >= limit) break;
+      let read = 0;
+      let lastId = from;
+      let exhausted = false;
+      while (entries.length < limit && read < limit) {
+        let doc: AggregateDoc | null;
+        try {
+          doc = await cursor.next();
+        } catch (e) {
+          // A continued cursor the server dropped (timed out while the relay waited on the
+          // broker): reopen it once after the last document read.
+          if (!continued || reopened) throw e;
+          reopened = true;
+          cursor = await this.openScan(type, lastId, limit);
+          doc = await cursor.next();
+        }
+        if (!doc) {
+          exhausted = true;
+          break;
+        }
+        read++;
         entries.push(...scanned(type, doc));
-        last = doc;
+        if (typeof doc._id === 'string') lastId = doc._id;
       }
-      const more = docs.length === limit || last !== docs[docs.length - 1];
-      const next: ScanKey | undefined =
-        more && typeof last?._id === 'string'
-          ? { aggregateType: type, aggregateId: last._id }
-          : this.types[t + 1] !== undefined
-            ? { aggregateType: this.types[t + 1] as string, aggregateId: '' }
-            : undefined;
+      if (exhausted) await this.closeScan();
+      else if (this.scan) this.scan.lastId = lastId;
+      if (read === 0) continue;
+      const next: ScanKey | undefined = !exhausted
+        ? { aggregateType: type, aggregateId: lastId }
+        : this.types[t + 1] !== undefined
+          ? { aggregateType: this.types[t + 1] as string, aggregateId: '' }
+          : undefined;
       return { entries, next };
     }
     return { entries: [], next: undefined };
+  }
+
+  /** Closes the open cursor (a pass interrupted or done) and opens one after `after`. */
+  private async openScan(
+    type: string,
+    after: string,
+    limit: number,
+  ): Promise<FindCursor<AggregateDoc>> {
+    await this.closeScan();
+    const filter: Document = { ...PENDING_MARKER };
+    if (after !== '') filter._id = { $gt: after };
+    const cursor = this.collection(type)
+      .find(filter, {
+        promoteBuffers: true,
+        projection: { outbox: 1, relayedVersion: 1, relayFence: 1 },
+      })
+      .sort({ _id: 1 })
+      .batchSize(limit);
+    this.scan = { type, lastId: after, cursor };
+    return cursor;
+  }
+
+  private async closeScan(): Promise<void> {
+    const open = this.scan;
+    this.scan = undefined;
+    await open?.cursor.close().catch(() => undefined);
   }
 
   async heldAggregates(): Promise<string[]> {
