@@ -5,7 +5,19 @@
  * 1. Steady: `rate` commands/s for `seconds` through the write side's public API.
  * 2. Drain: relay and sink stopped, `backlog` commands written, then both started: events/s until
  *    every event is in MySQL.
- * 3. The relay's and the sink's own benchmarks (bench/relay.ts, bench/sink.ts), for their ratios.
+ * 3. The relay's and the sink's own benchmarks (bench/relay.ts, bench/sink.ts), for their ratios
+ *    and their ceilings: the drain's events/s is compared with the slowest stage's ceiling (the
+ *    lowest of the relay's bare producer, one cursor reading the backlog's documents from MongoDB,
+ *    measured here before the drain, and the sink's bare upsert or, when bench/sink.ts prints it, its
+ *    consume ceiling).
+ *
+ * Every second, for the pictures, the counts of each stage are sampled: commands committed (counted
+ * as their handlers return), records published (the topics' high watermarks) and events applied (the
+ * sink's next offsets in MySQL). `--pictures <dir>` (default docs/bench) gets two SVGs: the lag
+ * distribution and events/s per stage over time.
+ *
+ * The steady phase's lag is split at the record's Kafka timestamp (set by the relay's producer when it
+ * sends): commit -> published is the relay's share, published -> applied the sink's.
  *
  * Lag of an event = the sink's `cqrs_sink_events.seen_at` (MySQL's clock, in the transaction that
  * wrote the row) minus the moment the command handler returned (the command committed), matched
@@ -14,10 +26,12 @@
  * `bench: e2e_eps=<n> lag_p50_ms=<n> lag_p99_ms=<n> relay_vs_raw=<r> sink_vs_raw=<r> sink_vs_debezium=<r>`.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import { demoCommands } from '../demo/domain/commands.js';
@@ -26,11 +40,14 @@ import { loadHarnessConfig } from '../infra/local/config.js';
 import { startStack } from '../infra/local/stack.js';
 import { testCatalog } from '../relay/testing.js';
 import { EventCodec } from '../schemas/codec.js';
+import { HEADERS } from '../schemas/envelope.js';
 import { ConfluentRegistry } from '../schemas/registry.js';
 import { APPLIED_LOG_MIGRATIONS, createTestDatabase } from '../sink/testing.js';
 import { pipelineChildren } from '../test/chaos/chaos.js';
 import { MongoWriteStore } from '../write/mongo-store.js';
 import { aggregateCollectionName, type AggregateDocument } from '../write/outbox.js';
+import { lagChart, ratesChart, type StageSample } from './e2e-charts.js';
+import type { Marker } from './svg.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -45,6 +62,7 @@ const { values } = parseArgs({
     'relay-entries': { type: 'string', default: '20000' },
     'sink-events': { type: 'string', default: '100000' },
     concurrency: { type: 'string', default: '64' },
+    pictures: { type: 'string', default: path.join('docs', 'bench') },
   },
 });
 const num = (name: keyof typeof values): number => {
@@ -90,6 +108,39 @@ async function lastLineOf(script: string, args: string[]): Promise<string> {
 const field = (line: string, name: string): string =>
   new RegExp(`${name}=([0-9.]+)`).exec(line)?.[1] ?? 'NaN';
 
+/** Event id -> the record's Kafka timestamp (ms), for the first `total` records on the topics. */
+async function recordTimes(
+  kafka: Kafka,
+  topics: readonly string[],
+  total: number,
+): Promise<Map<string, number>> {
+  const times = new Map<string, number>();
+  const consumer = kafka.consumer({ groupId: `bench-reader-${Date.now()}` });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [...topics], fromBeginning: true });
+    let done!: () => void;
+    const all = new Promise<void>((r) => (done = r));
+    await consumer.run({
+      eachMessage: ({ message }) => {
+        const id = message.headers?.[HEADERS.eventId]?.toString();
+        if (id) times.set(id, Number(message.timestamp));
+        if (times.size >= total) done();
+        return Promise.resolve();
+      },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise((r) => (timer = setTimeout(r, 120_000)))]);
+    clearTimeout(timer);
+  } finally {
+    await consumer.disconnect();
+  }
+  return times;
+}
+
+const summary = (sorted: readonly number[]): string =>
+  `p50=${Math.round(quantile(sorted, 0.5))} p95=${Math.round(quantile(sorted, 0.95))} p99=${Math.round(quantile(sorted, 0.99))} ms`;
+
 const stack = await startStack({ config: loadHarnessConfig(), log: say });
 let exitCode = 1;
 try {
@@ -127,7 +178,14 @@ try {
     logger: pino({ level: 'error' }),
   });
   const commands = demoCommands(store, codec);
+  const brokers = (stack.env.KAFKA_BROKERS ?? '').split(',');
+  const kafka = new Kafka({ clientId: `${run}-bench`, brokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const topics = catalog.topics();
   let n = 0;
+  /** Commands whose handler returned, for the per-second samples. */
+  let committedCount = 0;
   let failures = 0;
   /** commandId -> when its handler returned (committed). */
   const committed = new Map<string, number>();
@@ -143,6 +201,7 @@ try {
         name: `R${i}`,
       });
       committed.set(`r-${i}`, Date.now());
+      committedCount++;
     } else {
       await commands.RegisterCustomer({
         commandId: `c-${i}`,
@@ -151,6 +210,7 @@ try {
         email: `c${i}@x.io`,
       });
       committed.set(`c-${i}`, Date.now());
+      committedCount++;
     }
   };
   const customers = mongo
@@ -178,6 +238,35 @@ try {
     while (!relay.running || !sink.running) await sleep(100);
   };
 
+  // Per-second samples of each stage's cumulative count, until the component benchmarks.
+  const t0 = Date.now();
+  const since = (): number => (Date.now() - t0) / 1000;
+  const samples: StageSample[] = [];
+  const phases: Marker[] = [];
+  const phase = (label: string): void => void phases.push({ x: since(), label });
+  const sampling = new AbortController();
+  const sampleOnce = async (): Promise<void> => {
+    const t = since();
+    const c = committedCount;
+    let published = 0;
+    for (const topic of topics) {
+      for (const o of await admin.fetchTopicOffsets(topic).catch(() => []))
+        published += Number(o.high);
+    }
+    const [r] = await db.query<{ n: unknown }>(
+      'SELECT COALESCE(SUM(next_offset), 0) AS n FROM cqrs_sink_offsets WHERE consumer_group = ?',
+      [`${run}-sink`],
+    );
+    samples.push({ t, committed: c, published, applied: Number(r?.n ?? 0) });
+  };
+  const sampler = (async () => {
+    while (!sampling.signal.aborted) {
+      const start = Date.now();
+      await sampleOnce().catch(() => undefined);
+      await sleep(Math.max(0, 1000 - (Date.now() - start)));
+    }
+  })();
+
   // 1. Steady load.
   const rate = num('rate');
   const seconds = num('seconds');
@@ -187,6 +276,7 @@ try {
   await sleep(3000); // the sink joins its group
   const before = { relay: usage(relay.proc?.pid), sink: usage(sink.proc?.pid) };
   say(`steady: ${rate} commands/s for ${seconds} s…`);
+  phase('steady');
   const concurrency = num('concurrency');
   let inFlight = 0;
   let behind = 0;
@@ -215,6 +305,7 @@ try {
   const steadyCommands = n;
   const sent = (Date.now() - started) / 1000;
   const steadyEvents = await committedEvents();
+  phase('all sent');
   await waitApplied(steadyEvents, 300_000);
   const after = { relay: usage(relay.proc?.pid), sink: usage(sink.proc?.pid) };
   // Event id -> command id, from the command records each aggregate keeps (fewer commands per
@@ -237,8 +328,25 @@ try {
   const p50 = quantile(lags, 0.5);
   const p95 = quantile(lags, 0.95);
   const p99 = quantile(lags, 0.99);
+  // Where the steady lag goes: commit -> Kafka timestamp (relay), Kafka timestamp -> row (sink).
+  const sentAt = await recordTimes(kafka, topics, steadyEvents);
+  const relayShare: number[] = [];
+  const sinkShare: number[] = [];
+  for (const e of entries) {
+    const k = sentAt.get(e.eventId);
+    const c = committed.get(e.commandId);
+    const s = seen.get(e.eventId);
+    if (k === undefined || c === undefined || s === undefined) continue;
+    relayShare.push(k - c);
+    sinkShare.push(s - k);
+  }
+  relayShare.sort((a, b) => a - b);
+  sinkShare.sort((a, b) => a - b);
   say(
     `steady: ${steadyCommands} commands in ${sent.toFixed(1)} s (${Math.round(steadyCommands / sent)}/s offered; ${behind} waited for a free lane), ${steadyEvents} events; lag p50=${Math.round(p50)} ms p95=${Math.round(p95)} ms p99=${Math.round(p99)} ms max=${Math.round(lags[lags.length - 1] ?? NaN)} ms`,
+  );
+  say(
+    `  lag split (${relayShare.length} events): commit -> published (relay) ${summary(relayShare)}; published -> applied (sink) ${summary(sinkShare)}`,
   );
   for (const name of ['relay', 'sink'] as const) {
     const a = before[name];
@@ -259,6 +367,7 @@ try {
   await relay.kill('SIGTERM');
   await sink.kill('SIGTERM');
   say(`drain: writing ${backlog} commands with relay and sink stopped…`);
+  phase('backlog write');
   const writeStart = Date.now();
   const lanes = Array.from({ length: 16 }, async () => {
     while (n < steadyCommands + backlog)
@@ -271,6 +380,14 @@ try {
   say(
     `  written in ${((Date.now() - writeStart) / 1000).toFixed(1)} s; ${total} events in all; ${failures} commands failed`,
   );
+  // One cursor over every aggregate document, as a relay with nothing else to do would read them:
+  // the MongoDB part of the relay's ceiling, on the same server and documents.
+  const readStart = Date.now();
+  let docsRead = 0;
+  for await (const _ of customers.find({}, { batchSize: 1000 })) docsRead++;
+  const readEps = Math.round(docsRead / ((Date.now() - readStart) / 1000));
+  say(`  one cursor read ${docsRead} aggregate documents at ${readEps} documents/s`);
+  phase('drain');
   const drainStart = Date.now();
   relay.spawn();
   sink.spawn();
@@ -280,8 +397,13 @@ try {
   say(
     `drain: ${total - steadyEvents} events in ${drainSeconds.toFixed(1)} s = ${eps} events/s (relay and sink start included)`,
   );
+  phase('drained');
+  await sleep(2000);
+  sampling.abort();
+  await sampler;
   await relay.kill('SIGTERM');
   await sink.kill('SIGTERM');
+  await admin.disconnect();
   await mongo.close();
   await db.drop();
 
@@ -291,6 +413,41 @@ try {
   say(`  ${relayLine}`);
   const sinkLine = await lastLineOf('sink.ts', [values['sink-events']]);
   say(`  ${sinkLine}`);
+
+  // The drain against the slowest stage's ceiling (each ceiling from this run).
+  const ceilings: [string, number][] = [
+    ['relay produce (bench-relay raw_eps)', Number(field(relayLine, 'raw_eps'))],
+    ['relay read (one MongoDB cursor)', readEps],
+    Number.isFinite(Number(field(sinkLine, 'consume_eps')))
+      ? ['sink consume (bench-sink consume_eps)', Number(field(sinkLine, 'consume_eps'))]
+      : ['sink upsert (bench-sink raw_eps)', Number(field(sinkLine, 'raw_eps'))],
+  ];
+  const known = ceilings.filter(([, v]) => Number.isFinite(v) && v > 0);
+  const slowest = known.reduce<[string, number] | undefined>(
+    (m, c) => (m === undefined || c[1] < m[1] ? c : m),
+    undefined,
+  );
+  say(
+    `drain vs ceiling: ${known.map(([k, v]) => `${k}=${v}`).join(', ')}; slowest ${slowest?.[0] ?? 'none'}: ${eps} / ${slowest?.[1] ?? NaN} = ${slowest ? (eps / slowest[1]).toFixed(2) : 'NaN'}`,
+  );
+
+  // The pictures.
+  const dir = path.resolve(root, values.pictures);
+  mkdirSync(dir, { recursive: true });
+  const machine = `${os.cpus().length} cores, ${os.cpus()[0]?.model.trim() ?? '?'}`;
+  const caption = `npm run bench -- --rate ${rate} --seconds ${seconds} --backlog ${backlog}; ${machine}; ${new Date().toISOString().slice(0, 10)}; MongoDB: ${stack.env.CQRS_SYNC_MONGO_KIND === 'real' ? 'mongod' : 'mongo-java-server stand-in'}`;
+  writeFileSync(
+    path.join(dir, 'e2e-lag.svg'),
+    lagChart({ sortedLags: lags, p50, p99, caption: `steady phase; ${caption}` }),
+  );
+  writeFileSync(path.join(dir, 'e2e-rates.svg'), ratesChart({ samples, phases, caption }));
+  writeFileSync(
+    path.join(dir, 'e2e-samples.json'),
+    `${JSON.stringify({ caption, phases, samples })}\n`,
+  );
+  say(
+    `pictures: ${path.relative(root, dir)}/e2e-lag.svg, e2e-rates.svg (samples in e2e-samples.json)`,
+  );
   say(
     `bench: e2e_eps=${eps} lag_p50_ms=${Math.round(p50)} lag_p99_ms=${Math.round(p99)} relay_vs_raw=${field(relayLine, 'ratio')} sink_vs_raw=${field(sinkLine, 'vs_raw')} sink_vs_debezium=${field(sinkLine, 'vs_debezium')}`,
   );
