@@ -23,6 +23,11 @@ const positive = (def: number) => z.coerce.number().int().positive().default(def
  * - `RELAY_STANDBY_POLL_MS` (1000): a standby relay tries to take the lease this often.
  * - `RELAY_RETRY_INITIAL_MS` (200) / `RELAY_RETRY_MAX_MS` (5000): backoff after an error (doubles).
  * - `RELAY_TOKEN_SAVE_INTERVAL_MS` (1000): saves the change stream's resume token at most this often.
+ * - `RELAY_CHANGE_STREAM_TRIES` (3): a stored resume token whose change stream fails this many times
+ *   in a row (fails to open, fails before delivering a change, or is deaf) is dropped and the outbox
+ *   scanned; a token the server calls unknown or too old is dropped at once.
+ * - `RELAY_CHANGE_STREAM_DEAF_MS` (15000): a stream resumed from a stored token that shows none of the
+ *   relay's own marks this long after one is deaf (a failed try); 0 turns the check off.
  * - `RELAY_DRAIN_TIMEOUT_MS` (15000): `stop()` waits this long for in-flight publishes.
  * - `RELAY_SEND_TIMEOUT_MS` (30000): broker ack timeout of one batch.
  * - `RELAY_TOPIC_PARTITIONS` (6), `RELAY_TOPIC_REPLICATION_FACTOR` (-1 = broker default): for topics
@@ -52,6 +57,8 @@ const schema = z.object({
   RELAY_RETRY_INITIAL_MS: positive(200),
   RELAY_RETRY_MAX_MS: positive(5000),
   RELAY_TOKEN_SAVE_INTERVAL_MS: ms(1000),
+  RELAY_CHANGE_STREAM_TRIES: z.coerce.number().int().min(1).max(100).default(3),
+  RELAY_CHANGE_STREAM_DEAF_MS: ms(15_000),
   RELAY_DRAIN_TIMEOUT_MS: positive(15_000),
   RELAY_SEND_TIMEOUT_MS: positive(30_000),
   RELAY_TOPIC_PARTITIONS: positive(6),
@@ -82,6 +89,10 @@ export interface RelayConfig {
   readonly retryInitialMs: number;
   readonly retryMaxMs: number;
   readonly tokenSaveIntervalMs: number;
+  /** Failures in a row of a stream from the stored token before the token is dropped. */
+  readonly changeStreamTries: number;
+  /** A stream from the stored token showing no mark this long after one is deaf; 0: never. */
+  readonly changeStreamDeafMs: number;
   readonly drainTimeoutMs: number;
   readonly sendTimeoutMs: number;
   readonly topicPartitions: number;
@@ -128,6 +139,8 @@ export function loadRelayConfig(
     retryInitialMs: e.RELAY_RETRY_INITIAL_MS,
     retryMaxMs: e.RELAY_RETRY_MAX_MS,
     tokenSaveIntervalMs: e.RELAY_TOKEN_SAVE_INTERVAL_MS,
+    changeStreamTries: e.RELAY_CHANGE_STREAM_TRIES,
+    changeStreamDeafMs: e.RELAY_CHANGE_STREAM_DEAF_MS,
     drainTimeoutMs: e.RELAY_DRAIN_TIMEOUT_MS,
     sendTimeoutMs: e.RELAY_SEND_TIMEOUT_MS,
     topicPartitions: e.RELAY_TOPIC_PARTITIONS,
@@ -154,6 +167,11 @@ export function checkRelayConfig(config: RelayConfig): RelayConfig {
     problems.push('RELAY_RETRY_INITIAL_MS must not exceed RELAY_RETRY_MAX_MS');
   }
   if (config.kafkaBrokers.length === 0) problems.push('KAFKA_BROKERS lists no broker');
+  if (!Number.isInteger(config.changeStreamTries) || config.changeStreamTries < 1) {
+    problems.push(
+      `RELAY_CHANGE_STREAM_TRIES (${config.changeStreamTries}) must be a whole number of at least 1: 3 drops a bad resume token within seconds`,
+    );
+  }
   if (problems.length > 0) {
     throw new PipelineError(
       'config_invalid',

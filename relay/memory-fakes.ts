@@ -37,6 +37,7 @@ export class MemoryOutbox implements OutboxSource {
 
   insert(...docs: Record<string, unknown>[]): void {
     for (const d of docs) this.docs.push({ status: 'pending', ...d });
+    this.handlers?.onActivity();
     this.handlers?.onChange();
   }
 

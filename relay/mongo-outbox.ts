@@ -333,6 +333,7 @@ export class MongoOutboxSource implements OutboxSource {
         feeds.push(
           await watchOne(collection, tokens[name], this.options.maxAwaitTimeMs ?? 500, {
             onChange: handlers.onChange,
+            onActivity: handlers.onActivity,
             onToken: (token) => {
               tokens[name] = token;
               handlers.onToken({ ...tokens });
@@ -490,11 +491,15 @@ async function watchOne(
     await stream.close().catch(() => undefined);
     throw e;
   });
-  if (first) handlers.onChange();
+  if (first) {
+    handlers.onActivity();
+    handlers.onChange();
+  }
   const loop = (async () => {
     while (!feed.closed) {
       try {
         const change = await stream.tryNext();
+        if (change) handlers.onActivity();
         if (change && isWrite(change)) handlers.onChange();
         if (stream.resumeToken) handlers.onToken(stream.resumeToken);
       } catch (e) {

@@ -50,6 +50,8 @@ export interface ScanPage {
 export interface ChangeFeedHandlers {
   /** Something was inserted (or the feed restarted): scan. */
   readonly onChange: () => void;
+  /** Any change came, the relay's own marks too: the feed (and the token it resumed from) works. */
+  readonly onActivity: () => void;
   /** A new resume token (after a batch, or the post-batch token while idle). */
   readonly onToken: (token: unknown) => void;
   /** The feed failed; `historyLost` when its resume token is unknown or too old. */

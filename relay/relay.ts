@@ -8,8 +8,8 @@ import type { EventCodec } from '../schemas/codec.js';
 import { PipelineError, isPipelineError } from '../schemas/errors.js';
 import type { RelayConfig } from './config.js';
 import { checkEntry, type BadEntry, type ReadyEntry } from './entry.js';
+import { RelayFeed } from './feed.js';
 import type {
-  ChangeFeed,
   EventPublisher,
   Lease,
   LeaseStore,
@@ -81,16 +81,12 @@ export class Relay implements RelayHandle {
   private failedPasses = 0;
   /** The code of the last pass's failure (cleared by a pass that succeeds): readiness names it. */
   private lastFailureCode: string | undefined;
-  private tokenAt: number | undefined;
   private backlogCache: { at: number; value: Promise<Backlog> } | undefined;
   private currentState: RelayState = 'starting';
   private lease: Lease | undefined;
   private leaseValidUntil = 0;
   private renewTimer: NodeJS.Timeout | undefined;
-  private feed: ChangeFeed | undefined;
-  private feedRetryAt = 0;
-  private pendingToken: unknown;
-  private tokenSavedAt = 0;
+  private readonly feed: RelayFeed;
   private scanRequested = true;
   private nextScanAt = 0;
   private wake: (() => void) | undefined;
@@ -159,11 +155,19 @@ export class Relay implements RelayHandle {
         registers,
       }),
     };
+    this.feed = new RelayFeed({
+      source: parts.source,
+      config: parts.config,
+      log: this.log,
+      registers,
+      requestScan: () => {
+        this.scanRequested = true;
+        this.wake?.();
+      },
+    });
     // Read at scrape time: the outbox is the truth, a counter kept here could drift from it.
     const relay = {
       cachedBacklog: () => this.cachedBacklog(),
-      tokenAt: () => this.tokenAt,
-      feed: () => this.feed,
       role: () => this.role,
       lease: () => this.lease,
       owner: this.owner,
@@ -184,24 +188,6 @@ export class Relay implements RelayHandle {
       async collect() {
         const b = await relay.cachedBacklog().catch(() => undefined);
         if (b) this.set(b.oldest ? Math.max(0, Date.now() - b.oldest.getTime()) / 1000 : 0);
-      },
-    });
-    new Gauge({
-      name: 'cqrs_sync_relay_resume_token_age_seconds',
-      help: 'Time since the change stream last gave a resume token (absent before the first)',
-      registers,
-      collect() {
-        const at = relay.tokenAt();
-        if (at === undefined) this.reset();
-        else this.set((Date.now() - at) / 1000);
-      },
-    });
-    new Gauge({
-      name: 'cqrs_sync_relay_change_stream_open',
-      help: '1 while the change stream (the fast path) is open; scans go on without it',
-      registers,
-      collect() {
-        this.set(relay.feed() ? 1 : 0);
       },
     });
     new Gauge({
@@ -262,6 +248,7 @@ export class Relay implements RelayHandle {
         this.lastFailureCode === 'broker_unavailable'
           ? { ok: false, detail: 'the last pass could not publish: broker unavailable' }
           : { ok: true },
+      changeStream: this.feed.check(this.role === 'active'),
     };
   }
 
@@ -318,7 +305,7 @@ export class Relay implements RelayHandle {
       );
       if (!drained)
         this.log.warn({ timeoutMs: this.parts.config.drainTimeoutMs }, 'drain timed out');
-      await this.saveToken(true);
+      if (this.lease) await this.feed.saveToken(true);
       await this.closeAll();
       this.setState('stopped');
       this.resolveDone();
@@ -336,7 +323,7 @@ export class Relay implements RelayHandle {
   private async closeAll(): Promise<void> {
     clearInterval(this.renewTimer);
     this.renewTimer = undefined;
-    await this.closeFeed();
+    await this.feed.close();
     const lease = this.lease;
     this.dropLease();
     if (lease) await this.parts.leases.release(lease).catch(() => undefined);
@@ -360,8 +347,8 @@ export class Relay implements RelayHandle {
           continue;
         }
       }
-      if (!this.feed && Date.now() >= this.feedRetryAt) await this.openFeed();
-      await this.saveToken(false);
+      await this.feed.turn();
+      await this.feed.saveToken(false);
       if (this.scanRequested || Date.now() >= this.nextScanAt) {
         this.scanRequested = false;
         try {
@@ -387,12 +374,7 @@ export class Relay implements RelayHandle {
         }
         continue;
       }
-      await this.sleep(
-        Math.max(
-          10,
-          Math.min(this.nextScanAt, this.feed ? Infinity : this.feedRetryAt) - Date.now(),
-        ),
-      );
+      await this.sleep(Math.max(10, Math.min(this.nextScanAt, this.feed.dueAt()) - Date.now()));
     }
   }
 
@@ -463,7 +445,7 @@ export class Relay implements RelayHandle {
     if (!this.lease) return;
     this.log.warn({ token: this.lease.token, why }, 'lease lost: standby');
     this.dropLease();
-    void this.closeFeed();
+    void this.feed.close();
     this.wake?.();
   }
 
@@ -483,75 +465,6 @@ export class Relay implements RelayHandle {
       });
     }
     return lease;
-  }
-
-  // ---- change feed -----------------------------------------------------------------------------
-
-  private async openFeed(): Promise<void> {
-    const { source } = this.parts;
-    let token: unknown;
-    try {
-      token = await source.loadResumeToken();
-      this.feed = await source.watch(token, this.feedHandlers());
-      this.log.info({ resumed: token !== undefined && token !== null }, 'change stream open');
-    } catch (e) {
-      // Not only history lost (the server's code for it): the stand-in answers a corrupted token
-      // with a code-less error. Dropping a token never loses an event (the scan covers whatever
-      // happened since), and keeping an unusable one would lose the fast path for good.
-      if (token) {
-        this.log.warn(
-          { err: e, historyLost: source.isHistoryLost(e) },
-          'change stream refused its resume token: dropping it and scanning the outbox',
-        );
-        await source.saveResumeToken(null).catch(() => undefined);
-        this.feedRetryAt = 0;
-      } else {
-        this.log.warn({ err: e }, 'change stream failed to open; scans keep the relay going');
-        this.feedRetryAt = Date.now() + this.parts.config.retryMaxMs;
-      }
-      this.scanRequested = true;
-    }
-  }
-
-  private feedHandlers(): Parameters<OutboxSource['watch']>[1] {
-    return {
-      onChange: () => {
-        this.scanRequested = true;
-        this.wake?.();
-      },
-      onToken: (token) => {
-        this.pendingToken = token;
-        this.tokenAt = Date.now();
-      },
-      onError: (error, historyLost) => {
-        this.log.warn({ err: error, historyLost }, 'change stream failed: scanning');
-        this.feed = undefined;
-        if (historyLost) {
-          void this.parts.source.saveResumeToken(null).catch(() => undefined);
-          this.pendingToken = undefined;
-        }
-        this.feedRetryAt = Date.now() + (historyLost ? 0 : this.parts.config.retryInitialMs);
-        this.scanRequested = true;
-        this.wake?.();
-      },
-    };
-  }
-
-  private async closeFeed(): Promise<void> {
-    const feed = this.feed;
-    this.feed = undefined;
-    await feed?.close().catch(() => undefined);
-  }
-
-  private async saveToken(force: boolean): Promise<void> {
-    if (this.pendingToken === undefined || !this.lease) return;
-    if (!force && Date.now() - this.tokenSavedAt < this.parts.config.tokenSaveIntervalMs) return;
-    const token = this.pendingToken;
-    this.pendingToken = undefined;
-    this.tokenSavedAt = Date.now();
-    await this.parts.source.saveResumeToken(token).catch((e: unknown) => {
-      this.log.warn({ err: e }, 'resume token not saved');
-    });
   }
 
   // ---- scan and publish ------------------------------------------------------------------------
@@ -708,7 +621,7 @@ export class Relay implements RelayHandle {
       if (!(await this.parts.leases.isCurrent(lease))) {
         throw new PipelineError('lease_lost', 'lease taken over: not marking', { retriable: true });
       }
-      await this.parts.source.markRelayed(refs, lease.token);
+      if ((await this.parts.source.markRelayed(refs, lease.token)) > 0) this.feed.marked();
     });
     this.markChain.catch(() => undefined);
   }

@@ -38,6 +38,8 @@ export function testRelayConfig(
     retryInitialMs: 100,
     retryMaxMs: 2000,
     tokenSaveIntervalMs: 200,
+    changeStreamTries: 3,
+    changeStreamDeafMs: 15_000,
     drainTimeoutMs: 10_000,
     sendTimeoutMs: 10_000,
     topicPartitions: 3,
