@@ -572,8 +572,12 @@ async function runVerify(repair) {
           'li',
           { dataset: { id: d.id, class: d.class } },
           el('strong', {}, d.class),
-          el('span', { title: `${d.type}/${d.id}` }, `${d.type}/${d.id}`),
-          el('span', { title: d.columns.join(', ') }, d.columns.join(', ')),
+          el('span', { title: `${d.type}/${d.id}` }, `${d.type}/${short(d.id)}`),
+          el(
+            'span',
+            { className: 'held-where', title: d.columns.join(', ') },
+            d.columns.join(', '),
+          ),
         ),
       ),
     );
@@ -655,6 +659,8 @@ function init() {
       const r = await api('POST', '/api/pipeline/tamper', {});
       $('#verify-result').textContent =
         `Demo only: ${r.aggregateType}/${r.aggregateId} has name '${r.after}' in MySQL, edited by hand at v${r.version}.`;
+      // The sink wrote nothing, so no live event comes: read the tampered row now.
+      void loadReadModel();
     } catch (e) {
       $('#verify-result').textContent = `Tamper refused: ${e.message}`;
     }
