@@ -26,7 +26,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import { isPipelineError } from '../../index.js';
-import { mergeRegistries } from '../../ops/index.js';
+import { DRIFT_CLASSES, mergeRegistries, type VerifyReport } from '../../ops/index.js';
 import type { DemoCommandName } from '../domain/commands.js';
 import { newAggregateId, type CommandRun, type DemoWriter } from './commands.js';
 import type { Journey, JourneyTracker } from './journeys.js';
@@ -41,8 +41,10 @@ import {
   ID,
   RedriveBody,
   ReplayBody,
+  TamperBody,
   UpdateCustomerBody,
   VersionedBody,
+  VerifyBody,
 } from './validation.js';
 
 /** What the app reads from the query side (MySQL): `ReadModel`, or a fake in tests. */
@@ -97,6 +99,31 @@ class HttpError extends Error {
   ) {
     super(typeof body.message === 'string' ? body.message : `HTTP ${status}`);
   }
+}
+
+/** Drifts listed in a verify answer (the counts cover all of them). */
+const VERIFY_LIST = 20;
+
+/** The verify answer: counts per class, the first drifts, what was repaired. */
+function verifySummary(r: VerifyReport, durationMs: number): Record<string, unknown> {
+  const drift = r.types.flatMap((t) => t.drift);
+  return {
+    clean: r.clean,
+    repair: r.repair,
+    checked: r.totals.checked,
+    inFlight: r.totals.inFlight,
+    counts: Object.fromEntries(DRIFT_CLASSES.map((c) => [c, r.totals[c]])),
+    drift: drift.slice(0, VERIFY_LIST).map((d) => ({
+      type: d.aggregateType,
+      id: d.aggregateId,
+      class: d.class,
+      columns: d.columns,
+    })),
+    more: Math.max(0, drift.length - VERIFY_LIST),
+    repaired: r.totals.repaired,
+    notRepaired: r.types.reduce((n, t) => n + t.notRepaired.length, 0),
+    durationMs,
+  };
 }
 
 const badRequest = (message: string, fields?: Record<string, string[]>): HttpError =>
@@ -293,6 +320,7 @@ export function createDemoApp(o: DemoAppOptions): DemoApp {
   let lastWatermark = '';
   let ticking = false;
   let pipelineTicking = false;
+  let verifying = false;
 
   const broadcast = (event: string, data: unknown): void => {
     const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
@@ -545,6 +573,67 @@ export function createDemoApp(o: DemoAppOptions): DemoApp {
       const result = await replay();
       log.warn({ ...result }, 'replay started from the earliest offsets');
       return { status: 200, body: result };
+    }),
+    route('POST', '/api/pipeline/tamper', async (req) => {
+      parse(TamperBody, await readBody(req));
+      const tamper = o.pipeline.control.tamper;
+      if (!tamper) {
+        throw new HttpError(409, {
+          error: 'tamper_unavailable',
+          message: 'this web app cannot write to the read model',
+        });
+      }
+      const result = await tamper();
+      if (!result) {
+        throw new HttpError(409, {
+          error: 'nothing_to_tamper',
+          message: 'no customer row to tamper with: create a customer first',
+        });
+      }
+      log.warn({ ...result }, 'demo: a customer row was edited by hand, around the sink');
+      return {
+        status: 200,
+        body: {
+          ...result,
+          demoOnly: true,
+          message: `demo only: customers.${result.column} of ${result.aggregateId} edited by hand at version ${String(result.version)}; verify finds it`,
+        },
+      };
+    }),
+    route('POST', '/api/pipeline/verify', async (req) => {
+      const b = parse(VerifyBody, await readBody(req));
+      const run = o.pipeline.control.verify;
+      if (!run) {
+        throw new HttpError(409, {
+          error: 'verify_unavailable',
+          message: 'this web app has not the pipeline settings: run `cqrs-sync verify` instead',
+        });
+      }
+      if (verifying) {
+        throw new HttpError(409, {
+          error: 'verify_running',
+          message: 'a verify is running already: wait for its answer',
+        });
+      }
+      verifying = true;
+      const started = Date.now();
+      try {
+        const report = await run(b.repair);
+        const body = verifySummary(report, Date.now() - started);
+        log.info(
+          { ...body, drift: undefined },
+          b.repair ? 'verify and repair done' : 'verify done',
+        );
+        void tick();
+        return { status: 200, body };
+      } catch (e) {
+        if (isPipelineError(e)) {
+          throw new HttpError(e.retriable ? 503 : 422, { error: e.code, message: e.message });
+        }
+        throw e;
+      } finally {
+        verifying = false;
+      }
     }),
   ];
 

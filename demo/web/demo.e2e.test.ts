@@ -225,3 +225,38 @@ it('shows figures before the live stream answers, and a 255-character name fits 
     await page.setViewportSize({ width: 1440, height: 900 });
   }
 });
+
+// Issue 15: the demo shows a tampered row found and healed.
+it('tampers with a row, verify finds it, verify and repair heals it, verify is clean', async () => {
+  const d = required(demo, 'the demo');
+  const rm = required(db, 'the test database');
+  await page.goto(`${d.web.url}/`);
+  await page.locator('#live.on').waitFor({ timeout: 15_000 });
+  const result = page.locator('#verify-result');
+  await page.getByRole('button', { name: 'Tamper a row' }).click();
+  await page.locator('#verify-result', { hasText: 'Demo only' }).waitFor({ timeout: 15_000 });
+  const [tampered] = await rm.query<{ id: string }>('SELECT id FROM customers WHERE name = ?', [
+    'tampered by hand',
+  ]);
+  expect(tampered).toBeDefined();
+
+  await page.getByRole('button', { name: 'Verify', exact: true }).click();
+  const drift = page.locator(`#verify-drift li[data-class="content"][data-id="${tampered?.id}"]`);
+  await drift.waitFor({ timeout: 60_000 });
+  await expect(drift.textContent()).resolves.toContain('customers.name');
+  await expect(page.locator('#verify-drift li[data-class]').count()).resolves.toBe(1);
+  await shot('08-verify-found.png');
+
+  await page.getByRole('button', { name: 'Verify and repair' }).click();
+  await page.locator('#verify-result', { hasText: 'repair events published' }).waitFor({
+    timeout: 60_000,
+  });
+  await waitFor('the sink to apply the repair', async () => {
+    const left = await rm.query('SELECT id FROM customers WHERE name = ?', ['tampered by hand']);
+    return left.length === 0;
+  });
+  await page.getByRole('button', { name: 'Verify', exact: true }).click();
+  await page.locator('#verify-result', { hasText: 'Clean' }).waitFor({ timeout: 60_000 });
+  await expect(result.textContent()).resolves.toMatch(/^Clean: \d+ aggregates agree/);
+  await shot('09-verify-clean.png');
+});

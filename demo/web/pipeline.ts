@@ -10,7 +10,8 @@ import type { Catalog } from '../../index.js';
 import type { RelayHandle } from '../../relay/index.js';
 import type { RedriveResult, SinkHandle } from '../../sink/index.js';
 import { mongoKind, type MongoKind } from '../../write/mongodb.js';
-import type { HeldEvent, ReadModel } from './queries.js';
+import type { VerifyReport } from '../../ops/index.js';
+import type { HeldEvent, ReadModel, TamperResult } from './queries.js';
 
 export interface PipelineStatus {
   readonly at: number;
@@ -66,6 +67,10 @@ export interface PipelineControl {
   redrive(target: string): Promise<RedriveResult>;
   /** Absent when the sink runs in another process: use `cqrs-sync replay` there. */
   readonly replay?: () => Promise<ReplayResult>;
+  /** Demo only: edit one customer row by hand (undefined: no customer to tamper with). */
+  readonly tamper?: () => Promise<TamperResult | undefined>;
+  /** `verify` over every type; absent when the web app has not the pipeline's settings. */
+  readonly verify?: (repair: boolean) => Promise<VerifyReport>;
 }
 
 export interface PipelineOptions {

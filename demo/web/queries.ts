@@ -61,6 +61,19 @@ export interface SinkBookkeeping {
   readonly offsets: ReadonlyMap<string, bigint>;
 }
 
+/** What `tamperCustomer` changed. */
+export interface TamperResult {
+  readonly aggregateType: 'Customer';
+  readonly aggregateId: string;
+  readonly version: number;
+  readonly column: 'name';
+  readonly before: string;
+  readonly after: string;
+}
+
+/** The value a tampered row gets: never one the demo's forms produce by chance. */
+export const TAMPERED_NAME = 'tampered by hand';
+
 type Row = Record<string, unknown>;
 const num = (v: unknown): number => Number(v ?? 0);
 const text = (v: unknown): string => {
@@ -226,4 +239,36 @@ export class ReadModel {
   close(): Promise<void> {
     return this.pool.end();
   }
+}
+
+/**
+ * Demo only: edits one customer row in the read model by hand (its name, at the same version), as
+ * an operator's stray UPDATE would, so that `verify` has something to find. Goes around the sink on
+ * purpose and touches the projection's table only, never the sink's bookkeeping. Undefined when no
+ * customer row (other than one tampered already) exists.
+ */
+export async function tamperCustomer(pool: mysql.Pool): Promise<TamperResult | undefined> {
+  const [picked] = await pool.query(
+    'SELECT id, name, version FROM customers WHERE name <> ? ORDER BY RAND() LIMIT 1',
+    [TAMPERED_NAME],
+  );
+  const row = (picked as Row[])[0];
+  if (!row) return undefined;
+  const id = text(row.id);
+  const version = num(row.version);
+  const [res] = await pool.query('UPDATE customers SET name = ? WHERE id = ? AND version = ?', [
+    TAMPERED_NAME,
+    id,
+    version,
+  ]);
+  // The sink applied a newer event in between: nothing was changed; the caller may try again.
+  if ((res as { affectedRows?: number }).affectedRows !== 1) return undefined;
+  return {
+    aggregateType: 'Customer',
+    aggregateId: id,
+    version,
+    column: 'name',
+    before: text(row.name),
+    after: TAMPERED_NAME,
+  };
 }

@@ -8,6 +8,7 @@ import mysql from 'mysql2/promise';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Catalog } from '../../index.js';
+import { verify } from '../../ops/index.js';
 import {
   loadRelayConfig,
   type RelayConfig,
@@ -176,6 +177,15 @@ export async function startDemoPipeline(o: DemoPipelineOptions): Promise<DemoPip
       relay: () => relay,
       sink: () => sink,
       replay,
+      // With the settings the relay and the sink read; recorded like any run (status shows it).
+      verify: (repair) =>
+        verify({
+          catalog,
+          projections: demoProjections,
+          env: { ...o.env },
+          repair,
+          logger: o.logger,
+        }),
       registries: (): Registry[] => [relay.metrics, ...(sink ? [sink.metrics] : [])],
     });
     undo.push(() => web.stop());

@@ -5,9 +5,11 @@
  */
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
+import mysql from 'mysql2/promise';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { buildCatalog, type Catalog, EventCodec, ConfluentRegistry } from '../../index.js';
+import type { VerifyReport } from '../../ops/index.js';
 import { relayCollections, type RelayHandle } from '../../relay/index.js';
 import {
   Applier,
@@ -23,7 +25,7 @@ import { demoWriter } from './commands.js';
 import type { DemoWebConfig } from './config.js';
 import { JourneyTracker } from './journeys.js';
 import { Pipeline, type PipelineControl, type ReplayResult } from './pipeline.js';
-import { ReadModel } from './queries.js';
+import { ReadModel, tamperCustomer } from './queries.js';
 
 export interface StartDemoWebOptions {
   readonly config: DemoWebConfig;
@@ -33,6 +35,8 @@ export interface StartDemoWebOptions {
   readonly relay?: () => RelayHandle | undefined;
   readonly sink?: () => SinkHandle | undefined;
   readonly replay?: () => Promise<ReplayResult>;
+  /** `verify` with the pipeline's settings (npm run demo); absent for a standalone web app. */
+  readonly verify?: (repair: boolean) => Promise<VerifyReport>;
   readonly registries?: () => readonly Registry[];
   /** Borrowed. */
   readonly mongoClient?: MongoClient;
@@ -111,9 +115,20 @@ export async function startDemoWeb(o: StartDemoWebOptions): Promise<DemoWeb> {
     }
     return ownApplier.applier;
   };
+  // The tamper button writes with the account migrations and re-drive use, not the read account.
+  let tamperPool: mysql.Pool | undefined;
   const control: PipelineControl = {
     redrive: async (target) => (await applier()).redrive(target),
     ...(o.replay ? { replay: o.replay } : {}),
+    tamper: () =>
+      tamperCustomer(
+        (tamperPool ??= mysql.createPool({
+          uri: config.mysqlUrl,
+          connectionLimit: 1,
+          connectTimeout: 3000,
+        })),
+      ),
+    ...(o.verify ? { verify: o.verify } : {}),
   };
 
   const journeys = new JourneyTracker(db, collections, readModel, catalog);
@@ -150,6 +165,7 @@ export async function startDemoWeb(o: StartDemoWebOptions): Promise<DemoWeb> {
         await app.close();
         await pipeline.close();
         await ownApplier?.close();
+        await tamperPool?.end().catch(() => undefined);
         await readModel.close().catch(() => undefined);
         await ownMongo?.close().catch(() => undefined);
         log.info('demo web app stopped');

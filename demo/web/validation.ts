@@ -84,6 +84,10 @@ export const RedriveBody = z.strictObject({
 
 export const ReplayBody = z.strictObject({ confirm: z.literal(true, 'confirm with true') });
 
+export const VerifyBody = z.strictObject({ repair: z.boolean('must be true or false') });
+
+export const TamperBody = z.strictObject({});
+
 /** Field -> messages, `(body)` for problems with the body as a whole. */
 export type FieldErrors = Record<string, string[]>;
 

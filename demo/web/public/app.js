@@ -548,6 +548,48 @@ async function redrive(target) {
   }
 }
 
+async function runVerify(repair) {
+  const result = $('#verify-result');
+  const list = $('#verify-drift');
+  const buttons = ['#tamper', '#verify', '#verify-repair'].map((b) => $(b));
+  for (const b of buttons) b.disabled = true;
+  result.textContent = repair ? 'verifying and repairing…' : 'verifying…';
+  try {
+    const r = await api('POST', '/api/pipeline/verify', { repair });
+    const found = Object.entries(r.counts)
+      .filter(([, n]) => n > 0)
+      .map(([c, n]) => `${c} ${n}`)
+      .join(', ');
+    result.textContent = r.clean
+      ? `Clean: ${r.checked} aggregates agree (${r.inFlight} in flight, ${r.durationMs} ms).`
+      : `Drift: ${found} of ${r.checked} aggregates (${r.durationMs} ms)` +
+        (r.repair
+          ? `; ${r.repaired} repair events published: verify again once the sink applied them.`
+          : '.');
+    list.replaceChildren(
+      ...r.drift.map((d) =>
+        el(
+          'li',
+          { dataset: { id: d.id, class: d.class } },
+          el('strong', {}, d.class),
+          el('span', { title: `${d.type}/${d.id}` }, `${d.type}/${short(d.id)}`),
+          el(
+            'span',
+            { className: 'held-where', title: d.columns.join(', ') },
+            d.columns.join(', '),
+          ),
+        ),
+      ),
+    );
+    if (r.more > 0) list.append(el('li', { className: 'empty' }, `… ${r.more} more`));
+    if (r.drift.length === 0) list.append(el('li', { className: 'empty' }, 'No drift.'));
+  } catch (e) {
+    result.textContent = `Verify refused: ${e.message}`;
+  } finally {
+    for (const b of buttons) b.disabled = false;
+  }
+}
+
 // ---- wiring --------------------------------------------------------------------------------
 
 function connect() {
@@ -612,6 +654,19 @@ function init() {
       $('#replay-result').textContent = `Replay refused: ${e.message}`;
     }
   });
+  $('#tamper').addEventListener('click', async () => {
+    try {
+      const r = await api('POST', '/api/pipeline/tamper', {});
+      $('#verify-result').textContent =
+        `Demo only: ${r.aggregateType}/${r.aggregateId} has name '${r.after}' in MySQL, edited by hand at v${r.version}.`;
+      // The sink wrote nothing, so no live event comes: read the tampered row now.
+      void loadReadModel();
+    } catch (e) {
+      $('#verify-result').textContent = `Tamper refused: ${e.message}`;
+    }
+  });
+  $('#verify').addEventListener('click', () => void runVerify(false));
+  $('#verify-repair').addEventListener('click', () => void runVerify(true));
   api('GET', '/api/journeys').then(
     (r) => mergeJourneys(r.journeys),
     () => undefined,
