@@ -118,10 +118,17 @@ describe('planBatch with repair events', () => {
     const ops = planProjections(handlers, [repair]);
     const first = ops[0];
     expect(first?.op === 'statement' && render(first.statement)).toEqual({
-      sql: 'DELETE FROM `customers` WHERE `id` = ?',
+      sql: 'DELETE FROM `customers` WHERE `id` IN (?)',
       params: ['a'],
     });
     expect(ops[1]).toMatchObject({ op: 'upsert', table: 'customers', rows: [['a', 'n3', 'e', 3]] });
+    // Several repairs: one DELETE for all of them (a round trip per aggregate made verify slow).
+    const two = planProjections(handlers, [repair, { ...ev('b', 2).event, repair: true }]);
+    expect(two[0]?.op === 'statement' && render(two[0].statement)).toEqual({
+      sql: 'DELETE FROM `customers` WHERE `id` IN (?, ?)',
+      params: ['a', 'b'],
+    });
+    expect(two.map((o) => o.op)).toEqual(['statement', 'upsert']);
     // A plain event: no delete first.
     expect(planProjections(handlers, [ev('a', 4).event]).map((o) => o.op)).toEqual(['upsert']);
   });
