@@ -18,6 +18,7 @@ export {
   type EventDefinition,
   type WireValue,
 } from './schemas/catalog.js';
+export type { AvroValue, EventOf, FieldsValue, StateOf } from './schemas/avro-types.js';
 export { EventCodec, MAX_RECORD_BYTES, type DecodedEvent } from './schemas/codec.js';
 export { HEADERS, fromHeaders, toHeaders, type EventMetadata } from './schemas/envelope.js';
 export {

@@ -4,3 +4,4 @@ export * from './envelope.js';
 export * from './errors.js';
 export * from './registry.js';
 export * from './well-formed.js';
+export * from './avro-types.js';

@@ -6,3 +6,5 @@ export * from './mongo-store.js';
 export * from './outbox.js';
 export * from './ports.js';
 export * from './repository.js';
+export * from './write-side.js';
+export * from './connect.js';
