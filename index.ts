@@ -19,6 +19,7 @@ export {
   type EventDefinition,
   type WireValue,
 } from './schemas/catalog.js';
+export type { AvroValue, EventOf, FieldsValue, StateOf } from './schemas/avro-types.js';
 export { EventCodec, type DecodedEvent } from './schemas/codec.js';
 export { HEADERS, fromHeaders, type EventMetadata } from './schemas/envelope.js';
 export { ConfluentRegistry, type Compatibility, type RegistryPort } from './schemas/registry.js';
@@ -34,14 +35,30 @@ export {
 
 // Aggregates, commands, the repository (one atomic write of the aggregate document per command),
 // the write-store port and its in-memory implementation for unit tests.
-export { AggregateRoot, type DomainEvent, type PendingEvent } from './write/aggregate.js';
+export {
+  AggregateRoot,
+  type AggregateBase,
+  type AggregateClass,
+  type DomainEvent,
+  type PendingEvent,
+  type StoredAggregate,
+} from './write/aggregate.js';
 export {
   commandHandler,
+  defineCommand,
   type Command,
   type CommandDefinition,
+  type DefinedCommand,
   type CommandHandlerOptions,
   type CommandResult,
 } from './write/command-handler.js';
+export {
+  createWriteSide,
+  type CommandTrace,
+  type WriteSide,
+  type WriteSideConfig,
+  type WriteSideOptions,
+} from './write/write-side.js';
 export {
   Repository,
   type AggregateFactory,

@@ -317,8 +317,15 @@ function lastPerAggregate(events: readonly DeliveredEvent[]): DeliveredEvent[] {
   return [...last.values()];
 }
 
+/** An aggregate type by name, or its definition (`TaskType`): the definition saves restating it. */
+export type AggregateTypeRef = string | { readonly type: string };
+
+function typeName(ref: AggregateTypeRef): string {
+  return typeof ref === 'string' ? ref : ref.type;
+}
+
 export interface TableProjectionOptions {
-  readonly aggregateType: string;
+  readonly aggregateType: AggregateTypeRef;
   readonly table: string;
   /** Primary-key column; its value is the aggregate id. Default `id`. */
   readonly key?: string;
@@ -354,18 +361,18 @@ export function tableProjection(o: TableProjectionOptions): Projection {
   const table: TableRef = { kind: 'table', name: o.table };
   return {
     name,
-    handles: [o.aggregateType],
+    handles: [typeName(o.aggregateType)],
     mode: 'state',
     tables: [{ table: o.table, columns, where }],
     owns: [
       {
-        aggregateType: o.aggregateType,
+        aggregateType: typeName(o.aggregateType),
         table: o.table,
         key,
         ...(soft ? { deletedColumn } : {}),
       },
     ],
-    check: (fieldsOf) => stateFieldProblems(o.columns, o.aggregateType, fieldsOf, where),
+    check: (fieldsOf) => stateFieldProblems(o.columns, typeName(o.aggregateType), fieldsOf, where),
     plan: (events) => {
       const ops: Operation[] = [];
       const rows: unknown[][] = [];
@@ -390,7 +397,7 @@ export function tableProjection(o: TableProjectionOptions): Projection {
 }
 
 export interface ChildTableProjectionOptions {
-  readonly aggregateType: string;
+  readonly aggregateType: AggregateTypeRef;
   readonly table: string;
   /** Column holding the aggregate id. */
   readonly parentKey: string;
@@ -435,11 +442,12 @@ export function childTableProjection(o: ChildTableProjectionOptions): Projection
     typeof o.items === 'string' ? { items: o.items } : {};
   return {
     name,
-    handles: [o.aggregateType],
+    handles: [typeName(o.aggregateType)],
     mode: 'state',
     tables: [{ table: o.table, columns, where }],
-    owns: [{ aggregateType: o.aggregateType, table: o.table, key: o.parentKey }],
-    check: (fieldsOf) => stateFieldProblems(itemsSource, o.aggregateType, fieldsOf, where),
+    owns: [{ aggregateType: typeName(o.aggregateType), table: o.table, key: o.parentKey }],
+    check: (fieldsOf) =>
+      stateFieldProblems(itemsSource, typeName(o.aggregateType), fieldsOf, where),
     plan: (events) => {
       const last = lastPerAggregate(events);
       if (last.length === 0) return [];

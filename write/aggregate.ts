@@ -1,3 +1,5 @@
+import type { EventOf, StateOf } from '../schemas/avro-types.js';
+import type { AggregateDefinition } from '../schemas/catalog.js';
 import { PipelineError } from '../schemas/errors.js';
 
 /** An event as the domain raises it: its type (a catalog event type) and its own fields. */
@@ -14,6 +16,32 @@ export interface PendingEvent<S, E extends DomainEvent = DomainEvent> {
   readonly occurredAt: Date;
 }
 
+/** What a store holds of an aggregate when it is loaded. */
+export interface StoredAggregate<S> {
+  readonly version: number;
+  readonly state: S | null;
+}
+
+/**
+ * An aggregate class declared from its definition (`class Task extends AggregateRoot.of(TaskType)`):
+ * it carries the definition, so a repository or a command takes the class instead of type names.
+ */
+export interface AggregateClass<
+  D extends AggregateDefinition = AggregateDefinition,
+  A extends AggregateRoot<StateOf<D>, EventOf<D>> = AggregateRoot<StateOf<D>, EventOf<D>>,
+> {
+  readonly definition: D;
+  new (id: string, stored?: StoredAggregate<StateOf<D>>): A;
+}
+
+/** The base `AggregateRoot.of(definition)` returns: abstract, with `aggregateType` set. */
+export type AggregateBase<D extends AggregateDefinition> = {
+  readonly definition: D;
+} & (abstract new (
+  id: string,
+  stored?: StoredAggregate<StateOf<D>>,
+) => AggregateRoot<StateOf<D>, EventOf<D>> & { readonly aggregateType: D['type'] });
+
 /**
  * Base of event-sourced-style aggregates whose state is stored (not replayed): commands call
  * `raise(event)`, which runs the pure `when(state, event)` and records the event with the state after
@@ -27,10 +55,22 @@ export abstract class AggregateRoot<S extends object, E extends DomainEvent = Do
 
   constructor(
     readonly id: string,
-    stored?: { readonly version: number; readonly state: S | null },
+    stored?: StoredAggregate<S>,
   ) {
     this.current = stored?.state ?? null;
     this.storedVersion = stored?.version ?? 0;
+  }
+
+  /**
+   * A base class whose state and event types are inferred from the definition's Avro fields
+   * (schemas/avro-types.ts), with `aggregateType` set: a subclass writes its commands and `when`.
+   */
+  static of<const D extends AggregateDefinition>(definition: D): AggregateBase<D> {
+    abstract class Defined extends AggregateRoot<StateOf<D>, EventOf<D>> {
+      static readonly definition = definition;
+      readonly aggregateType: D['type'] = definition.type;
+    }
+    return Defined;
   }
 
   /** The state after every applied event; null before the first and after a deleting one. */

@@ -1,8 +1,10 @@
 import type { z } from 'zod';
+import type { EventOf, StateOf } from '../schemas/avro-types.js';
+import type { AggregateDefinition } from '../schemas/catalog.js';
 import { idProblem } from '../schemas/envelope.js';
 import { PipelineError, isPipelineError } from '../schemas/errors.js';
 import { illFormedString } from '../schemas/well-formed.js';
-import type { AggregateRoot } from './aggregate.js';
+import type { AggregateClass, AggregateRoot } from './aggregate.js';
 import { commandTraceContext } from './outbox.js';
 import type { CommandOutcome } from './ports.js';
 import type { Repository } from './repository.js';
@@ -25,6 +27,38 @@ export interface CommandDefinition<C extends Command, A> {
   readonly aggregateId: (command: C) => string;
   /** Runs the domain: calls the aggregate's methods, which raise events or throw domain errors. */
   readonly execute: (aggregate: A, command: C) => void;
+}
+
+/** A command declared with `defineCommand`: it carries its aggregate class and its zod schema. */
+export type DefinedCommand<
+  D extends AggregateDefinition,
+  A extends AggregateRoot<StateOf<D>, EventOf<D>>,
+  S extends z.ZodType<Command>,
+> = CommandDefinition<z.output<S>, A> & {
+  readonly schema: S;
+  readonly aggregate: AggregateClass<D, A>;
+};
+
+/**
+ * Declares a command on an aggregate class: the command's type is the schema's output, so
+ * `aggregateId` and `execute` are typed without restating it. The result also works with
+ * `commandHandler(repository, command)`.
+ */
+export function defineCommand<
+  D extends AggregateDefinition,
+  A extends AggregateRoot<StateOf<D>, EventOf<D>>,
+  S extends z.ZodType<Command>,
+>(
+  aggregate: AggregateClass<D, A>,
+  definition: {
+    readonly name: string;
+    readonly schema: S;
+    readonly aggregateId: (command: z.output<S>) => string;
+    readonly execute: (aggregate: A, command: z.output<S>) => void;
+  },
+): DefinedCommand<D, A, S> {
+  // S's output is z.output<S>: TS cannot see that a generic S is a ZodType of its own output.
+  return { ...definition, aggregate } as DefinedCommand<D, A, S>;
 }
 
 /** A command's result: run now, or a repeat of a recorded command with the first run's outcome. */

@@ -7,7 +7,7 @@ export default defineConfig({
   // One row per task, version-gated: a late or repeated event never overwrites newer data.
   projections: [
     tableProjection({
-      aggregateType: 'Task',
+      aggregateType: TaskType,
       table: 'tasks',
       columns: { title: 'state.title', done: 'state.done' },
     }),

@@ -1,8 +1,14 @@
 // The domain: one aggregate with two events. It imports cqrs-sync's toolkit and no database driver.
 import { z } from 'zod';
-import { AggregateRoot, defineAggregate, type CommandDefinition } from 'cqrs-sync';
+import {
+  AggregateRoot,
+  defineAggregate,
+  defineCommand,
+  type EventOf,
+  type StateOf,
+} from 'cqrs-sync';
 
-// 1. The aggregate type as the pipeline sees it: its state and its events, as Avro fields.
+// The aggregate type as the pipeline sees it: its state and its events, as Avro fields.
 export const TaskType = defineAggregate({
   type: 'Task',
   state: {
@@ -18,19 +24,13 @@ export const TaskType = defineAggregate({
   },
 });
 
-interface TaskState {
-  id: string;
-  title: string;
-  done: boolean;
-}
-type TaskEvent =
-  | { readonly type: 'TaskAdded'; readonly data: { title: string } }
-  | { readonly type: 'TaskCompleted'; readonly data: Record<string, never> };
+// Inferred from the fields: { id: string; title: string; done: boolean }, and
+// { type: 'TaskAdded'; data: { title: string } } | { type: 'TaskCompleted'; data: {} }.
+type TaskState = StateOf<typeof TaskType>;
+type TaskEvent = EventOf<typeof TaskType>;
 
-// 2. The aggregate: commands check rules and raise events; `when` gives the state after each event.
-export class Task extends AggregateRoot<TaskState, TaskEvent> {
-  readonly aggregateType = 'Task';
-
+// The aggregate: commands check rules and raise events; `when` gives the state after each event.
+export class Task extends AggregateRoot.of(TaskType) {
   add(title: string): void {
     this.ensure(!this.exists, 'already exists');
     this.ensure(title.trim().length > 0, 'title must not be empty');
@@ -52,27 +52,21 @@ export class Task extends AggregateRoot<TaskState, TaskEvent> {
   }
 }
 
-export const createTask = (
-  id: string,
-  stored?: { version: number; state: Record<string, unknown> | null },
-): Task =>
-  new Task(id, stored && { version: stored.version, state: stored.state as TaskState | null });
-
-// 3. Commands: validated input, the aggregate they address, what they do.
-export const AddTask = {
+// Commands: validated input (its type is the schema's), the task they address, what they do.
+export const AddTask = defineCommand(Task, {
   name: 'AddTask',
   schema: z.object({ commandId: z.string(), taskId: z.string(), title: z.string() }),
   aggregateId: (c) => c.taskId,
   execute: (task, c) => {
     task.add(c.title);
   },
-} satisfies CommandDefinition<{ commandId: string; taskId: string; title: string }, Task>;
+});
 
-export const CompleteTask = {
+export const CompleteTask = defineCommand(Task, {
   name: 'CompleteTask',
   schema: z.object({ commandId: z.string(), taskId: z.string() }),
   aggregateId: (c) => c.taskId,
   execute: (task) => {
     task.complete();
   },
-} satisfies CommandDefinition<{ commandId: string; taskId: string }, Task>;
+});
