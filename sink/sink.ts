@@ -132,6 +132,8 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
   let producer: Producer | undefined;
   let consumer: Consumer | undefined;
   let gapTimer: NodeJS.Timeout | undefined;
+  /** The gap check under way: stop waits for it, so it never logs or queries after the sink stopped. */
+  let gapCheck: Promise<void> | undefined;
   let ops: OpsServer | undefined;
   let joined = false;
   /** When the broker last answered the consumer (a fetch or a heartbeat): readiness goes by it. */
@@ -149,6 +151,7 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
   const cleanup = async (): Promise<void> => {
     await ops?.close().catch(() => undefined);
     if (gapTimer) clearInterval(gapTimer);
+    await gapCheck?.catch(() => undefined);
     await consumer?.disconnect().catch((e: unknown) => {
       log.warn({ err: e }, 'consumer disconnect failed');
     });
@@ -497,18 +500,24 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
   if (config.gapTimeoutMs >= 0) {
     gapTimer = setInterval(
       () => {
-        applier.expireGaps(config.gapTimeoutMs).then(
-          (n) => {
-            if (n > 0) {
-              counts.dead_lettered += n;
-              metrics.events.inc({ outcome: 'dead_lettered' }, n);
-              log.warn({ aggregates: n }, 'version gaps timed out: dead-lettered and parked');
-            }
-          },
-          (e: unknown) => {
-            log.warn({ err: e }, 'gap check failed');
-          },
-        );
+        if (gapCheck) return;
+        gapCheck = applier
+          .expireGaps(config.gapTimeoutMs)
+          .then(
+            (n) => {
+              if (n > 0) {
+                counts.dead_lettered += n;
+                metrics.events.inc({ outcome: 'dead_lettered' }, n);
+                log.warn({ aggregates: n }, 'version gaps timed out: dead-lettered and parked');
+              }
+            },
+            (e: unknown) => {
+              log.warn({ err: e }, 'gap check failed');
+            },
+          )
+          .finally(() => {
+            gapCheck = undefined;
+          });
       },
       Math.min(config.gapCheckIntervalMs, Math.max(100, config.gapTimeoutMs)),
     );
