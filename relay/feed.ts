@@ -20,6 +20,7 @@ export interface RelayFeedParts {
     | 'tokenSaveIntervalMs'
     | 'changeStreamTries'
     | 'changeStreamDeafMs'
+    | 'name'
   >;
   readonly log: Logger;
   readonly registers: Registry[];
@@ -59,14 +60,18 @@ export class RelayFeed {
     });
     const feed = () => this.feed;
     const tokenAt = () => this.tokenAt;
+    // Labelled by the relay's name so that "no token" can be no sample at all: prom-client shows
+    // an unlabelled gauge as 0 even after reset(), and 0 would read as "a token just now".
+    const relay = config.name;
     new Gauge({
       name: 'cqrs_sync_relay_resume_token_age_seconds',
-      help: 'Time since the change stream last gave a resume token (absent while there is none)',
+      help: 'Time since the change stream last gave a resume token (no sample while there is none)',
+      labelNames: ['relay'],
       registers,
       collect() {
         const at = tokenAt();
-        if (at === undefined) this.reset();
-        else this.set((Date.now() - at) / 1000);
+        this.reset();
+        if (at !== undefined) this.set({ relay }, (Date.now() - at) / 1000);
       },
     });
     new Gauge({

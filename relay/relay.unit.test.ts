@@ -65,6 +65,19 @@ const statusOf = (id: string, v: number) =>
   outbox.docs.find((d) => d.aggregateId === id && d.version === v)?.status;
 
 describe('relay core', () => {
+  it('shows no resume-token age until the change stream gave a token, then its age', async () => {
+    const r = relay();
+    const age = () => r.metrics.getSingleMetricAsString('cqrs_sync_relay_resume_token_age_seconds');
+    // No token: no sample at all (a 0 would read as "a token just now").
+    expect(await age()).not.toMatch(/^cqrs_sync_relay_resume_token_age_seconds/m);
+    await r.start();
+    await waitFor('a token', () => outbox.token !== undefined);
+    expect(await age()).toMatch(
+      /^cqrs_sync_relay_resume_token_age_seconds\{relay="[^"]+"\} [0-9.e-]+$/m,
+    );
+    await r.stop();
+  });
+
   it('publishes the backlog and later inserts in version order, then marks them relayed', async () => {
     outbox.insert(...entries('a', 1, 10), ...entries('b', 1, 5));
     const r = relay();
