@@ -21,7 +21,11 @@ export interface ProgressOptions {
   readonly everyMs?: number;
   /** Starts every line (default `replay`). */
   readonly label?: string;
+  /** What is counted, plural and per second (default `events`, `ev/s`). */
+  readonly unit?: { readonly many: string; readonly perSecond: string };
 }
+
+const EVENTS = { many: 'events', perSecond: 'ev/s' };
 
 export interface ProgressSummary {
   /** Events counted (the last `applied` count). */
@@ -146,7 +150,8 @@ export class ProgressReporter {
     const c = this.counting;
     if (!c) return '';
     const rate = this.rate();
-    return `${c.phase} ${count(c.done)}/${count(c.total)} events (${percent(c.done, c.total)}%), ${count(Math.round(rate))} ev/s, ETA ${clock(eta(c.total - c.done, rate))}`;
+    const unit = this.o.unit ?? EVENTS;
+    return `${c.phase} ${count(c.done)}/${count(c.total)} ${unit.many} (${percent(c.done, c.total)}%), ${count(Math.round(rate))} ${unit.perSecond}, ETA ${clock(eta(c.total - c.done, rate))}`;
   }
 
   private bar(): string {
@@ -160,6 +165,7 @@ export class ProgressReporter {
       rate,
       etaMs: eta(c.total - c.done, rate),
       columns: this.o.columns?.() ?? 80,
+      perSecond: (this.o.unit ?? EVENTS).perSecond,
     });
   }
 }
@@ -171,13 +177,15 @@ export interface BarState {
   readonly rate: number;
   readonly etaMs: number | undefined;
   readonly columns: number;
+  /** The rate's unit (default `ev/s`). */
+  readonly perSecond?: string;
 }
 
 /** One line that fits `columns - 1` (a full-width line would wrap on some terminals): the bar
  * takes the room the numbers leave, up to 30, and is dropped below 10 characters. */
 export function renderBar(s: BarState): string {
   const total = count(s.total);
-  const numbers = `${count(s.done).padStart(total.length)}/${total} ${String(percent(s.done, s.total)).padStart(3)}% ${count(Math.round(s.rate))} ev/s ETA ${clock(s.etaMs)}`;
+  const numbers = `${count(s.done).padStart(total.length)}/${total} ${String(percent(s.done, s.total)).padStart(3)}% ${count(Math.round(s.rate))} ${s.perSecond ?? 'ev/s'} ETA ${clock(s.etaMs)}`;
   const room = s.columns - 1;
   // 30 wide when there is room (it keeps its length as the numbers change), less when there is not.
   const barWidth = Math.min(30, room - s.label.length - numbers.length - 4); // 2 spaces, brackets

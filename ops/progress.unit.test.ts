@@ -114,6 +114,36 @@ describe('ProgressReporter', () => {
     expect(r.text()).not.toContain('\r');
   });
 
+  it('names what it counts when told (verify counts aggregates)', () => {
+    let text = '';
+    let t = 0;
+    const p = new ProgressReporter({
+      tty: false,
+      now: () => t,
+      label: 'verify',
+      unit: { many: 'aggregates', perSecond: 'agg/s' },
+      write: (s) => (text += s),
+    });
+    p.phase('checking', 'about 100 aggregates');
+    p.applied(0, 100);
+    t += 1_000;
+    p.applied(50, 100);
+    p.finish();
+    expect(text).toContain('verify: checking 50/100 aggregates (50%), 50 agg/s');
+    expect(text).not.toContain('ev/s');
+    expect(
+      renderBar({
+        label: 'checking',
+        done: 1,
+        total: 2,
+        rate: 3,
+        etaMs: 1_000,
+        columns: 100,
+        perSecond: 'agg/s',
+      }),
+    ).toContain('3 agg/s');
+  });
+
   it('on a terminal redraws one bar in place, ending its line before the next phase', () => {
     const r = reporter(true, 80);
     r.p.phase('applying', '100 events');

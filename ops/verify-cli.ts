@@ -138,6 +138,7 @@ export async function verifyCli(
   }
   const progress = new ProgressReporter({
     label: 'verify',
+    unit: { many: 'aggregates', perSecond: 'agg/s' },
     tty: io.err === undefined && process.stderr.isTTY,
     columns: () => process.stderr.columns,
     write: io.err
