@@ -217,7 +217,7 @@ describe('observability profile', () => {
   it('charts only metrics the code defines', () => {
     const dashboard = read('infra/observability/grafana/dashboards/cqrs-sync.json');
     const defined = new Set(
-      [read('relay/relay.ts'), read('relay/feed.ts'), read('sink/metrics.ts')].flatMap((src) =>
+      [read('relay/metrics.ts'), read('relay/feed.ts'), read('sink/metrics.ts')].flatMap((src) =>
         [...src.matchAll(/name: '(cqrs_sync_[a-z_]+)'/g)].map((m) => m[1]),
       ),
     );

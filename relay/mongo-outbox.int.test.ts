@@ -4,7 +4,7 @@
  * lease was taken over cannot change a document the newer relay changed.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { MongoClient, type Db } from 'mongodb';
+import { MongoClient, type CommandStartedEvent, type Db } from 'mongodb';
 import { pino } from 'pino';
 import { demoCommands } from '../demo/domain/commands.js';
 import { EventCodec } from '../schemas/codec.js';
@@ -48,16 +48,38 @@ async function setup() {
   const store = new MongoWriteStore({ client, database, logger });
   await store.init(['Customer', 'Order']);
   const config = testRelayConfig(servers, database);
-  const source = (): MongoOutboxSource =>
-    new MongoOutboxSource(db, {
+  const source = (on: Db = db): MongoOutboxSource =>
+    new MongoOutboxSource(on, {
       collections: relayCollections(
         catalog.aggregates.map((a) => a.type),
         config,
       ),
       name: config.name,
     });
-  return { db, catalog, codec, config, source, commands: demoCommands(store, codec) };
+  return { database, db, catalog, codec, config, source, commands: demoCommands(store, codec) };
 }
+
+interface Sent {
+  readonly event: CommandStartedEvent;
+  readonly at: number;
+}
+
+/** A client of its own that records the commands it sends, and when. */
+async function monitoredClient(): Promise<{ client: MongoClient; sent: Sent[] }> {
+  const own = new MongoClient(servers.mongodbUri, { monitorCommands: true });
+  await own.connect();
+  const sent: Sent[] = [];
+  own.on('commandStarted', (event) => sent.push({ event, at: Date.now() }));
+  return { client: own, sent };
+}
+
+/** The commands `name` on `collection` (a getMore names it in `collection`, the others in their own field). */
+const on = (sent: readonly Sent[], name: string, collection: string): Sent[] =>
+  sent.filter(
+    (s) =>
+      s.event.commandName === name &&
+      s.event.command[name === 'getMore' ? 'collection' : name] === collection,
+  );
 
 const equals = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
@@ -232,6 +254,44 @@ describe('fencing per document', () => {
     expect(f2).toMatchObject({ aggregateId: 'f', version: 2, fence: 2 });
     expect(await newer.markRelayed(f2 ? [f2] : [], 2)).toBe(1);
     expect(await customer(db, 'f')).toMatchObject({ outbox: [], relayedVersion: 2 });
+  });
+});
+
+describe('fences read again', () => {
+  it('after a takeover, marks of documents a deposed relay marked since the scan are retried with one read of their fences', async () => {
+    const { database, source, commands } = await setup();
+    for (const id of ['p', 'q', 'r']) {
+      await commands.RegisterCustomer({
+        commandId: `${id}-1`,
+        customerId: id,
+        name: 'A',
+        email: 'p@x.io',
+      });
+      await commands.RenameCustomer({ commandId: `${id}-2`, customerId: id, name: 'B' });
+    }
+    const { client: own, sent } = await monitoredClient();
+    try {
+      const newer = source(own.db(database));
+      const read = (await newer.scanPending(undefined, 100)).entries.map((e) => e.ref);
+      expect(read).toHaveLength(6);
+      // The deposed relay (fence 1) published and marks them after the newer one's scan.
+      expect(await source().markRelayed(read, 1)).toBe(6);
+      sent.length = 0;
+      expect(await newer.markRelayed(read, 2)).toBe(6);
+      expect(on(sent, 'find', 'customer')).toHaveLength(1);
+      expect(on(sent, 'find', 'customer')[0]?.event.command.filter).toEqual({
+        _id: { $in: ['p', 'q', 'r'] },
+      });
+      for (const id of ['p', 'q', 'r']) {
+        expect(await customer(own.db(database), id)).toMatchObject({
+          outbox: [],
+          relayFence: 2,
+          relayedVersion: 2,
+        });
+      }
+    } finally {
+      await own.close();
+    }
   });
 });
 

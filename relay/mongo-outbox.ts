@@ -244,15 +244,16 @@ export class MongoOutboxSource implements OutboxSource {
         continue;
       }
       // Some documents' fence moved since the scan (this relay marked one failed, or an older relay
-      // marked it): read the fence again and retry, unless a newer relay owns it now.
+      // marked it, as a deposed relay does after a takeover): read the fences again, in one query
+      // for the whole batch, and retry those documents, unless a newer relay owns them now.
+      const fences = await fencesOf(
+        collection,
+        ops.map((o) => (o.group[0] as EntryRef).aggregateId),
+      );
       for (const { group } of ops) {
         const first = group[0] as EntryRef;
-        const doc = await collection.findOne(
-          { _id: first.aggregateId },
-          { projection: { relayFence: 1 } },
-        );
-        const current = typeof doc?.relayFence === 'number' ? doc.relayFence : 0;
-        if (!doc || current > fence) continue; // gone, or a newer relay's: not marked
+        const current = fences.get(first.aggregateId);
+        if (current === undefined || current > fence) continue; // gone, or a newer relay's
         // Fences only grow: unchanged since the scan means the bulk write matched.
         if (current !== first.fence) {
           const again = relayedUpdate(group, current, fence, now);
@@ -445,6 +446,18 @@ function scanned(aggregateType: string, doc: AggregateDoc): ScannedEntry[] {
 
 function numberOf(v: unknown): number {
   return typeof v === 'number' ? v : 0;
+}
+
+/** The `relayFence` of each document that exists (0 when it has none). One query: `_id` with `$in`,
+ * which the stand-in serves from its `_id` index like a real server. */
+async function fencesOf(
+  collection: Collection<AggregateDoc>,
+  ids: readonly string[],
+): Promise<Map<string, number>> {
+  const docs = await collection
+    .find({ _id: { $in: [...ids] } }, { projection: { relayFence: 1 } })
+    .toArray();
+  return new Map(docs.map((d) => [d._id, typeof d.relayFence === 'number' ? d.relayFence : 0]));
 }
 
 /** Removes the published (and skipped) entries, raises `relayedVersion`, takes the fence. */

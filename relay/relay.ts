@@ -1,14 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { ReadinessCheck } from '../ops/http.js';
 import type { Catalog } from '../schemas/catalog.js';
 import type { EventCodec } from '../schemas/codec.js';
-import { PipelineError, isPipelineError } from '../schemas/errors.js';
+import { isPipelineError } from '../schemas/errors.js';
 import type { RelayConfig } from './config.js';
-import { checkEntry, type BadEntry, type ReadyEntry } from './entry.js';
+import { checkEntry, type BadEntry } from './entry.js';
 import { RelayFeed } from './feed.js';
+import { LeaseKeeper } from './lease-keeper.js';
+import { RelayMetrics } from './metrics.js';
 import type {
   EventPublisher,
   Lease,
@@ -19,6 +21,7 @@ import type {
   EntryRef,
   ScannedEntry,
 } from './ports.js';
+import { PublishedVersions, aggregateKey, planPage } from './publish-plan.js';
 
 export type RelayState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 export type RelayRole = 'standby' | 'active';
@@ -64,7 +67,8 @@ export interface RelayParts {
   readonly closeOwned?: () => Promise<void>;
 }
 
-/** Aggregates whose last published version the relay remembers (beyond: one lookup each). */
+/** Aggregates whose last published version the relay remembers (beyond: their next entry is
+ * decided by its predecessor's fate, read in the same document read). */
 const REMEMBERED_AGGREGATES = 200_000;
 
 /**
@@ -74,7 +78,7 @@ const REMEMBERED_AGGREGATES = 200_000;
  */
 export class Relay implements RelayHandle {
   readonly owner: string;
-  readonly metrics = new Registry();
+  readonly metrics: Registry;
   opsUrl: string | undefined;
   readonly done: Promise<void>;
   private lastTurnAt = Date.now();
@@ -83,9 +87,7 @@ export class Relay implements RelayHandle {
   private lastFailureCode: string | undefined;
   private backlogCache: { at: number; value: Promise<Backlog> } | undefined;
   private currentState: RelayState = 'starting';
-  private lease: Lease | undefined;
-  private leaseValidUntil = 0;
-  private renewTimer: NodeJS.Timeout | undefined;
+  private readonly lease: LeaseKeeper;
   private readonly feed: RelayFeed;
   private scanRequested = true;
   private nextScanAt = 0;
@@ -94,20 +96,13 @@ export class Relay implements RelayHandle {
   private stopPromise: Promise<void> | undefined;
   private loop: Promise<void> | undefined;
   private markChain: Promise<void> = Promise.resolve();
-  private readonly lastPublished = new Map<string, number>();
+  private readonly lastPublished = new PublishedVersions(REMEMBERED_AGGREGATES);
   private held = new Set<string>();
   private readonly log: Logger;
   private readonly counts = { published: 0, failedEntries: 0, scans: 0, errors: 0 };
   private resolveDone!: () => void;
   private rejectDone!: (e: unknown) => void;
-  private readonly m: {
-    published: Counter;
-    failed: Counter;
-    errors: Counter;
-    batch: Histogram;
-    held: Gauge;
-    active: Gauge;
-  };
+  private readonly m: RelayMetrics;
 
   constructor(private readonly parts: RelayParts) {
     this.owner =
@@ -119,95 +114,38 @@ export class Relay implements RelayHandle {
       this.rejectDone = reject;
     });
     this.done.catch(() => undefined);
-    const registers = [this.metrics];
-    this.m = {
-      published: new Counter({
-        name: 'cqrs_sync_relay_published_total',
-        help: 'Outbox entries published and acknowledged by the broker',
-        labelNames: ['topic'],
-        registers,
-      }),
-      failed: new Counter({
-        name: 'cqrs_sync_relay_failed_entries_total',
-        help: 'Outbox entries marked failed (their aggregate is held)',
-        labelNames: ['code'],
-        registers,
-      }),
-      errors: new Counter({
-        name: 'cqrs_sync_relay_errors_total',
-        help: 'Scan passes that failed and were retried with backoff, by reason (error code)',
-        labelNames: ['reason'],
-        registers,
-      }),
-      batch: new Histogram({
-        name: 'cqrs_sync_relay_publish_batch_seconds',
-        help: 'Time from send to broker ack of one batch',
-        registers,
-      }),
-      held: new Gauge({
-        name: 'cqrs_sync_relay_held_aggregates',
-        help: 'Aggregates held behind a failed entry',
-        registers,
-      }),
-      active: new Gauge({
-        name: 'cqrs_sync_relay_active',
-        help: '1 while this relay holds the lease',
-        registers,
-      }),
-    };
+    this.m = new RelayMetrics({
+      backlog: () => this.cachedBacklog(),
+      activeToken: () => (this.lease.valid ? this.lease.current?.token : undefined),
+      owner: this.owner,
+    });
+    this.metrics = this.m.registry;
+    this.lease = new LeaseKeeper({
+      leases: parts.leases,
+      owner: this.owner,
+      config: parts.config,
+      log: this.log,
+      active: this.m.active,
+      onAcquired: () => {
+        // Another relay may have published since we last held it: forget what we knew.
+        this.lastPublished.clear();
+        this.scanRequested = true;
+      },
+      onLost: () => {
+        void this.feed.close();
+        this.wake?.();
+      },
+    });
     this.feed = new RelayFeed({
       source: parts.source,
       config: parts.config,
       log: this.log,
-      registers,
+      registers: [this.metrics],
       requestScan: () => {
         this.scanRequested = true;
         this.wake?.();
       },
     });
-    // Read at scrape time: the outbox is the truth, a counter kept here could drift from it.
-    const relay = {
-      cachedBacklog: () => this.cachedBacklog(),
-      role: () => this.role,
-      lease: () => this.lease,
-      owner: this.owner,
-    };
-    new Gauge({
-      name: 'cqrs_sync_relay_outbox_backlog',
-      help: 'Outbox entries not yet relayed (status pending)',
-      registers,
-      async collect() {
-        const b = await relay.cachedBacklog().catch(() => undefined);
-        if (b) this.set(b.pending);
-      },
-    });
-    new Gauge({
-      name: 'cqrs_sync_relay_outbox_oldest_pending_age_seconds',
-      help: 'Age of the oldest unrelayed outbox entry (0 when none): how far behind the relay is',
-      registers,
-      async collect() {
-        const b = await relay.cachedBacklog().catch(() => undefined);
-        if (b) this.set(b.oldest ? Math.max(0, Date.now() - b.oldest.getTime()) / 1000 : 0);
-      },
-    });
-    new Gauge({
-      name: 'cqrs_sync_relay_lease_fencing_token',
-      help: 'Fencing token of the lease this relay holds (0 when standby); grows with every takeover',
-      registers,
-      collect() {
-        this.set(relay.role() === 'active' ? (relay.lease()?.token ?? 0) : 0);
-      },
-    });
-    new Gauge({
-      name: 'cqrs_sync_relay_lease_holder',
-      help: '1 when the relay with this owner id holds the lease, 0 when it is standby',
-      labelNames: ['owner'],
-      registers,
-      collect() {
-        this.set({ owner: relay.owner }, relay.role() === 'active' ? 1 : 0);
-      },
-    });
-    collectDefaultMetrics({ register: this.metrics });
   }
 
   get state(): RelayState {
@@ -215,11 +153,11 @@ export class Relay implements RelayHandle {
   }
 
   get role(): RelayRole {
-    return this.lease && Date.now() < this.leaseValidUntil ? 'active' : 'standby';
+    return this.lease.valid ? 'active' : 'standby';
   }
 
   stats(): RelayStats {
-    return { ...this.counts, leaseToken: this.lease?.token };
+    return { ...this.counts, leaseToken: this.lease.current?.token };
   }
 
   async readiness(): Promise<Record<string, ReadinessCheck>> {
@@ -305,7 +243,7 @@ export class Relay implements RelayHandle {
       );
       if (!drained)
         this.log.warn({ timeoutMs: this.parts.config.drainTimeoutMs }, 'drain timed out');
-      if (this.lease) await this.feed.saveToken(true);
+      if (this.lease.current) await this.feed.saveToken(true);
       await this.closeAll();
       this.setState('stopped');
       this.resolveDone();
@@ -321,12 +259,8 @@ export class Relay implements RelayHandle {
   }
 
   private async closeAll(): Promise<void> {
-    clearInterval(this.renewTimer);
-    this.renewTimer = undefined;
     await this.feed.close();
-    const lease = this.lease;
-    this.dropLease();
-    if (lease) await this.parts.leases.release(lease).catch(() => undefined);
+    await this.lease.release();
     await this.parts.publisher.close().catch(() => undefined);
     await this.parts.closeOwned?.().catch((e: unknown) => {
       this.log.warn({ err: e }, 'closing clients failed');
@@ -341,8 +275,8 @@ export class Relay implements RelayHandle {
     while (!this.stopping) {
       this.lastTurnAt = Date.now();
       if (this.role === 'standby') {
-        if (this.lease) this.loseLease('lease expired before it could be renewed');
-        if (!(await this.acquire())) {
+        this.lease.lose('lease expired before it could be renewed');
+        if (!(await this.lease.acquire())) {
           await this.sleep(config.standbyPollMs);
           continue;
         }
@@ -360,7 +294,7 @@ export class Relay implements RelayHandle {
         } catch (e) {
           await this.flushMarks().catch(() => undefined);
           if (isPipelineError(e, 'lease_lost')) {
-            this.loseLease(e.message);
+            this.lease.lose(e.message);
             continue;
           }
           this.counts.errors++;
@@ -397,82 +331,12 @@ export class Relay implements RelayHandle {
     });
   }
 
-  // ---- lease -----------------------------------------------------------------------------------
-
-  private async acquire(): Promise<boolean> {
-    const { config } = this.parts;
-    let lease: Lease | undefined;
-    const asked = Date.now();
-    try {
-      lease = await this.parts.leases.tryAcquire(this.owner, config.leaseTtlMs);
-    } catch (e) {
-      this.log.warn({ err: e }, 'lease store unavailable');
-      return false;
-    }
-    if (!lease) return false;
-    this.lease = lease;
-    this.leaseValidUntil = asked + config.leaseTtlMs - config.leaseRenewMs / 2;
-    // Another relay may have published since we last held it: forget what we knew.
-    this.lastPublished.clear();
-    this.scanRequested = true;
-    this.m.active.set(1);
-    this.log.info({ token: lease.token }, 'lease acquired: active');
-    clearInterval(this.renewTimer);
-    this.renewTimer = setInterval(() => void this.renew(), config.leaseRenewMs);
-    this.renewTimer.unref();
-    return true;
-  }
-
-  private async renew(): Promise<void> {
-    const lease = this.lease;
-    if (!lease) return;
-    const asked = Date.now();
-    try {
-      if (await this.parts.leases.renew(lease, this.parts.config.leaseTtlMs)) {
-        if (this.lease === lease) {
-          this.leaseValidUntil =
-            asked + this.parts.config.leaseTtlMs - this.parts.config.leaseRenewMs / 2;
-        }
-      } else if (this.lease === lease) {
-        this.loseLease('another relay took the lease over');
-      }
-    } catch (e) {
-      this.log.warn({ err: e }, 'lease renewal failed');
-    }
-  }
-
-  private loseLease(why: string): void {
-    if (!this.lease) return;
-    this.log.warn({ token: this.lease.token, why }, 'lease lost: standby');
-    this.dropLease();
-    void this.feed.close();
-    this.wake?.();
-  }
-
-  private dropLease(): void {
-    this.lease = undefined;
-    this.leaseValidUntil = 0;
-    clearInterval(this.renewTimer);
-    this.renewTimer = undefined;
-    this.m.active.set(0);
-  }
-
-  private requireLease(): Lease {
-    const lease = this.lease;
-    if (!lease || Date.now() >= this.leaseValidUntil) {
-      throw new PipelineError('lease_lost', 'the relay no longer holds the lease', {
-        retriable: true,
-      });
-    }
-    return lease;
-  }
-
   // ---- scan and publish ------------------------------------------------------------------------
 
   /** Publishes every publishable pending entry, page by page (next page read while this one sends). */
   private async scanPass(): Promise<void> {
     const { source, config } = this.parts;
-    const lease = this.requireLease();
+    const lease = this.lease.require();
     this.counts.scans++;
     this.held = new Set(await source.heldAggregates());
     this.m.held.set(this.held.size);
@@ -492,99 +356,38 @@ export class Relay implements RelayHandle {
   private async processPage(page: readonly ScannedEntry[], lease: Lease): Promise<void> {
     const { catalog, codec } = this.parts;
     const checked = await Promise.all(page.map((s) => checkEntry(s, catalog, codec)));
-    const tentative = new Map<string, number>();
-    const blocked = new Set<string>();
-    const toPublish: ReadyEntry[] = [];
-    const remark: EntryRef[] = [];
+    const plan = planPage({
+      entries: checked.map((c, i) => ({
+        checked: c,
+        documentHeld: (page[i] as ScannedEntry).held,
+      })),
+      lastPublished: this.lastPublished,
+      held: this.held,
+    });
+    for (const key of plan.held) this.held.add(key);
+    for (const bad of plan.fail) await this.fail(bad, lease);
 
-    for (const [i, item] of checked.entries()) {
-      const ref = item.ok ? item.entry.ref : item.bad.ref;
-      const key = aggregateKey(ref);
-      if ((page[i] as ScannedEntry).held) this.held.add(key);
-      if (this.held.has(key) || blocked.has(key)) continue;
-      if (!item.ok) {
-        await this.fail(item.bad, lease);
-        continue;
-      }
-      const e = item.entry;
-      const known = tentative.get(key) ?? this.lastPublished.get(key);
-      if (known !== undefined && e.version <= known) {
-        remark.push(e.ref); // published already; its mark was lost
-        continue;
-      }
-      const contiguous = known !== undefined && e.version === known + 1;
-      if (!contiguous) {
-        const verdict = this.predecessorVerdict(e);
-        if (verdict === 'wait') {
-          blocked.add(key);
-          continue;
-        }
-        if (verdict === 'held') {
-          this.held.add(key);
-          continue;
-        }
-        if (verdict === 'gap') {
-          await this.fail(
-            {
-              ref: e.ref,
-              code: 'version_gap',
-              reason: `version ${e.version - 1} of ${e.aggregateType} ${e.aggregateId} is missing (relayed up to ${known ?? 'an earlier version'}); release to publish anyway`,
-            },
-            lease,
-          );
-          continue;
-        }
-      }
-      tentative.set(key, e.version);
-      toPublish.push(e);
-    }
-
-    if (toPublish.length > 0) {
-      this.requireLease();
+    if (plan.publish.length > 0) {
+      this.lease.require();
+      const records = plan.publish.map((e) => e.record);
       const timer = this.m.batch.startTimer();
-      await this.parts.publisher.publish(toPublish.map((e) => e.record));
+      await this.parts.publisher.publish(records);
       timer();
-      for (const [key, version] of tentative) this.remember(key, version);
-      this.counts.published += toPublish.length;
-      const perTopic = new Map<string, number>();
-      for (const e of toPublish)
-        perTopic.set(e.record.topic, (perTopic.get(e.record.topic) ?? 0) + 1);
-      for (const [topic, n] of perTopic) this.m.published.inc({ topic }, n);
+      this.lastPublished.remember(plan.versions);
+      this.counts.published += records.length;
+      this.m.recordPublished(records);
     }
-    const refs = [...toPublish.map((e) => e.ref), ...remark];
+    const refs = [...plan.publish.map((e) => e.ref), ...plan.remark];
     if (refs.length > 0) this.enqueueMark(refs, lease);
-    if (blocked.size > 0) {
+    if (plan.waiting) {
       // An earlier version is still pending behind a held one: look again soon.
       this.nextScanAt = Math.min(this.nextScanAt, Date.now() + 250);
     }
   }
 
-  /**
-   * Version v of an aggregate whose v-1 this relay did not publish, decided on the same document
-   * read: publish if v-1 was relayed or skipped; hold if it failed; wait while it is pending; a
-   * missing v-1 is a gap (held) unless an operator released the entry.
-   */
-  private predecessorVerdict(e: ReadyEntry): 'ok' | 'wait' | 'held' | 'gap' {
-    switch (e.previous) {
-      case 'relayed':
-      case 'skipped':
-        return 'ok';
-      case 'failed':
-        return 'held';
-      case 'pending':
-        return 'wait';
-      case 'absent':
-        return e.released ? 'ok' : 'gap';
-    }
-  }
-
   private async fail(bad: BadEntry, lease: Lease): Promise<void> {
     await this.flushMarks();
-    if (!(await this.parts.leases.isCurrent(lease))) {
-      throw new PipelineError('lease_lost', 'lease taken over before marking a failed entry', {
-        retriable: true,
-      });
-    }
+    await this.lease.confirm(lease, 'lease taken over before marking a failed entry');
     await this.parts.source.markFailed(
       bad.ref,
       { code: bad.code, reason: bad.reason, at: new Date() },
@@ -606,21 +409,10 @@ export class Relay implements RelayHandle {
     );
   }
 
-  private remember(key: string, version: number): void {
-    this.lastPublished.delete(key);
-    this.lastPublished.set(key, version);
-    if (this.lastPublished.size > REMEMBERED_AGGREGATES) {
-      const oldest = this.lastPublished.keys().next().value;
-      if (oldest !== undefined) this.lastPublished.delete(oldest);
-    }
-  }
-
   /** Marks run in order behind the publishes; the first failure stops the chain until flushed. */
   private enqueueMark(refs: readonly EntryRef[], lease: Lease): void {
     this.markChain = this.markChain.then(async () => {
-      if (!(await this.parts.leases.isCurrent(lease))) {
-        throw new PipelineError('lease_lost', 'lease taken over: not marking', { retriable: true });
-      }
+      await this.lease.confirm(lease, 'lease taken over: not marking');
       if ((await this.parts.source.markRelayed(refs, lease.token)) > 0) this.feed.marked();
     });
     this.markChain.catch(() => undefined);
@@ -631,11 +423,6 @@ export class Relay implements RelayHandle {
     this.markChain = Promise.resolve();
     await chain;
   }
-}
-
-/** `Type/id`: how the relay names an aggregate (ids are unique per type only). */
-function aggregateKey(ref: Pick<EntryRef, 'aggregateType' | 'aggregateId'>): string {
-  return `${ref.aggregateType}/${ref.aggregateId}`;
 }
 
 async function withTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {
