@@ -2,13 +2,13 @@
  * `cqrs-sync status`: one screen an operator reads first. It asks the servers, not the processes,
  * so it answers while the relay or the sink is down; each section that cannot be read says why.
  */
-import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { loadRelayConfig, relayCollections } from '../relay/config.js';
 import { MongoLeaseStore, MongoOutboxSource } from '../relay/mongo-outbox.js';
 import type { Catalog } from '../schemas/catalog.js';
 import { loadSinkConfig } from '../sink/config.js';
 import { MysqlStore } from '../sink/mysql-store.js';
+import { createKafkaClient } from '../ops/kafka.js';
 import { lastRun, type VerifyRun } from '../ops/verify-runs.js';
 
 type Section<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -167,10 +167,9 @@ export async function readStatus(
   })();
   const sink = section(async () => {
     const config = loadSinkConfig(env);
-    const kafka = new Kafka({
+    const kafka = createKafkaClient({
       clientId: 'cqrs-sync-status',
-      brokers: [...config.kafkaBrokers],
-      logLevel: logLevel.NOTHING,
+      brokers: config.kafkaBrokers,
       connectionTimeout: 3000,
       // A fresh cluster answers "not the coordinator" while it creates its offsets topic.
       retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 2000 },

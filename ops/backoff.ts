@@ -5,6 +5,15 @@ export interface BackoffOptions {
   readonly factor: number;
 }
 
+/** The backoff of a process's `retry*` settings (the relay's and the sink's configs name them alike). */
+export function retryBackoff(config: {
+  readonly retryInitialMs: number;
+  readonly retryMaxMs: number;
+  readonly retryFactor: number;
+}): BackoffOptions {
+  return { initialMs: config.retryInitialMs, maxMs: config.retryMaxMs, factor: config.retryFactor };
+}
+
 export function backoffDelay(attempt: number, o: BackoffOptions, random = Math.random): number {
   const ceiling = Math.min(o.maxMs, o.initialMs * o.factor ** Math.max(0, attempt - 1));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);

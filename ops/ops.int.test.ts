@@ -1,6 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { Counter, Registry } from 'prom-client';
+import { pino } from 'pino';
 import { startOpsServer } from './http.js';
+import { startOpsEndpoint } from './process-runner.js';
 
 describe('ops server', () => {
   it('serves metrics, liveness and readiness with the failing checks', async () => {
@@ -57,6 +59,35 @@ describe('ops server', () => {
       });
     } finally {
       await ops.close();
+    }
+  });
+});
+
+describe('startOpsEndpoint', () => {
+  it('serves nothing without a port, and goes on without one whose port is taken', async () => {
+    const lines: { level: number; msg: string; [k: string]: unknown }[] = [];
+    const logger = pino(
+      { level: 'debug' },
+      { write: (l: string) => void lines.push(JSON.parse(l) as (typeof lines)[number]) },
+    );
+    const base = {
+      log: logger,
+      registries: [],
+      readiness: () => Promise.resolve({}),
+      liveness: () => true,
+    };
+    expect(await startOpsEndpoint({ ...base, port: undefined })).toBeUndefined();
+    const first = await startOpsEndpoint({ ...base, port: 0 });
+    if (!first) throw new Error('no endpoint');
+    try {
+      const port = Number(new URL(first.url).port);
+      expect(await startOpsEndpoint({ ...base, port })).toBeUndefined();
+      expect(lines.find((l) => l.msg === 'operations endpoint could not start')).toMatchObject({
+        level: 50,
+        port,
+      });
+    } finally {
+      await first.close();
     }
   });
 });

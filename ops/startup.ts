@@ -27,7 +27,12 @@ export interface StartupWaitOptions {
   readonly timeoutMs: number;
   /** The setting of `timeoutMs`, named in the give-up message. */
   readonly setting: string;
-  readonly backoff: { readonly initialMs: number; readonly maxMs: number };
+  /** Growth factor 2 unless given. */
+  readonly backoff: {
+    readonly initialMs: number;
+    readonly maxMs: number;
+    readonly factor?: number;
+  };
   /** One attempt that does not settle within this long counts as failed (default 30 s). */
   readonly attemptTimeoutMs?: number;
   /** Aborting ends the wait at once with a `stopped` error. */
@@ -110,7 +115,7 @@ export class StartupWait {
         });
       }
       const delay = Math.min(
-        backoffDelay(attempt, { ...this.o.backoff, factor: 2 }),
+        backoffDelay(attempt, { factor: 2, ...this.o.backoff }),
         deadline - Date.now(),
       );
       this.waiting = { name: d.name, address: d.address, attempt, error };

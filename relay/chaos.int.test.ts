@@ -106,7 +106,7 @@ function spawnRelay(prefix: string, database: string, extra: Record<string, stri
         RELAY_STANDBY_POLL_MS: '300',
         RELAY_SCAN_INTERVAL_MS: '1000',
         RELAY_TOPIC_PARTITIONS: '3',
-        RELAY_LOG_LEVEL: 'warn',
+        LOG_LEVEL: 'warn',
         ...extra,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -178,7 +178,7 @@ describe('relay crashes', () => {
           .toArray()
       ).reduce((n, d) => n + Number(d.version), 0),
     );
-    const last = spawnRelay(prefix, database, { RELAY_LOG_LEVEL: 'info' });
+    const last = spawnRelay(prefix, database, { LOG_LEVEL: 'info' });
     await waitFor(
       'every entry relayed',
       async () => {
@@ -190,7 +190,7 @@ describe('relay crashes', () => {
     // The entries may all be relayed before this child is even up: SIGTERM once it is running
     // (a signal before Node has loaded the CLI would end it by the default handler, not cleanly).
     await waitFor('the last relay running', () =>
-      Promise.resolve(last.output().includes('relay state')),
+      Promise.resolve(last.output().includes('state changed')),
     );
     last.proc.kill('SIGTERM');
     expect(await last.exited).toBe(0);

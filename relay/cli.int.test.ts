@@ -39,7 +39,7 @@ async function setup() {
     RELAY_OUTBOX_DATABASE: database,
     RELAY_TOPIC_PARTITIONS: '1',
     RELAY_SCAN_INTERVAL_MS: '200',
-    RELAY_LOG_LEVEL: 'silent',
+    LOG_LEVEL: 'silent',
   };
   return { database, catalog, codec, env, db: client.db(database) };
 }

@@ -10,6 +10,7 @@ import { MongoCheckpointStore, MongoOutboxSource } from './mongo-outbox.js';
 import { runSnapshot } from './snapshot.js';
 import { kafkaClient, startRelay } from './start.js';
 import { createLogger } from '../ops/logger.js';
+import { runProcess } from '../ops/process-runner.js';
 
 export const RELAY_HELP = `Usage: cqrs-sync relay [run | snapshot [--restart] | release <aggregateId> [--skip] | --help]
 
@@ -74,35 +75,12 @@ export async function relayCli(
   }
 }
 
-async function run(catalog: Catalog, config: RelayConfig, logger: Logger): Promise<number> {
-  let stop: (() => void) | undefined;
-  const stopAsked = { yes: false };
-  // Ends the start-up wait (a dependency down) at once.
-  const starting = new AbortController();
-  const onSignal = (signal: NodeJS.Signals): void => {
-    logger.info({ signal }, 'signal: stopping the relay');
-    stopAsked.yes = true;
-    starting.abort();
-    stop?.();
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  try {
-    const relay = await startRelay({ catalog, config, logger, signal: starting.signal });
-    stop = () => void relay.stop();
-    // A signal that came while starting is honoured now, not lost.
-    if (stopAsked.yes) stop();
-    await relay.done;
-    return 0;
-  } catch (e) {
-    if (isPipelineError(e, 'stopped')) return 0;
-    logger.error({ err: e }, 'relay crashed');
-    return 1;
-  } finally {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-    logger.flush();
-  }
+function run(catalog: Catalog, config: RelayConfig, logger: Logger): Promise<number> {
+  return runProcess({
+    name: 'relay',
+    logger,
+    start: (signal) => startRelay({ catalog, config, logger, signal }),
+  });
 }
 
 async function snapshot(

@@ -4,6 +4,7 @@ import { aggregateCollectionName } from '../write/outbox.js';
 
 const ms = (def: number) => z.coerce.number().int().min(0).default(def);
 const positive = (def: number) => z.coerce.number().int().positive().default(def);
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 /**
  * Every environment variable the relay reads, with its default (times in milliseconds):
@@ -21,14 +22,16 @@ const positive = (def: number) => z.coerce.number().int().positive().default(def
  * - `RELAY_LEASE_TTL_MS` (6000): a lease not renewed for this long may be taken over.
  * - `RELAY_LEASE_RENEW_MS` (2000): the active relay renews this often (must be < TTL / 2).
  * - `RELAY_STANDBY_POLL_MS` (1000): a standby relay tries to take the lease this often.
- * - `RELAY_RETRY_INITIAL_MS` (200) / `RELAY_RETRY_MAX_MS` (5000): backoff after an error (doubles).
+ * - `RELAY_RETRY_INITIAL_MS` (200), `RELAY_RETRY_MAX_MS` (5000), `RELAY_RETRY_FACTOR` (2): backoff
+ *   with jitter after an error (ops/backoff.ts, as the sink's `SINK_RETRY_*`).
  * - `RELAY_TOKEN_SAVE_INTERVAL_MS` (1000): saves the change stream's resume token at most this often.
  * - `RELAY_CHANGE_STREAM_TRIES` (3): a stored resume token whose change stream fails this many times
  *   in a row (fails to open, fails before delivering a change, or is deaf) is dropped and the outbox
  *   scanned; a token the server calls unknown or too old is dropped at once.
  * - `RELAY_CHANGE_STREAM_DEAF_MS` (15000): a stream resumed from a stored token that shows none of the
  *   relay's own marks this long after one is deaf (a failed try); 0 turns the check off.
- * - `RELAY_DRAIN_TIMEOUT_MS` (15000): `stop()` waits this long for in-flight publishes.
+ * - `RELAY_STOP_GRACE_MS` (15000): `stop()` waits this long for in-flight publishes, then closes
+ *   anyway (ops/lifecycle.ts). `RELAY_DRAIN_TIMEOUT_MS`, its old name, is still read (deprecated).
  * - `RELAY_SEND_TIMEOUT_MS` (30000): broker ack timeout of one batch.
  * - `RELAY_TOPIC_PARTITIONS` (6), `RELAY_TOPIC_REPLICATION_FACTOR` (-1 = broker default): for topics
  *   the relay creates (existing topics are left as they are).
@@ -40,7 +43,8 @@ const positive = (def: number) => z.coerce.number().int().positive().default(def
  *   one); `RELAY_OPS_HOST` (`127.0.0.1`; `0.0.0.0` in containers).
  * - `RELAY_STARTUP_TIMEOUT_MS` (0 = wait forever): at start-up the relay waits for MongoDB and the
  *   broker (backoff of `RELAY_RETRY_*`); after this long it gives up and exits 1.
- * - `RELAY_LOG_LEVEL` (`info`).
+ * - `LOG_LEVEL` (`info`), as the sink's. `RELAY_LOG_LEVEL`, its old name, is still read (deprecated)
+ *   and, when set, wins, so a shared environment can still give the relay a level of its own.
  */
 const schema = z.object({
   MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb://'),
@@ -56,10 +60,13 @@ const schema = z.object({
   RELAY_STANDBY_POLL_MS: positive(1000),
   RELAY_RETRY_INITIAL_MS: positive(200),
   RELAY_RETRY_MAX_MS: positive(5000),
+  RELAY_RETRY_FACTOR: z.coerce.number().min(1).default(2),
   RELAY_TOKEN_SAVE_INTERVAL_MS: ms(1000),
   RELAY_CHANGE_STREAM_TRIES: z.coerce.number().int().min(1).max(100).default(3),
   RELAY_CHANGE_STREAM_DEAF_MS: ms(15_000),
-  RELAY_DRAIN_TIMEOUT_MS: positive(15_000),
+  RELAY_STOP_GRACE_MS: z.coerce.number().int().positive().optional(),
+  /** Deprecated: `RELAY_STOP_GRACE_MS`. */
+  RELAY_DRAIN_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
   RELAY_SEND_TIMEOUT_MS: positive(30_000),
   RELAY_TOPIC_PARTITIONS: positive(6),
   RELAY_TOPIC_REPLICATION_FACTOR: z.coerce.number().int().min(-1).default(-1),
@@ -68,9 +75,9 @@ const schema = z.object({
   RELAY_STARTUP_TIMEOUT_MS: ms(0),
   RELAY_OPS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   RELAY_OPS_HOST: z.string().min(1).default('127.0.0.1'),
-  RELAY_LOG_LEVEL: z
-    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-    .default('info'),
+  LOG_LEVEL: logLevel.default('info'),
+  /** Deprecated: `LOG_LEVEL`. */
+  RELAY_LOG_LEVEL: logLevel.optional(),
 });
 
 export interface RelayConfig {
@@ -88,12 +95,14 @@ export interface RelayConfig {
   readonly standbyPollMs: number;
   readonly retryInitialMs: number;
   readonly retryMaxMs: number;
+  readonly retryFactor: number;
   readonly tokenSaveIntervalMs: number;
   /** Failures in a row of a stream from the stored token before the token is dropped. */
   readonly changeStreamTries: number;
   /** A stream from the stored token showing no mark this long after one is deaf; 0: never. */
   readonly changeStreamDeafMs: number;
-  readonly drainTimeoutMs: number;
+  /** `stop()` waits this long for the work in flight, then closes anyway. */
+  readonly stopGraceMs: number;
   readonly sendTimeoutMs: number;
   readonly topicPartitions: number;
   readonly topicReplicationFactor: number;
@@ -138,16 +147,17 @@ export function loadRelayConfig(
     standbyPollMs: e.RELAY_STANDBY_POLL_MS,
     retryInitialMs: e.RELAY_RETRY_INITIAL_MS,
     retryMaxMs: e.RELAY_RETRY_MAX_MS,
+    retryFactor: e.RELAY_RETRY_FACTOR,
     tokenSaveIntervalMs: e.RELAY_TOKEN_SAVE_INTERVAL_MS,
     changeStreamTries: e.RELAY_CHANGE_STREAM_TRIES,
     changeStreamDeafMs: e.RELAY_CHANGE_STREAM_DEAF_MS,
-    drainTimeoutMs: e.RELAY_DRAIN_TIMEOUT_MS,
+    stopGraceMs: e.RELAY_STOP_GRACE_MS ?? e.RELAY_DRAIN_TIMEOUT_MS ?? 15_000,
     sendTimeoutMs: e.RELAY_SEND_TIMEOUT_MS,
     topicPartitions: e.RELAY_TOPIC_PARTITIONS,
     topicReplicationFactor: e.RELAY_TOPIC_REPLICATION_FACTOR,
     minCompactionLagMs: e.RELAY_MIN_COMPACTION_LAG_MS,
     aggregateCollections: parseMapping(e.RELAY_AGGREGATE_COLLECTIONS),
-    logLevel: e.RELAY_LOG_LEVEL,
+    logLevel: e.RELAY_LOG_LEVEL ?? e.LOG_LEVEL,
     startupTimeoutMs: e.RELAY_STARTUP_TIMEOUT_MS,
     ...(e.RELAY_OPS_PORT === undefined ? {} : { opsPort: e.RELAY_OPS_PORT }),
     opsHost: e.RELAY_OPS_HOST,

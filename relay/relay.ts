@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { backoffDelay, retryBackoff } from '../ops/backoff.js';
 import type { ReadinessCheck } from '../ops/http.js';
+import { Lifecycle, type ProcessState } from '../ops/lifecycle.js';
 import type { Catalog } from '../schemas/catalog.js';
 import type { EventCodec } from '../schemas/codec.js';
 import { isPipelineError } from '../schemas/errors.js';
@@ -23,7 +25,8 @@ import type {
 } from './ports.js';
 import { PublishedVersions, aggregateKey, planPage } from './publish-plan.js';
 
-export type RelayState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+/** The one lifecycle state union of both processes (ops/lifecycle.ts). */
+export type RelayState = ProcessState;
 export type RelayRole = 'standby' | 'active';
 
 export interface RelayStats {
@@ -86,22 +89,19 @@ export class Relay implements RelayHandle {
   /** The code of the last pass's failure (cleared by a pass that succeeds): readiness names it. */
   private lastFailureCode: string | undefined;
   private backlogCache: { at: number; value: Promise<Backlog> } | undefined;
-  private currentState: RelayState = 'starting';
+  private readonly lifecycle: Lifecycle;
   private readonly lease: LeaseKeeper;
   private readonly feed: RelayFeed;
   private scanRequested = true;
   private nextScanAt = 0;
   private wake: (() => void) | undefined;
   private stopping = false;
-  private stopPromise: Promise<void> | undefined;
   private loop: Promise<void> | undefined;
   private markChain: Promise<void> = Promise.resolve();
   private readonly lastPublished = new PublishedVersions(REMEMBERED_AGGREGATES);
   private held = new Set<string>();
   private readonly log: Logger;
   private readonly counts = { published: 0, failedEntries: 0, scans: 0, errors: 0 };
-  private resolveDone!: () => void;
-  private rejectDone!: (e: unknown) => void;
   private readonly m: RelayMetrics;
 
   constructor(private readonly parts: RelayParts) {
@@ -109,11 +109,28 @@ export class Relay implements RelayHandle {
       parts.owner ??
       `${parts.config.clientId}@${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
     this.log = parts.logger.child({ component: 'relay', owner: this.owner });
-    this.done = new Promise<void>((resolve, reject) => {
-      this.resolveDone = resolve;
-      this.rejectDone = reject;
+    this.lifecycle = new Lifecycle({
+      log: this.log,
+      graceMs: parts.config.stopGraceMs,
+      drain: async () => {
+        await this.loop;
+        await this.flushMarks().catch((e: unknown) => {
+          this.log.warn(
+            { err: e },
+            'marks not written while draining: those entries will be published again',
+          );
+        });
+      },
+      close: async () => {
+        try {
+          if (this.lifecycle.state === 'draining' && this.lease.current)
+            await this.feed.saveToken(true);
+        } finally {
+          await this.closeAll();
+        }
+      },
     });
-    this.done.catch(() => undefined);
+    this.done = this.lifecycle.done;
     this.m = new RelayMetrics({
       backlog: () => this.cachedBacklog(),
       activeToken: () => (this.lease.valid ? this.lease.current?.token : undefined),
@@ -149,7 +166,7 @@ export class Relay implements RelayHandle {
   }
 
   get state(): RelayState {
-    return this.currentState;
+    return this.lifecycle.state;
   }
 
   get role(): RelayRole {
@@ -165,7 +182,7 @@ export class Relay implements RelayHandle {
     // A pass may legitimately take a broker timeout plus a drain; longer than that is stuck.
     const stuckAfter =
       config.sendTimeoutMs +
-      config.drainTimeoutMs +
+      config.stopGraceMs +
       2 * Math.max(config.scanIntervalMs, config.standbyPollMs);
     const since = Date.now() - this.lastTurnAt;
     const mongo = await this.cachedBacklog().then(
@@ -173,7 +190,7 @@ export class Relay implements RelayHandle {
       (e: unknown) => ({ ok: false, detail: e instanceof Error ? e.message : String(e) }),
     );
     return {
-      state: { ok: this.currentState === 'running', detail: `${this.currentState}, ${this.role}` },
+      state: { ok: this.state === 'running', detail: `${this.state}, ${this.role}` },
       loop: { ok: since < stuckAfter, detail: `last turn ${since} ms ago` },
       mongodb: mongo,
       passes: {
@@ -202,60 +219,33 @@ export class Relay implements RelayHandle {
 
   /** Creates topics and indexes, then runs until stopped. Resolves once running. */
   async start(): Promise<void> {
-    this.log.info({ state: 'starting' }, 'relay state');
     try {
       await this.parts.publisher.ensureTopics(this.parts.catalog.topics());
       await this.parts.source.ensureIndexes();
     } catch (e) {
-      this.setState('failed', e);
-      await this.closeAll();
-      this.rejectDone(e);
+      await this.lifecycle.fail(e);
       throw e;
     }
-    this.setState('running');
+    if (this.lifecycle.ended) return; // stopped meanwhile
+    this.lifecycle.running();
     this.loop = this.run().then(
       () => undefined,
-      async (e: unknown) => {
-        this.setState('failed', e);
-        await this.closeAll();
-        this.rejectDone(e);
-      },
+      (e: unknown) => this.lifecycle.fail(e),
     );
   }
 
-  stop(): Promise<void> {
-    this.stopPromise ??= (async () => {
-      if (this.currentState === 'failed' || this.currentState === 'stopped') return;
-      this.stopping = true;
-      this.setState('draining');
-      this.wake?.();
-      const drained = await withTimeout(
-        (async () => {
-          await this.loop;
-          await this.flushMarks().catch((e: unknown) => {
-            this.log.warn(
-              { err: e },
-              'marks not written while draining: those entries will be published again',
-            );
-          });
-        })(),
-        this.parts.config.drainTimeoutMs,
-      );
-      if (!drained)
-        this.log.warn({ timeoutMs: this.parts.config.drainTimeoutMs }, 'drain timed out');
-      if (this.lease.current) await this.feed.saveToken(true);
-      await this.closeAll();
-      this.setState('stopped');
-      this.resolveDone();
-    })();
-    return this.stopPromise;
+  /** Ends a relay whose start-up wait (relay/start.ts) failed, before `start()`: `stopped` for a
+   * `stopped` error (a signal), else `failed`; closes what it owns either way. */
+  async abort(e: unknown): Promise<void> {
+    if (isPipelineError(e, 'stopped')) await this.stop();
+    else await this.lifecycle.fail(e);
   }
 
-  private setState(state: RelayState, error?: unknown): void {
-    const from = this.currentState;
-    this.currentState = state;
-    if (error === undefined) this.log.info({ from, state }, 'relay state');
-    else this.log.error({ from, state, err: error }, 'relay state');
+  /** Idempotent (ops/lifecycle.ts): drains for `stopGraceMs`, saves the token, closes anyway. */
+  stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    return this.lifecycle.stop();
   }
 
   private async closeAll(): Promise<void> {
@@ -271,7 +261,7 @@ export class Relay implements RelayHandle {
 
   private async run(): Promise<void> {
     const { config } = this.parts;
-    let backoff = config.retryInitialMs;
+    let failures = 0;
     while (!this.stopping) {
       this.lastTurnAt = Date.now();
       if (this.role === 'standby') {
@@ -289,7 +279,7 @@ export class Relay implements RelayHandle {
           await this.scanPass();
           this.failedPasses = 0;
           this.lastFailureCode = undefined;
-          backoff = config.retryInitialMs;
+          failures = 0;
           this.nextScanAt = Date.now() + config.scanIntervalMs;
         } catch (e) {
           await this.flushMarks().catch(() => undefined);
@@ -301,10 +291,10 @@ export class Relay implements RelayHandle {
           this.failedPasses++;
           this.lastFailureCode = isPipelineError(e) ? e.code : 'unexpected';
           this.m.errors.inc({ reason: this.lastFailureCode });
+          const backoff = backoffDelay(++failures, retryBackoff(config));
           this.log.warn({ err: e, retryInMs: backoff }, 'scan pass failed; retrying');
           this.scanRequested = true;
           await this.sleep(backoff);
-          backoff = Math.min(backoff * 2, config.retryMaxMs);
         }
         continue;
       }
@@ -422,20 +412,6 @@ export class Relay implements RelayHandle {
     const chain = this.markChain;
     this.markChain = Promise.resolve();
     await chain;
-  }
-}
-
-async function withTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => {
-      resolve(false);
-    }, ms);
-  });
-  try {
-    return await Promise.race([p.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

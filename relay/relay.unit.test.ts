@@ -263,6 +263,26 @@ describe('relay config', () => {
         .aggregateCollections,
     ).toEqual({ Customer: 'c', Order: 'o' });
   });
+  it('names what the sink also has as the sink does, and still reads the old names', () => {
+    expect(loadRelayConfig(env)).toMatchObject({
+      logLevel: 'info',
+      stopGraceMs: 15_000,
+      retryInitialMs: 200,
+      retryMaxMs: 5000,
+      retryFactor: 2,
+    });
+    const named = (extra: Record<string, string>) => loadRelayConfig({ ...env, ...extra });
+    expect(named({ LOG_LEVEL: 'debug' }).logLevel).toBe('debug');
+    expect(named({ RELAY_STOP_GRACE_MS: '700' }).stopGraceMs).toBe(700);
+    expect(named({ RELAY_RETRY_FACTOR: '3' }).retryFactor).toBe(3);
+    // Deprecated: RELAY_LOG_LEVEL (wins over LOG_LEVEL, so a shared environment keeps the relay's
+    // own level) and RELAY_DRAIN_TIMEOUT_MS (the new name wins).
+    expect(named({ LOG_LEVEL: 'debug', RELAY_LOG_LEVEL: 'warn' }).logLevel).toBe('warn');
+    expect(named({ RELAY_DRAIN_TIMEOUT_MS: '900' }).stopGraceMs).toBe(900);
+    expect(named({ RELAY_DRAIN_TIMEOUT_MS: '900', RELAY_STOP_GRACE_MS: '800' }).stopGraceMs).toBe(
+      800,
+    );
+  });
   it('fails with advice', () => {
     const fails = (extra: Record<string, string>, re: RegExp) => {
       try {

@@ -1,16 +1,19 @@
-import { Kafka, logLevel, type LogEntry } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
 import type { Catalog } from '../schemas/catalog.js';
 import { EventCodec } from '../schemas/codec.js';
 import { ConfluentRegistry, type RegistryPort } from '../schemas/registry.js';
-import { startOpsServer, type OpsServer } from '../ops/http.js';
+import type { OpsServer } from '../ops/http.js';
+import { createKafkaClient } from '../ops/kafka.js';
+import { startOpsEndpoint } from '../ops/process-runner.js';
 import { StartupWait, addressOf } from '../ops/startup.js';
 import { withAdmin } from '../ops/topics.js';
 import { loadRelayConfig, relayCollections, type RelayConfig } from './config.js';
 import { KafkaPublisher } from './kafka-publisher.js';
 import { MongoLeaseStore, MongoOutboxSource } from './mongo-outbox.js';
 import { Relay, type RelayHandle } from './relay.js';
+import { retryBackoff } from '../ops/backoff.js';
 import { createLogger } from '../ops/logger.js';
 
 export interface StartRelayOptions {
@@ -43,7 +46,8 @@ export async function startRelay(options: StartRelayOptions): Promise<RelayHandl
   const ownMongo = options.mongoClient ? undefined : mongo;
   const kafka = options.kafka ?? kafkaClient(config, logger);
   const db = mongo.db(config.database);
-  let ops: OpsServer | undefined;
+  // Set once the operations endpoint is up; closed with the relay.
+  const owned: { ops?: OpsServer | undefined } = {};
   const source = new MongoOutboxSource(db, {
     collections: relayCollections(
       options.catalog.aggregates.map((a) => a.type),
@@ -53,7 +57,7 @@ export async function startRelay(options: StartRelayOptions): Promise<RelayHandl
   });
   const publisher = new KafkaPublisher(kafka, { ...config, logger });
   const closeOwned = async (): Promise<void> => {
-    await ops?.close();
+    await owned.ops?.close();
     await ownMongo?.close();
   };
   const relay = new Relay({
@@ -74,32 +78,25 @@ export async function startRelay(options: StartRelayOptions): Promise<RelayHandl
     logger: logger.child({ component: 'relay' }),
     timeoutMs: config.startupTimeoutMs,
     setting: 'RELAY_STARTUP_TIMEOUT_MS',
-    backoff: { initialMs: config.retryInitialMs, maxMs: config.retryMaxMs },
+    backoff: retryBackoff(config),
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  if (config.opsPort !== undefined) {
-    try {
-      ops = await startOpsServer({
-        port: config.opsPort,
-        ...(config.opsHost ? { host: config.opsHost } : {}),
-        registries: [relay.metrics],
-        // While starting, what it waits for; then the relay's own checks.
-        readiness: () =>
-          startup.done
-            ? relay.readiness()
-            : Promise.resolve({
-                state: { ok: false, detail: 'starting' },
-                startup: startup.readiness(),
-              }),
-        liveness: () => relay.state !== 'failed',
-      });
-      relay.opsUrl = ops.url;
-      logger.info({ url: ops.url }, 'operations endpoint: /metrics /healthz /readyz');
-    } catch (e) {
-      // The relay matters more than its endpoint: say so loudly and go on.
-      logger.error({ err: e, port: config.opsPort }, 'operations endpoint could not start');
-    }
-  }
+  owned.ops = await startOpsEndpoint({
+    port: config.opsPort,
+    host: config.opsHost,
+    log: logger,
+    registries: [relay.metrics],
+    // While starting, what it waits for; then the relay's own checks.
+    readiness: () =>
+      startup.done
+        ? relay.readiness()
+        : Promise.resolve({
+            state: { ok: false, detail: 'starting' },
+            startup: startup.readiness(),
+          }),
+    liveness: () => relay.state !== 'failed',
+  });
+  relay.opsUrl = owned.ops?.url;
   try {
     // The same calls `relay.start()` makes first (both idempotent): done here, they are retried.
     await startup.waitFor([
@@ -125,28 +122,19 @@ export async function startRelay(options: StartRelayOptions): Promise<RelayHandl
       },
     ]);
   } catch (e) {
-    await publisher.close().catch(() => undefined);
-    await closeOwned().catch(() => undefined);
+    await relay.abort(e);
     throw e;
   }
   await relay.start();
   return relay;
 }
 
-/** A kafkajs client logging through pino (warnings and errors only). */
+/** The relay's kafkajs client (ops/kafka.ts), its calls retried up to `retryMaxMs` apart. */
 export function kafkaClient(config: RelayConfig, logger: Logger): Kafka {
-  const log = logger.child({ component: 'kafkajs' });
-  return new Kafka({
+  return createKafkaClient({
     clientId: config.clientId,
-    brokers: [...config.kafkaBrokers],
-    logLevel: logLevel.WARN,
+    brokers: config.kafkaBrokers,
+    logger,
     retry: { retries: 5, initialRetryTime: 300, maxRetryTime: config.retryMaxMs },
-    logCreator:
-      () =>
-      ({ level, log: entry }: LogEntry) => {
-        const { message, ...rest } = entry;
-        if (level <= logLevel.ERROR) log.error(rest, message);
-        else log.warn(rest, message);
-      },
   });
 }

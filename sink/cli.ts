@@ -26,6 +26,7 @@ import { ProgressReporter, seconds } from '../ops/progress.js';
 import { replay } from './replay.js';
 import { startSink } from './sink.js';
 import { createLogger } from '../ops/logger.js';
+import { runProcess } from '../ops/process-runner.js';
 import { quoteIdentifier } from './sql.js';
 
 export interface SinkUser {
@@ -41,8 +42,8 @@ export interface CliIo {
   /** Environment for the config (default process.env, read in config.ts). */
   readonly env?: NodeJS.ProcessEnv;
   readonly logger?: Logger;
-  /** Registers shutdown signals; default: SIGTERM and SIGINT on `process`. */
-  readonly onSignal?: (handler: () => void) => () => void;
+  /** Registers shutdown signals; default: SIGTERM and SIGINT on `process` (ops/process-runner.ts). */
+  readonly onSignal?: (handler: (signal?: string) => void) => () => void;
 }
 
 const HELP: Record<string, string> = {
@@ -262,57 +263,25 @@ function atLeastWarn(level: string): string {
   return level === 'silent' || (rank[level] ?? 0) >= (rank.warn ?? 40) ? level : 'warn';
 }
 
-async function run(
+function run(
   user: SinkUser,
   config: SinkConfig,
   logger: Logger,
   io: Partial<CliIo>,
 ): Promise<number> {
-  const onSignal =
-    io.onSignal ??
-    ((h: () => void) => {
-      process.once('SIGTERM', h);
-      process.once('SIGINT', h);
-      return () => {
-        process.off('SIGTERM', h);
-        process.off('SIGINT', h);
-      };
-    });
-  // Listen before starting, so a signal that comes while starting stops the sink once it is up
-  // instead of killing the process mid-start.
-  let sink: Awaited<ReturnType<typeof startSink>> | undefined;
-  const stopAsked = { yes: false };
-  // Ends the start-up wait (a dependency down) at once.
-  const starting = new AbortController();
-  const off = onSignal(() => {
-    stopAsked.yes = true;
-    starting.abort();
-    void sink?.stop();
+  return runProcess({
+    name: 'sink',
+    logger,
+    start: (signal) =>
+      startSink({
+        catalog: user.catalog,
+        projections: user.projections,
+        config,
+        logger,
+        signal,
+      }),
+    ...(io.onSignal ? { onSignal: io.onSignal } : {}),
   });
-  try {
-    sink = await startSink({
-      catalog: user.catalog,
-      projections: user.projections,
-      config,
-      logger,
-      signal: starting.signal,
-    });
-  } catch (e) {
-    off();
-    if (isPipelineError(e, 'stopped')) return 0;
-    throw e;
-  }
-  if (stopAsked.yes) void sink.stop();
-  try {
-    await sink.done;
-    return 0;
-  } catch (e) {
-    logger.error({ err: e }, 'sink crashed');
-    return 1;
-  } finally {
-    off();
-    logger.flush();
-  }
 }
 
 async function migrate(

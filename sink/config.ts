@@ -15,20 +15,21 @@
  * - `SINK_BATCH_SIZE` (default 500): most events applied in one MySQL transaction.
  * - `SINK_PARTITIONS_CONCURRENTLY` (default 4): partitions applied in parallel by one process.
  * - `SINK_RETRY_INITIAL_MS` (default 200), `SINK_RETRY_MAX_MS` (default 30000),
- *   `SINK_RETRY_FACTOR` (default 2): backoff with full jitter for retriable failures (no limit on
- *   attempts: nothing is skipped).
+ *   `SINK_RETRY_FACTOR` (default 2): backoff with jitter for retriable failures (no limit on
+ *   attempts: nothing is skipped); ops/backoff.ts, as the relay's `RELAY_RETRY_*`.
  * - `SINK_GAP_TIMEOUT_MS` (default 60000): how long events after a missing version are held before
  *   the aggregate is dead-lettered as `version_gap`.
  * - `SINK_GAP_CHECK_INTERVAL_MS` (default 5000): how often held gaps are checked for that timeout.
  * - `SINK_SESSION_TIMEOUT_MS` (default 30000), `SINK_HEARTBEAT_INTERVAL_MS` (default 3000).
  * - `SINK_LOCK_WAIT_TIMEOUT_MS` (default 10000): MySQL lock wait per statement (rounded up to s).
  * - `SINK_MYSQL_POOL_SIZE` (default 8).
- * - `SINK_STOP_GRACE_MS` (default 30000): how long `stop()` waits for the batch in flight.
+ * - `SINK_STOP_GRACE_MS` (default 30000): how long `stop()` waits for the batch in flight, then
+ *   disconnects anyway (ops/lifecycle.ts); the relay's is `RELAY_STOP_GRACE_MS`.
  * - `SINK_STARTUP_TIMEOUT_MS` (default 0 = wait forever): at start-up the sink waits for MySQL, the
  *   broker and its topics (backoff of `SINK_RETRY_*`); after this long it gives up and exits 1.
  * - `SINK_OPS_PORT` (default: none): serve `/metrics`, `/healthz` and `/readyz` on this port (0 picks a
  *   free one); `SINK_OPS_HOST` (default `127.0.0.1`; `0.0.0.0` in containers).
- * - `LOG_LEVEL` (default `info`).
+ * - `LOG_LEVEL` (default `info`), as the relay's.
  */
 import { z } from 'zod';
 import { PipelineError } from '../schemas/errors.js';
@@ -90,13 +91,16 @@ export interface SinkConfig {
   readonly dltTopic: string;
   readonly batchSize: number;
   readonly partitionsConcurrently: number;
-  readonly retry: { readonly initialMs: number; readonly maxMs: number; readonly factor: number };
+  readonly retryInitialMs: number;
+  readonly retryMaxMs: number;
+  readonly retryFactor: number;
   readonly gapTimeoutMs: number;
   readonly gapCheckIntervalMs: number;
   readonly sessionTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
   readonly lockWaitTimeoutMs: number;
   readonly poolSize: number;
+  /** `stop()` waits this long for the batch in flight, then disconnects anyway. */
   readonly stopGraceMs: number;
   /** Start-up gives up waiting for its dependencies after this long; 0: never. */
   readonly startupTimeoutMs: number;
@@ -118,25 +122,7 @@ export function loadSinkConfig(env: NodeJS.ProcessEnv = process.env): SinkConfig
     );
   }
   const c = parsed.data;
-  const problems: string[] = [];
-  if (c.SINK_HEARTBEAT_INTERVAL_MS * 3 > c.SINK_SESSION_TIMEOUT_MS) {
-    problems.push(
-      `SINK_HEARTBEAT_INTERVAL_MS (${c.SINK_HEARTBEAT_INTERVAL_MS}) must be at most a third of SINK_SESSION_TIMEOUT_MS (${c.SINK_SESSION_TIMEOUT_MS}): set it to about ${Math.floor(c.SINK_SESSION_TIMEOUT_MS / 10)}`,
-    );
-  }
-  if (c.SINK_RETRY_INITIAL_MS > c.SINK_RETRY_MAX_MS) {
-    problems.push('SINK_RETRY_INITIAL_MS must not exceed SINK_RETRY_MAX_MS');
-  }
-  if (problems.length > 0) {
-    throw new PipelineError(
-      'config_invalid',
-      `sink configuration is invalid:\n  ${problems.join('\n  ')}`,
-      {
-        retriable: false,
-      },
-    );
-  }
-  return Object.freeze({
+  return checkSinkConfig({
     kafkaBrokers: c.KAFKA_BROKERS,
     schemaRegistryUrl: c.SCHEMA_REGISTRY_URL,
     mysqlAdminUrl: c.MYSQL_URL,
@@ -147,11 +133,9 @@ export function loadSinkConfig(env: NodeJS.ProcessEnv = process.env): SinkConfig
     dltTopic: c.SINK_DLT_TOPIC,
     batchSize: c.SINK_BATCH_SIZE,
     partitionsConcurrently: c.SINK_PARTITIONS_CONCURRENTLY,
-    retry: {
-      initialMs: c.SINK_RETRY_INITIAL_MS,
-      maxMs: c.SINK_RETRY_MAX_MS,
-      factor: c.SINK_RETRY_FACTOR,
-    },
+    retryInitialMs: c.SINK_RETRY_INITIAL_MS,
+    retryMaxMs: c.SINK_RETRY_MAX_MS,
+    retryFactor: c.SINK_RETRY_FACTOR,
     gapTimeoutMs: c.SINK_GAP_TIMEOUT_MS,
     gapCheckIntervalMs: c.SINK_GAP_CHECK_INTERVAL_MS,
     sessionTimeoutMs: c.SINK_SESSION_TIMEOUT_MS,
@@ -164,4 +148,27 @@ export function loadSinkConfig(env: NodeJS.ProcessEnv = process.env): SinkConfig
     ...(c.SINK_OPS_PORT === undefined ? {} : { opsPort: c.SINK_OPS_PORT }),
     opsHost: c.SINK_OPS_HOST,
   });
+}
+
+/** Cross-field checks, also for configs built in code (as the relay's `checkRelayConfig`). */
+export function checkSinkConfig(config: SinkConfig): SinkConfig {
+  const problems: string[] = [];
+  if (config.heartbeatIntervalMs * 3 > config.sessionTimeoutMs) {
+    problems.push(
+      `SINK_HEARTBEAT_INTERVAL_MS (${config.heartbeatIntervalMs}) must be at most a third of SINK_SESSION_TIMEOUT_MS (${config.sessionTimeoutMs}): set it to about ${Math.floor(config.sessionTimeoutMs / 10)}`,
+    );
+  }
+  if (config.retryInitialMs > config.retryMaxMs) {
+    problems.push('SINK_RETRY_INITIAL_MS must not exceed SINK_RETRY_MAX_MS');
+  }
+  if (problems.length > 0) {
+    throw new PipelineError(
+      'config_invalid',
+      `sink configuration is invalid:\n  ${problems.join('\n  ')}`,
+      {
+        retriable: false,
+      },
+    );
+  }
+  return Object.freeze(config);
 }

@@ -73,7 +73,7 @@ it('ends with the expected tables after kill -9 in the middle of batches, 20 tim
   );
   // Everything may be applied before this child is even up: SIGTERM once it is running (a signal
   // before Node has loaded the CLI would end it by the default handler, not cleanly).
-  await waitFor('the last sink running', () => Promise.resolve(out.includes('sink starting')));
+  await waitFor('the last sink running', () => Promise.resolve(out.includes('state changed')));
   p.kill('SIGTERM');
   expect(await exited(p)).toBe(0);
   expect(await appliedOnce(t.db)).toEqual({ rows: events.length, distinct: events.length });

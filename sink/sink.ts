@@ -1,9 +1,11 @@
 /**
- * `startSink`: the consumer group that applies events to MySQL. Each assignment starts fetching at
+ * The sink: the consumer group that applies events to MySQL. Each assignment starts fetching at
  * the offsets stored in MySQL (the truth; Kafka's committed offset only where MySQL has none). Per
  * partition batch: the records from MySQL's offset on are applied in transactions of up to
- * `batchSize` events, then the Kafka offset is committed. Retriable failures back off with jitter and retry the same batch, heartbeating, until
- * they succeed or the sink is stopped: nothing is skipped.
+ * `batchSize` events, then the Kafka offset is committed. Retriable failures back off with jitter
+ * and retry the same batch, heartbeating, until they succeed or the sink is stopped: nothing is
+ * skipped. `Sink` runs over the parts `startSink` builds from the config (as the relay's `Relay`
+ * over `startRelay`'s); its lifecycle is ops/lifecycle.ts's.
  */
 import type mysql from 'mysql2/promise';
 import {
@@ -15,7 +17,7 @@ import {
   type Context,
   type Link,
 } from '@opentelemetry/api';
-import { Kafka, logLevel, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Catalog } from '../schemas/catalog.js';
@@ -23,8 +25,8 @@ import { EventCodec } from '../schemas/codec.js';
 import { isPipelineError } from '../schemas/errors.js';
 import { ConfluentRegistry, type RegistryPort } from '../schemas/registry.js';
 import { Applier, add, emptyCounts, type OutcomeCounts } from './apply.js';
-import { backoffDelay, sleep } from '../ops/backoff.js';
-import type { SinkConfig } from './config.js';
+import { backoffDelay, retryBackoff, sleep } from '../ops/backoff.js';
+import { loadSinkConfig, type SinkConfig } from './config.js';
 import { KafkaDeadLetterPublisher } from './dead-letter.js';
 import { rawRecord } from './decode.js';
 import { SinkMetrics } from './metrics.js';
@@ -33,18 +35,23 @@ import { classifyError } from './mysql-errors.js';
 import { MysqlStore } from './mysql-store.js';
 import type { Projection } from './projection.js';
 import { checkProjections, requiredTables } from './validate.js';
-import { startOpsServer, type OpsServer, type ReadinessCheck } from '../ops/http.js';
+import type { OpsServer, ReadinessCheck } from '../ops/http.js';
+import { createKafkaClient } from '../ops/kafka.js';
+import { Lifecycle, type ProcessState } from '../ops/lifecycle.js';
+import { startOpsEndpoint } from '../ops/process-runner.js';
 import { StartupWait, addressOf } from '../ops/startup.js';
 import { createTopicsAndWait, waitForLeaders, withAdmin } from '../ops/topics.js';
 import { HEADERS } from '../schemas/envelope.js';
 import { createLogger } from '../ops/logger.js';
 
-export type SinkState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+/** The one lifecycle state union of both processes (ops/lifecycle.ts). */
+export type SinkState = ProcessState;
 
 export interface StartSinkOptions {
   readonly catalog: Catalog;
   readonly projections: readonly Projection[];
-  readonly config: SinkConfig;
+  /** Default: `loadSinkConfig()` (the environment). */
+  readonly config?: SinkConfig;
   readonly logger?: Logger;
   /** Borrowed clients: the sink does not close what it did not create. */
   readonly kafka?: Kafka;
@@ -72,188 +79,84 @@ export interface SinkHandle {
   stop(): Promise<void>;
 }
 
-export function kafkaLogCreator(log: Logger) {
-  return () =>
-    ({
-      level,
-      log: entry,
-    }: {
-      level: number;
-      log: { message: string } & Record<string, unknown>;
-    }) => {
-      const { message, ...rest } = entry;
-      if (level <= (logLevel.ERROR as number)) log.error(rest, message);
-      else if (level === (logLevel.WARN as number)) log.warn(rest, message);
-      else log.debug(rest, message);
-    };
-}
-
+/** The sink's kafkajs client (ops/kafka.ts). */
 export function createKafka(config: SinkConfig, logger: Logger): Kafka {
-  return new Kafka({
-    clientId: config.clientId,
-    brokers: [...config.kafkaBrokers],
-    logLevel: logLevel.WARN,
-    logCreator: kafkaLogCreator(logger.child({ component: 'kafkajs' })),
-  });
+  return createKafkaClient({ clientId: config.clientId, brokers: config.kafkaBrokers, logger });
 }
 
+/** Starts a sink with the MySQL and Kafka adapters. Resolves once it runs; until MySQL, the broker
+ * and the topics answer it waits (ops/startup.ts), serving `/readyz` as not ready. */
 export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
-  const { config, catalog } = o;
-  const base = o.logger ?? createLogger(config.logLevel);
-  const log = base.child({ component: 'sink' });
-  let state: SinkState = 'starting';
-  const transition = (to: SinkState, fields: Record<string, unknown> = {}): void => {
-    const from = state;
-    state = to;
-    if (to === 'failed') log.error({ from, to, ...fields }, 'sink state changed');
-    else log.info({ from, to, ...fields }, 'sink state changed');
-  };
-  log.info({ state, group: config.groupId }, 'sink starting');
-
-  checkProjections(catalog, o.projections);
-  const topics = config.topics.length > 0 ? [...config.topics] : catalog.topics();
-  const counts = emptyCounts();
-  const abort = new AbortController();
-  const aborted = (): boolean => abort.signal.aborted;
+  const config = o.config ?? loadSinkConfig();
+  const logger = o.logger ?? createLogger(config.logLevel);
+  // Before anything is created: a projection that cannot work is a programming error.
+  checkProjections(o.catalog, o.projections);
   const store = new MysqlStore({
     connection: o.pool ?? o.mysqlUrl ?? config.mysqlUrl,
     poolSize: config.poolSize,
     lockWaitTimeoutMs: config.lockWaitTimeoutMs,
     ...(o.physical ? { physical: o.physical } : {}),
   });
-  const metrics = new SinkMetrics({
-    parked: () => store.countParked(),
-    deadLetters: () => store.countDeadLetters(),
-    lastVerify: () => lastRun(store.pool),
-  });
-  // The base logger, so kafkajs lines carry one `component` key, not two.
-  const kafka = o.kafka ?? createKafka(config, base);
-  const registry = o.registry ?? new ConfluentRegistry(config.schemaRegistryUrl);
-  let producer: Producer | undefined;
-  let consumer: Consumer | undefined;
-  let gapTimer: NodeJS.Timeout | undefined;
-  /** The gap check under way: stop waits for it, so it never logs or queries after the sink stopped. */
-  let gapCheck: Promise<void> | undefined;
-  let ops: OpsServer | undefined;
-  let joined = false;
-  /** When the broker last answered the consumer (a fetch or a heartbeat): readiness goes by it. */
-  let brokerSeenAt = 0;
-  /** Set while a batch is being retried: readiness reports it (MySQL down, locks…). */
-  let retryingSince: number | undefined;
-  let resolveDone!: () => void;
-  let rejectDone!: (e: unknown) => void;
-  const done = new Promise<void>((res, rej) => {
-    resolveDone = res;
-    rejectDone = rej;
-  });
-  done.catch(() => undefined);
-
-  const cleanup = async (): Promise<void> => {
-    await ops?.close().catch(() => undefined);
-    if (gapTimer) clearInterval(gapTimer);
-    await gapCheck?.catch(() => undefined);
-    await consumer?.disconnect().catch((e: unknown) => {
-      log.warn({ err: e }, 'consumer disconnect failed');
-    });
-    await producer?.disconnect().catch((e: unknown) => {
-      log.warn({ err: e }, 'producer disconnect failed');
-    });
-    await store.close().catch((e: unknown) => {
-      log.warn({ err: e }, 'mysql pool close failed');
-    });
-  };
-
-  // Serving /readyz while it waits: not ready, saying for what; then the running checks.
-  const startup = new StartupWait({
-    logger: log,
-    timeoutMs: config.startupTimeoutMs,
-    setting: 'SINK_STARTUP_TIMEOUT_MS',
-    backoff: config.retry,
+  const sink = new Sink({
+    catalog: o.catalog,
+    projections: o.projections,
+    config,
+    logger,
+    store,
+    // The base logger, so kafkajs lines carry one `component` key, not two.
+    kafka: o.kafka ?? createKafka(config, logger),
+    registry: o.registry ?? new ConfluentRegistry(config.schemaRegistryUrl),
+    mysqlAddress: addressOf(o.mysqlUrl ?? config.mysqlUrl),
     ...(o.signal ? { signal: o.signal } : {}),
   });
-  let runningChecks: (() => Promise<Record<string, ReadinessCheck>>) | undefined = undefined;
-  if (config.opsPort !== undefined) {
-    try {
-      ops = await startOpsServer({
-        port: config.opsPort,
-        ...(config.opsHost ? { host: config.opsHost } : {}),
-        registries: [metrics.registry],
-        liveness: () => state !== 'failed',
-        readiness: () =>
-          runningChecks
-            ? runningChecks()
-            : Promise.resolve({
-                state: { ok: false, detail: state },
-                startup: startup.readiness(),
-              }),
-      });
-      log.info({ url: ops.url }, 'operations endpoint: /metrics /healthz /readyz');
-    } catch (e) {
-      // The pipeline matters more than its endpoint: say so loudly and go on.
-      log.error({ err: e, port: config.opsPort }, 'operations endpoint could not start');
-    }
-  }
+  await sink.start();
+  return sink;
+}
 
-  let applier: Applier;
-  try {
-    const brokers = config.kafkaBrokers.join(',');
-    await startup.waitFor([
-      {
-        name: 'mysql',
-        address: addressOf(o.mysqlUrl ?? config.mysqlUrl),
-        check: () => store.checkTables(requiredTables(o.projections)),
-      },
-      {
-        name: 'kafka',
-        address: brokers,
-        check: () =>
-          withAdmin(kafka, async (admin) => {
-            await createTopicsAndWait(admin, [{ topic: config.dltTopic, numPartitions: 1 }]);
-          }),
-      },
-      {
-        // Subscribing to a topic that does not exist fails the consumer: wait until the relay
-        // (which creates them) has run once.
-        name: 'topics',
-        address: `${topics.join(',')} on ${brokers}`,
-        check: () =>
-          withAdmin(kafka, async (admin) => {
-            const have = new Set(await admin.listTopics());
-            const missing = topics.filter((t) => !have.has(t));
-            if (missing.length > 0) {
-              throw new Error(
-                `${missing.join(', ')} ${missing.length === 1 ? 'does' : 'do'} not exist yet (the relay creates the topics)`,
-              );
-            }
-            await waitForLeaders(admin, topics, 10_000);
-          }),
-      },
-    ]);
-    producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    applier = new Applier({
-      store,
-      codec: new EventCodec(catalog, registry),
-      catalog,
-      projections: o.projections,
-      deadLetters: new KafkaDeadLetterPublisher(producer, config.dltTopic),
-      group: config.groupId,
-    });
-    consumer = kafka.consumer({
-      groupId: config.groupId,
-      sessionTimeout: config.sessionTimeoutMs,
-      heartbeatInterval: config.heartbeatIntervalMs,
-      maxBytesPerPartition: 4 * 1024 * 1024,
-    });
-  } catch (e) {
-    // Stopped while waiting is a clean end, not a failure.
-    if (isPipelineError(e, 'stopped')) transition('stopped');
-    else transition('failed', { err: e });
-    await cleanup();
-    throw e;
-  }
-  const c = consumer;
+/** What a sink runs over; `startSink` builds them from the config. */
+export interface SinkParts {
+  readonly catalog: Catalog;
+  readonly projections: readonly Projection[];
+  readonly config: SinkConfig;
+  readonly logger: Logger;
+  /** Owned: closed with the sink (its pool, when one was passed in, is the caller's). */
+  readonly store: MysqlStore;
+  /** The sink creates (and closes) its producer and consumer on it. */
+  readonly kafka: Kafka;
+  readonly registry: RegistryPort;
+  /** MySQL's address, without credentials, for the start-up wait's log lines. */
+  readonly mysqlAddress: string;
+  /** Aborting ends the start-up wait. */
+  readonly signal?: AbortSignal;
+}
 
+type Offsets = Map<string, string | null>;
+type Records = ReturnType<typeof rawRecord>[];
+
+export class Sink implements SinkHandle {
+  readonly counts = emptyCounts();
+  readonly metrics: Registry;
+  readonly done: Promise<void>;
+  private readonly m: SinkMetrics;
+  private readonly log: Logger;
+  private readonly lifecycle: Lifecycle;
+  private readonly topics: string[];
+  private readonly abort = new AbortController();
+  private readonly startup: StartupWait;
+  private applierOf: Applier | undefined;
+  private producer: Producer | undefined;
+  private consumer: Consumer | undefined;
+  private gapTimer: NodeJS.Timeout | undefined;
+  /** The gap check under way: stop waits for it, so it never logs or queries after the sink stopped. */
+  private gapCheck: Promise<void> | undefined;
+  private ops: OpsServer | undefined;
+  /** Set once running: `/readyz` reports the running checks from then on, the start-up before. */
+  private checksRunning = false;
+  private joined = false;
+  /** When the broker last answered the consumer (a fetch or a heartbeat): readiness goes by it. */
+  private brokerSeenAt = 0;
+  /** Set while a batch is being retried: readiness reports it (MySQL down, locks…). */
+  private retryingSince: number | undefined;
   /**
    * Each assignment (the first join and every rebalance) starts from MySQL's offsets: they are
    * loaded and sought to for every assigned partition MySQL has one for, before a batch of that
@@ -262,47 +165,263 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
    * others keep Kafka's committed offset (or the earliest). kafkajs can only seek once `run()`
    * started, and applies a seek at its next fetch: a batch fetched before is stale, and dropped.
    */
-  type Offsets = Map<string, string | null>;
-  let assignment: { ready: Promise<Offsets | undefined>; offsets?: Offsets } = {
+  private assignment: { ready: Promise<Offsets | undefined>; offsets?: Offsets } = {
     ready: Promise.resolve(new Map()),
   };
-  let generation = 0;
-  const loadOffsets = async (
-    partitions: Readonly<Record<string, readonly number[]>>,
-  ): Promise<Offsets | undefined> => {
-    const next: Offsets = new Map();
-    for (const [topic, assigned] of Object.entries(partitions)) {
-      let stored: Map<number, string> | undefined;
-      for (let attempt = 1; stored === undefined; attempt++) {
-        try {
-          stored = await store.load(config.groupId, topic);
-        } catch (e) {
-          const err = classifyError(e);
-          if (!err.retriable) throw err;
-          if (aborted()) return undefined;
-          log.warn(
-            { topic, attempt, err: err.message },
-            "loading MySQL's offsets failed, retrying",
-          );
-          await sleep(backoffDelay(attempt, config.retry), abort.signal);
-        }
-      }
-      for (const partition of assigned)
-        next.set(`${topic}:${partition}`, stored.get(partition) ?? null);
+  private generation = 0;
+
+  constructor(private readonly parts: SinkParts) {
+    const { config, catalog, store } = parts;
+    this.log = parts.logger.child({ component: 'sink' });
+    this.topics = config.topics.length > 0 ? [...config.topics] : catalog.topics();
+    this.m = new SinkMetrics({
+      parked: () => store.countParked(),
+      deadLetters: () => store.countDeadLetters(),
+      lastVerify: () => lastRun(store.pool),
+    });
+    this.metrics = this.m.registry;
+    this.lifecycle = new Lifecycle({
+      log: this.log,
+      graceMs: config.stopGraceMs,
+      fields: { group: config.groupId },
+      drain: async () => {
+        this.abort.abort();
+        await this.consumer?.stop();
+      },
+      close: () => this.cleanup(),
+    });
+    this.done = this.lifecycle.done;
+    // Serving /readyz while it waits: not ready, saying for what; then the running checks.
+    this.startup = new StartupWait({
+      logger: this.log,
+      timeoutMs: config.startupTimeoutMs,
+      setting: 'SINK_STARTUP_TIMEOUT_MS',
+      backoff: retryBackoff(config),
+      ...(parts.signal ? { signal: parts.signal } : {}),
+    });
+  }
+
+  get state(): SinkState {
+    return this.lifecycle.state;
+  }
+
+  get opsUrl(): string | undefined {
+    return this.ops?.url;
+  }
+
+  get applier(): Applier {
+    if (!this.applierOf) throw new Error('the sink has not started');
+    return this.applierOf;
+  }
+
+  /** Waits for MySQL, the broker and the topics, joins the group and runs. Resolves once running. */
+  async start(): Promise<void> {
+    const { config, kafka, store, catalog, projections } = this.parts;
+    this.ops = await startOpsEndpoint({
+      port: config.opsPort,
+      host: config.opsHost,
+      log: this.log,
+      registries: [this.m.registry],
+      liveness: () => this.state !== 'failed',
+      readiness: () => this.readiness(),
+    });
+    const topics = this.topics;
+    let c: Consumer;
+    try {
+      const brokers = config.kafkaBrokers.join(',');
+      await this.startup.waitFor([
+        {
+          name: 'mysql',
+          address: this.parts.mysqlAddress,
+          check: () => store.checkTables(requiredTables(projections)),
+        },
+        {
+          name: 'kafka',
+          address: brokers,
+          check: () =>
+            withAdmin(kafka, async (admin) => {
+              await createTopicsAndWait(admin, [{ topic: config.dltTopic, numPartitions: 1 }]);
+            }),
+        },
+        {
+          // Subscribing to a topic that does not exist fails the consumer: wait until the relay
+          // (which creates them) has run once.
+          name: 'topics',
+          address: `${topics.join(',')} on ${brokers}`,
+          check: () =>
+            withAdmin(kafka, async (admin) => {
+              const have = new Set(await admin.listTopics());
+              const missing = topics.filter((t) => !have.has(t));
+              if (missing.length > 0) {
+                throw new Error(
+                  `${missing.join(', ')} ${missing.length === 1 ? 'does' : 'do'} not exist yet (the relay creates the topics)`,
+                );
+              }
+              await waitForLeaders(admin, topics, 10_000);
+            }),
+        },
+      ]);
+      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      this.producer = producer;
+      await producer.connect();
+      const applier = new Applier({
+        store,
+        codec: new EventCodec(catalog, this.parts.registry),
+        catalog,
+        projections,
+        deadLetters: new KafkaDeadLetterPublisher(producer, config.dltTopic),
+        group: config.groupId,
+      });
+      c = kafka.consumer({
+        groupId: config.groupId,
+        sessionTimeout: config.sessionTimeoutMs,
+        heartbeatInterval: config.heartbeatIntervalMs,
+        maxBytesPerPartition: 4 * 1024 * 1024,
+      });
+      this.consumer = c;
+      this.applierOf = applier;
+    } catch (e) {
+      // Stopped while waiting is a clean end, not a failure.
+      if (isPipelineError(e, 'stopped')) await this.lifecycle.stop();
+      else await this.lifecycle.fail(e);
+      throw e;
     }
-    return next;
-  };
-  c.on(c.events.GROUP_JOIN, (ev) => {
-    joined = true;
-    brokerSeenAt = Date.now();
-    const partitions = ev.payload.memberAssignment;
-    log.info({ assignment: partitions }, 'partitions assigned');
-    const current = ++generation;
-    const a: typeof assignment = { ready: loadOffsets(partitions) };
-    assignment = a;
+
+    c.on(c.events.GROUP_JOIN, (ev) => {
+      this.assigned(c, ev.payload.memberAssignment);
+    });
+    try {
+      await c.connect();
+      for (const topic of topics) await c.subscribe({ topic, fromBeginning: true });
+      c.on(c.events.CRASH, (ev) => {
+        // A restart rejoins the group (GROUP_JOIN): not ready until then.
+        this.joined = false;
+        if (!ev.payload.restart) this.fail(ev.payload.error);
+      });
+      for (const event of [c.events.FETCH, c.events.HEARTBEAT]) {
+        c.on(event, () => {
+          this.brokerSeenAt = Date.now();
+        });
+      }
+      await c.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: config.partitionsConcurrently,
+        eachBatch: (p) => this.eachBatch(p),
+      });
+    } catch (e) {
+      await this.lifecycle.fail(e);
+      throw e;
+    }
+    this.startGapChecks();
+    this.checksRunning = true;
+    this.lifecycle.running({ topics });
+  }
+
+  /** Idempotent (ops/lifecycle.ts): drains the batch in flight for `stopGraceMs`, then closes. */
+  stop(): Promise<void> {
+    return this.lifecycle.stop(() => ({ counts: this.counts }));
+  }
+
+  private aborted(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  private fail(e: unknown): void {
+    this.abort.abort();
+    void this.lifecycle.fail(e, () => this.consumer?.stop() ?? Promise.resolve());
+  }
+
+  private async cleanup(): Promise<void> {
+    await this.ops?.close().catch(() => undefined);
+    if (this.gapTimer) clearInterval(this.gapTimer);
+    await this.gapCheck?.catch(() => undefined);
+    await this.consumer?.disconnect().catch((e: unknown) => {
+      this.log.warn({ err: e }, 'consumer disconnect failed');
+    });
+    await this.producer?.disconnect().catch((e: unknown) => {
+      this.log.warn({ err: e }, 'producer disconnect failed');
+    });
+    await this.parts.store.close().catch((e: unknown) => {
+      this.log.warn({ err: e }, 'mysql pool close failed');
+    });
+  }
+
+  private async readiness(): Promise<Record<string, ReadinessCheck>> {
+    if (!this.checksRunning) {
+      return { state: { ok: false, detail: this.state }, startup: this.startup.readiness() };
+    }
+    return {
+      state: { ok: this.state === 'running', detail: this.state },
+      consumer: this.consumerCheck(),
+      mysql: await this.parts.store.ping().then(
+        () => ({ ok: true }),
+        (e: unknown) => ({ ok: false, detail: classifyError(e).message }),
+      ),
+      applying: this.retryingSince
+        ? { ok: false, detail: `retrying a batch for ${Date.now() - this.retryingSince} ms` }
+        : { ok: true },
+    };
+  }
+
+  private consumerCheck(): ReadinessCheck {
+    // A fetch ends within its wait (5 s) and heartbeats go every heartbeatInterval: this much
+    // silence means the broker is unreachable (the consumer is retrying or reconnecting), not idle.
+    const brokerSilentMs = Math.max(15_000, 3 * this.parts.config.heartbeatIntervalMs);
+    if (!this.joined) return { ok: false, detail: 'not in the group (joining or reconnecting)' };
+    const silent = Date.now() - this.brokerSeenAt;
+    return silent < brokerSilentMs
+      ? { ok: true, detail: 'joined' }
+      : {
+          ok: false,
+          detail: `no fetch or heartbeat answered for ${silent} ms: broker unreachable`,
+        };
+  }
+
+  private startGapChecks(): void {
+    const { config } = this.parts;
+    if (config.gapTimeoutMs < 0) return;
+    const applier = this.applier;
+    this.gapTimer = setInterval(
+      () => {
+        if (this.gapCheck) return;
+        this.gapCheck = applier
+          .expireGaps(config.gapTimeoutMs)
+          .then(
+            (n) => {
+              if (n > 0) {
+                this.counts.dead_lettered += n;
+                this.m.events.inc({ outcome: 'dead_lettered' }, n);
+                this.log.warn(
+                  { aggregates: n },
+                  'version gaps timed out: dead-lettered and parked',
+                );
+              }
+            },
+            (e: unknown) => {
+              this.log.warn({ err: e }, 'gap check failed');
+            },
+          )
+          .finally(() => {
+            this.gapCheck = undefined;
+          });
+      },
+      Math.min(config.gapCheckIntervalMs, Math.max(100, config.gapTimeoutMs)),
+    );
+    this.gapTimer.unref();
+  }
+
+  /** A new assignment: MySQL's offsets are loaded and sought to (see `assignment`). */
+  private assigned(c: Consumer, partitions: Readonly<Record<string, readonly number[]>>): void {
+    this.joined = true;
+    this.brokerSeenAt = Date.now();
+    this.log.info({ assignment: partitions }, 'partitions assigned');
+    const current = ++this.generation;
+    const a: typeof this.assignment = { ready: this.loadOffsets(partitions) };
+    this.assignment = a;
     a.ready = a.ready.then((offsets) => {
       // A newer assignment seeks for itself.
-      if (!offsets || current !== generation) return offsets;
+      if (!offsets || current !== this.generation) return offsets;
       const from: Record<string, string> = {};
       for (const [topic, assigned] of Object.entries(partitions)) {
         for (const partition of assigned) {
@@ -312,49 +431,67 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
           from[`${topic}:${partition}`] = offset;
         }
       }
-      log.info({ offsets: from }, 'starting from the offsets stored in MySQL');
+      this.log.info({ offsets: from }, 'starting from the offsets stored in MySQL');
       a.offsets = offsets;
       return offsets;
     });
-    a.ready.catch(fail);
-  });
+    a.ready.catch((e: unknown) => {
+      this.fail(e);
+    });
+  }
+
+  private async loadOffsets(
+    partitions: Readonly<Record<string, readonly number[]>>,
+  ): Promise<Offsets | undefined> {
+    const { config, store } = this.parts;
+    const next: Offsets = new Map();
+    for (const [topic, assigned] of Object.entries(partitions)) {
+      let stored: Map<number, string> | undefined;
+      for (let attempt = 1; stored === undefined; attempt++) {
+        try {
+          stored = await store.load(config.groupId, topic);
+        } catch (e) {
+          const err = classifyError(e);
+          if (!err.retriable) throw err;
+          if (this.aborted()) return undefined;
+          this.log.warn(
+            { topic, attempt, err: err.message },
+            "loading MySQL's offsets failed, retrying",
+          );
+          await sleep(backoffDelay(attempt, retryBackoff(config)), this.abort.signal);
+        }
+      }
+      for (const partition of assigned)
+        next.set(`${topic}:${partition}`, stored.get(partition) ?? null);
+    }
+    return next;
+  }
 
   /** MySQL's offsets of the current assignment, heartbeating while they load (MySQL may be down);
    * none when the sink stops or the group rebalanced meanwhile (the batch is not ours to apply). */
-  const assignedOffsets = async (p: EachBatchPayload): Promise<Offsets | undefined> => {
-    const a = assignment;
+  private async assignedOffsets(p: EachBatchPayload): Promise<Offsets | undefined> {
+    const a = this.assignment;
     if (a.offsets) return a.offsets;
     for (;;) {
       const got = await Promise.race([
         a.ready.then((offsets) => ({ offsets })),
-        sleep(config.heartbeatIntervalMs, abort.signal).then(() => undefined),
+        sleep(this.parts.config.heartbeatIntervalMs, this.abort.signal).then(() => undefined),
       ]);
-      if (a !== assignment || aborted()) return undefined;
+      if (a !== this.assignment || this.aborted()) return undefined;
       if (got) return got.offsets;
       await p.heartbeat();
     }
-  };
-
-  const fail = (e: unknown): void => {
-    if (state === 'failed' || state === 'stopped') return;
-    transition('failed', { err: e });
-    abort.abort();
-    void (async () => {
-      await c.stop().catch(() => undefined);
-      await cleanup();
-      rejectDone(e);
-    })();
-  };
+  }
 
   /** End-to-end latency and one debug line per event (with its trace id) once its batch committed. */
-  const observeCommitted = (records: readonly ReturnType<typeof rawRecord>[]): void => {
+  private observeCommitted(records: Readonly<Records>): void {
     const now = Date.now();
     for (const r of records) {
       const occurred = Date.parse(r.headers[HEADERS.occurredAt] ?? '');
-      if (!Number.isNaN(occurred)) metrics.endToEnd.observe(Math.max(0, now - occurred) / 1000);
-      if (log.isLevelEnabled('debug')) {
+      if (!Number.isNaN(occurred)) this.m.endToEnd.observe(Math.max(0, now - occurred) / 1000);
+      if (this.log.isLevelEnabled('debug')) {
         const traceId = r.headers[HEADERS.traceparent]?.split('-')[1];
-        log.debug(
+        this.log.debug(
           {
             eventId: r.headers[HEADERS.eventId],
             aggregateId: r.headers[HEADERS.aggregateId],
@@ -368,14 +505,13 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
         );
       }
     }
-  };
+  }
 
-  const applyWithRetry = async (
-    p: EachBatchPayload,
-    records: ReturnType<typeof rawRecord>[],
-  ): Promise<boolean> => {
+  private async applyWithRetry(p: EachBatchPayload, records: Records): Promise<boolean> {
+    const { config } = this.parts;
+    const applier = this.applier;
     for (let attempt = 1; ; attempt++) {
-      if (abort.signal.aborted || !p.isRunning() || p.isStale()) return false;
+      if (this.aborted() || !p.isRunning() || p.isStale()) return false;
       const started = process.hrtime.bigint();
       // One span per transaction, linked to each event's trace (W3C headers from the command), and
       // a child of that trace when all its events come from one. A no-op unless the application
@@ -400,13 +536,13 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
         const got = await applier.applyBatch(records).finally(() => {
           span.end();
         });
-        retryingSince = undefined;
-        metrics.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-        metrics.record(got);
-        add(counts, got);
-        observeCommitted(records);
+        this.retryingSince = undefined;
+        this.m.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+        this.m.record(got);
+        add(this.counts, got);
+        this.observeCommitted(records);
         if (got.dead_lettered > 0)
-          log.warn(
+          this.log.warn(
             { ...where(records), deadLettered: got.dead_lettered },
             'events dead-lettered, aggregates parked',
           );
@@ -415,28 +551,29 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
         const err = classifyError(e, where(records));
         span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
         if (!err.retriable) throw err;
-        metrics.retries.inc();
-        retryingSince ??= Date.now();
-        const delay = backoffDelay(attempt, config.retry);
-        log.warn(
+        this.m.retries.inc();
+        this.retryingSince ??= Date.now();
+        const delay = backoffDelay(attempt, retryBackoff(config));
+        this.log.warn(
           { ...where(records), attempt, delayMs: delay, err: err.message },
           'batch failed, retrying',
         );
         // Back off while heartbeating: the partition stays ours, nothing is committed or skipped.
         const until = Date.now() + delay;
-        while (Date.now() < until && !aborted()) {
-          await sleep(Math.min(config.heartbeatIntervalMs, until - Date.now()), abort.signal);
+        while (Date.now() < until && !this.aborted()) {
+          await sleep(Math.min(config.heartbeatIntervalMs, until - Date.now()), this.abort.signal);
           await p.heartbeat();
         }
       }
     }
-  };
+  }
 
-  const eachBatch = async (p: EachBatchPayload): Promise<void> => {
+  private async eachBatch(p: EachBatchPayload): Promise<void> {
+    const { config } = this.parts;
     const { topic, partition } = p.batch;
     const tp = `${topic}:${partition}`;
     try {
-      const stored = await assignedOffsets(p);
+      const stored = await this.assignedOffsets(p);
       // Stale: a seek to MySQL's offset is pending, and kafkajs fetches again from there.
       if (!stored || p.isStale()) return;
       const next = stored.get(tp) ?? null;
@@ -450,7 +587,7 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
         const chunk = messages.slice(i, i + config.batchSize);
         const last = chunk[chunk.length - 1];
         if (!last) break;
-        const ok = await applyWithRetry(
+        const ok = await this.applyWithRetry(
           p,
           chunk.map((m) => rawRecord(topic, partition, m)),
         );
@@ -459,135 +596,24 @@ export async function startSink(o: StartSinkOptions): Promise<SinkHandle> {
         stored.set(tp, after);
         p.resolveOffset(last.offset);
         const labels = { topic, partition: String(partition) };
-        metrics.lastOffset.set(labels, Number(last.offset));
-        metrics.lag.set(labels, Math.max(0, Number(BigInt(p.batch.highWatermark) - BigInt(after))));
-        await c.commitOffsets([{ topic, partition, offset: after }]).catch((e: unknown) => {
-          log.debug({ err: e, topic, partition }, 'kafka offset commit failed (MySQL has it)');
-        });
+        this.m.lastOffset.set(labels, Number(last.offset));
+        this.m.lag.set(labels, Math.max(0, Number(BigInt(p.batch.highWatermark) - BigInt(after))));
+        await this.consumer
+          ?.commitOffsets([{ topic, partition, offset: after }])
+          .catch((e: unknown) => {
+            this.log.debug(
+              { err: e, topic, partition },
+              'kafka offset commit failed (MySQL has it)',
+            );
+          });
         await p.heartbeat();
       }
     } catch (e) {
       if (isRebalance(e)) throw e;
       if (isPipelineError(e) && e.retriable) throw e;
-      fail(e);
+      this.fail(e);
     }
-  };
-
-  try {
-    await c.connect();
-    for (const topic of topics) await c.subscribe({ topic, fromBeginning: true });
-    c.on(c.events.CRASH, (ev) => {
-      // A restart rejoins the group (GROUP_JOIN): not ready until then.
-      joined = false;
-      if (!ev.payload.restart) fail(ev.payload.error);
-    });
-    for (const event of [c.events.FETCH, c.events.HEARTBEAT]) {
-      c.on(event, () => {
-        brokerSeenAt = Date.now();
-      });
-    }
-    await c.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: config.partitionsConcurrently,
-      eachBatch,
-    });
-  } catch (e) {
-    transition('failed', { err: e });
-    await cleanup();
-    throw e;
   }
-  if (config.gapTimeoutMs >= 0) {
-    gapTimer = setInterval(
-      () => {
-        if (gapCheck) return;
-        gapCheck = applier
-          .expireGaps(config.gapTimeoutMs)
-          .then(
-            (n) => {
-              if (n > 0) {
-                counts.dead_lettered += n;
-                metrics.events.inc({ outcome: 'dead_lettered' }, n);
-                log.warn({ aggregates: n }, 'version gaps timed out: dead-lettered and parked');
-              }
-            },
-            (e: unknown) => {
-              log.warn({ err: e }, 'gap check failed');
-            },
-          )
-          .finally(() => {
-            gapCheck = undefined;
-          });
-      },
-      Math.min(config.gapCheckIntervalMs, Math.max(100, config.gapTimeoutMs)),
-    );
-    gapTimer.unref();
-  }
-  transition('running', { topics });
-  // A fetch ends within its wait (5 s) and heartbeats go every heartbeatInterval: this much silence
-  // means the broker is unreachable (the consumer is retrying or reconnecting), not that it is idle.
-  const brokerSilentMs = Math.max(15_000, 3 * config.heartbeatIntervalMs);
-  const consumerCheck = (): { ok: boolean; detail: string } => {
-    if (!joined) return { ok: false, detail: 'not in the group (joining or reconnecting)' };
-    const silent = Date.now() - brokerSeenAt;
-    return silent < brokerSilentMs
-      ? { ok: true, detail: 'joined' }
-      : {
-          ok: false,
-          detail: `no fetch or heartbeat answered for ${silent} ms: broker unreachable`,
-        };
-  };
-  runningChecks = async () => ({
-    state: { ok: state === 'running', detail: state },
-    consumer: consumerCheck(),
-    mysql: await store.ping().then(
-      () => ({ ok: true }),
-      (e: unknown) => ({ ok: false, detail: classifyError(e).message }),
-    ),
-    applying: retryingSince
-      ? { ok: false, detail: `retrying a batch for ${Date.now() - retryingSince} ms` }
-      : { ok: true },
-  });
-
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      if (state === 'stopped' || state === 'failed') {
-        await done.catch(() => undefined);
-        return;
-      }
-      transition('draining');
-      abort.abort();
-      let timer: NodeJS.Timeout | undefined;
-      const grace = new Promise<'timeout'>((r) => {
-        timer = setTimeout(() => {
-          r('timeout');
-        }, config.stopGraceMs);
-      });
-      const drained = await Promise.race([c.stop().then(() => 'ok' as const), grace]);
-      clearTimeout(timer);
-      if (drained === 'timeout')
-        log.warn({ graceMs: config.stopGraceMs }, 'batch did not drain in time; disconnecting');
-      await cleanup();
-      transition('stopped', { counts });
-      resolveDone();
-    })();
-    return stopping;
-  };
-
-  return {
-    get state() {
-      return state;
-    },
-    counts,
-    metrics: metrics.registry,
-    get opsUrl() {
-      return ops?.url;
-    },
-    applier,
-    done,
-    stop,
-  };
 }
 
 const tracer = trace.getTracer('cqrs-sync-sink');

@@ -4,7 +4,7 @@ import { PipelineError } from '../schemas/errors.js';
 import { demoAggregates } from '../demo/domain/definitions.js';
 import { demoProjections } from '../demo/read-model/projections.js';
 import { backoffDelay, sleep } from '../ops/backoff.js';
-import { loadSinkConfig } from './config.js';
+import { checkSinkConfig, loadSinkConfig } from './config.js';
 import { dltHeaders } from './dead-letter.js';
 import { checksumOf, splitStatements } from './migrations.js';
 import { classifyError, isRetriableSqlError } from './mysql-errors.js';
@@ -303,6 +303,21 @@ describe('configuration and helpers', () => {
     expect(() =>
       loadSinkConfig({ ...env, SINK_RETRY_INITIAL_MS: '9', SINK_RETRY_MAX_MS: '5' }),
     ).toThrow(/RETRY/);
+  });
+
+  it('names what the relay also has as the relay does; checks configs built in code too', () => {
+    const c = loadSinkConfig({ ...env, LOG_LEVEL: 'debug' });
+    expect(c).toMatchObject({
+      logLevel: 'debug',
+      stopGraceMs: 30_000,
+      retryInitialMs: 200,
+      retryMaxMs: 30_000,
+      retryFactor: 2,
+    });
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(() => checkSinkConfig({ ...c, heartbeatIntervalMs: c.sessionTimeoutMs })).toThrow(
+      /at most a third/,
+    );
   });
 
   it('backs off exponentially with jitter, capped', async () => {

@@ -41,7 +41,6 @@ beforeAll(async () => {
       SINK_RETRY_MAX_MS: '1000',
       SINK_RETRY_INITIAL_MS: '100',
       LOG_LEVEL: 'fatal',
-      RELAY_LOG_LEVEL: 'fatal',
     },
     logger: pino({ level: 'fatal' }),
   });

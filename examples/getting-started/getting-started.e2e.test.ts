@@ -72,7 +72,6 @@ it('runs the getting-started example from the packed package', async () => {
       EXAMPLE_DATABASE: uniqueName('tasks'),
       SINK_GROUP_ID: uniqueName('getting-started'),
       LOG_LEVEL: 'warn',
-      RELAY_LOG_LEVEL: 'warn',
     },
   });
   if (run.status !== 0) console.error(run.stdout, run.stderr);

@@ -211,10 +211,10 @@ export function pipelineChildren(
         ...common,
         MONGODB_URI: servers.mongodbUri,
         RELAY_OUTBOX_DATABASE: run,
-        RELAY_LOG_LEVEL: 'info',
+        LOG_LEVEL: 'info',
         ...extra.relay,
       },
-      'relay state',
+      'state changed',
     ),
     sink: new Child(
       'sink',
@@ -228,7 +228,7 @@ export function pipelineChildren(
         LOG_LEVEL: 'info',
         ...extra.sink,
       },
-      'sink starting',
+      'state changed',
     ),
   };
 }
