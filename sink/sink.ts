@@ -298,11 +298,13 @@ export class Sink implements SinkHandle {
         this.joined = false;
         if (!ev.payload.restart) this.fail(ev.payload.error);
       });
-      for (const event of [c.events.FETCH, c.events.HEARTBEAT]) {
-        c.on(event, () => {
-          this.brokerSeenAt = Date.now();
-        });
-      }
+      // A broker's answer to any request (fetch, heartbeat, metadata) is what shows it reachable.
+      // Not FETCH: kafkajs emits it for fetches that reached no broker too (a fetcher with no
+      // partitions sleeps maxWaitTime and "fetches" nothing; a closed connection is swallowed), so
+      // with the broker down it kept readiness green.
+      c.on(c.events.REQUEST, () => {
+        this.brokerSeenAt = Date.now();
+      });
       await c.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
@@ -365,7 +367,7 @@ export class Sink implements SinkHandle {
   }
 
   private consumerCheck(): ReadinessCheck {
-    // A fetch ends within its wait (5 s) and heartbeats go every heartbeatInterval: this much
+    // A fetch is answered within its wait (5 s) and heartbeats go every heartbeatInterval: this much
     // silence means the broker is unreachable (the consumer is retrying or reconnecting), not idle.
     const brokerSilentMs = Math.max(15_000, 3 * this.parts.config.heartbeatIntervalMs);
     if (!this.joined) return { ok: false, detail: 'not in the group (joining or reconnecting)' };
