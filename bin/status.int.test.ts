@@ -7,7 +7,7 @@ import pino from 'pino';
 import { sinkCli } from '../sink/cli.js';
 import { MysqlStore } from '../sink/mysql-store.js';
 import { sinkTestEnv, type SinkTestEnv } from '../sink/test-harness.js';
-import { DemoHistory, testProjections } from '../sink/testing.js';
+import { ShopHistory, testProjections } from '../sink/testing.js';
 import { testServers, uniqueName, waitFor } from '../test/support/servers.js';
 import { formatStatus, readStatus, statusCli } from './status.js';
 
@@ -40,7 +40,7 @@ it('reads backlog, lag per partition, dead letters and parked aggregates from th
     ...customerEntries(t.codec, ['s-2'], 1, 3),
     ...customerEntries(t.codec, ['s-3'], 1, 1).map((e) => ({ ...e, status: 'failed' })),
   ]);
-  const h = new DemoHistory();
+  const h = new ShopHistory();
   await t.send([
     h.customerRegistered('c-1', 'A', 'a@x.io'),
     h.customerRegistered('c-2', 'B', 'b@x.io'),
@@ -97,7 +97,7 @@ it('reads backlog, lag per partition, dead letters and parked aggregates from th
 }, 60_000);
 
 it("shows MySQL's and Kafka's committed offset per partition, lag after MySQL's, and flags where they differ", async () => {
-  const h = new DemoHistory();
+  const h = new ShopHistory();
   await t.send([
     h.customerRegistered('o-1', 'A', 'a@x.io'),
     h.customerRegistered('o-2', 'B', 'b@x.io'),
@@ -239,7 +239,7 @@ it('counts dead letters as dlq list does: held rows of kind dead, not dead-lette
     return out.join('\n');
   };
   const sink = await t.start();
-  const h = new DemoHistory();
+  const h = new ShopHistory();
   // Too long a name: dead-lettered (held in MySQL and copied to the dead-letter topic).
   await t.send([h.customerRegistered('c-dead', 'y'.repeat(400), 'd@x.io')]);
   await waitFor(

@@ -10,8 +10,8 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
-import { demoCommands } from '../demo/domain/commands.js';
-import { demoMigrations } from '../demo/read-model/projections.js';
+import { shopCommands } from '../test/support/shop.js';
+import { SHOP_MIGRATIONS } from '../test/support/shop-read-model.js';
 import { type Stack } from '../infra/local/stack.js';
 import { startOwnStack } from '../test/support/own-stack.js';
 import type { ServerHandle } from '../infra/local/types.js';
@@ -110,7 +110,7 @@ async function pipeline(
     ownMysql ? (stack.env.MYSQL_URL ?? '') : shared.mysqlUrl,
     ownMysql ? (stack.env.MYSQL_SINK_URL ?? '') : shared.mysqlSinkUrl,
     run,
-    [await demoMigrations(), APPLIED_LOG_MIGRATIONS],
+    [SHOP_MIGRATIONS, APPLIED_LOG_MIGRATIONS],
   );
   const store = new MongoWriteStore({
     client: mongo,
@@ -118,7 +118,7 @@ async function pipeline(
     logger: pino({ level: 'silent' }),
   });
   await store.init(['Customer']);
-  const commands = demoCommands(store, codec);
+  const commands = shopCommands(store, codec);
   const [relayPort, sinkPort] = [await freePort(), await freePort()];
   const kafkaBrokers =
     use.kafka === 'own' ? (stack.env.KAFKA_BROKERS ?? '').split(',') : shared.kafkaBrokers;

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { MongoClient, type Db } from 'mongodb';
 import { pino } from 'pino';
-import { demoCommands, type DemoCommands } from '../demo/domain/commands.js';
+import { shopCommands, type ShopCommands } from '../test/support/shop.js';
 import { loadHarnessConfig } from '../infra/local/config.js';
 import { startStack, type Stack } from '../infra/local/stack.js';
 import { EventCodec } from '../schemas/codec.js';
@@ -41,12 +41,12 @@ async function setup() {
   const db = client.db(database);
   const store = new MongoWriteStore({ client, database, logger });
   await store.init(['Customer']);
-  return { database, prefix, catalog, codec, db, commands: demoCommands(store, codec) };
+  return { database, prefix, catalog, codec, db, commands: shopCommands(store, codec) };
 }
 
 /** Versions `from`..`to` of each customer, through the write side (1 registers, then renames). */
 async function commit(
-  commands: DemoCommands,
+  commands: ShopCommands,
   ids: readonly string[],
   from: number,
   to: number,

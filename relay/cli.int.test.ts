@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
-import { demoCommands } from '../demo/domain/commands.js';
+import { shopCommands } from '../test/support/shop.js';
 import { EventCodec } from '../schemas/codec.js';
 import { ConfluentRegistry } from '../schemas/registry.js';
 import { testServers, uniqueName, waitFor } from '../test/support/servers.js';
@@ -100,7 +100,7 @@ describe('relay CLI', () => {
   it('snapshot: publishes the aggregate documents’ state and reports the count', async () => {
     const { database, catalog, codec, env } = await setup();
     const store = new MongoWriteStore({ client, database, logger: pino({ level: 'silent' }) });
-    const commands = demoCommands(store, codec);
+    const commands = shopCommands(store, codec);
     for (const id of ['n-1', 'n-2']) {
       await commands.RegisterCustomer({
         commandId: id,

@@ -3,60 +3,26 @@
  * deterministic: the write lands between the relay's read and its mark. And fencing: a relay whose
  * lease was taken over cannot change a document the newer relay changed.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { MongoClient, type CommandStartedEvent, type Db } from 'mongodb';
 import { pino } from 'pino';
-import { demoCommands } from '../demo/domain/commands.js';
-import { EventCodec } from '../schemas/codec.js';
 import type { AggregateDocument } from '../schemas/outbox-entry.js';
-import { ConfluentRegistry } from '../schemas/registry.js';
-import { testServers, uniqueName, waitFor } from '../test/support/servers.js';
-import { MongoWriteStore } from '../write/mongo-store.js';
-import { relayCollections } from './config.js';
+import { testServers, waitFor } from '../test/support/servers.js';
 import { KafkaPublisher } from './kafka-publisher.js';
-import { MongoLeaseStore, MongoOutboxSource } from './mongo-outbox.js';
+import { MongoLeaseStore } from './mongo-outbox.js';
 import type { EntryRef } from './ports.js';
 import { Relay } from './relay.js';
 import { kafkaClient } from './start.js';
-import {
-  appendEntries,
-  checkOrder,
-  customerEntries,
-  readTopics,
-  testCatalog,
-  testRelayConfig,
-} from './testing.js';
+import { appendEntries, checkOrder, customerEntries, readTopics } from './testing.js';
+import { mongoClientPerFile, relayTestEnv, shopWriteSide } from './test-harness.js';
 
 const servers = testServers();
 const logger = pino({ level: 'warn' });
-let client: MongoClient;
-
-beforeAll(async () => {
-  client = new MongoClient(servers.mongodbUri);
-  await client.connect();
-});
-afterAll(async () => {
-  await client.close();
-});
+const client = mongoClientPerFile();
 
 async function setup() {
-  const database = uniqueName('relaymark');
-  const catalog = testCatalog(uniqueName('m'));
-  const codec = new EventCodec(catalog, new ConfluentRegistry(servers.schemaRegistryUrl));
-  await codec.registerAll();
-  const db = client.db(database);
-  const store = new MongoWriteStore({ client, database, logger });
-  await store.init(['Customer', 'Order']);
-  const config = testRelayConfig(servers, database);
-  const source = (on: Db = db): MongoOutboxSource =>
-    new MongoOutboxSource(on, {
-      collections: relayCollections(
-        catalog.aggregates.map((a) => a.type),
-        config,
-      ),
-      name: config.name,
-    });
-  return { database, db, catalog, codec, config, source, commands: demoCommands(store, codec) };
+  const env = await relayTestEnv(client, { database: 'relaymark', prefix: 'm' });
+  return { ...env, commands: await shopWriteSide(client, env, logger) };
 }
 
 interface Sent {

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
-import { demoCommands } from '../demo/domain/commands.js';
+import { shopCommands } from '../test/support/shop.js';
 import { type Stack } from '../infra/local/stack.js';
 import { startOwnStack } from '../test/support/own-stack.js';
 import { sinkTestEnv, type SinkTestEnv } from '../sink/test-harness.js';
@@ -44,7 +44,7 @@ it('relay and sink are unready while the broker is stopped, and ready again once
   const database = uniqueName('readiness');
   const store = new MongoWriteStore({ client, database, logger });
   await store.init(['Customer']);
-  const commands = demoCommands(store, t.codec);
+  const commands = shopCommands(store, t.codec);
   const register = (id: string) =>
     commands.RegisterCustomer({ commandId: id, customerId: id, name: 'N', email: `${id}@x.io` });
 

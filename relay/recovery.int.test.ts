@@ -1,57 +1,27 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { MongoClient } from 'mongodb';
+import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
-import { EventCodec } from '../schemas/codec.js';
-import { ConfluentRegistry } from '../schemas/registry.js';
-import { testServers, uniqueName, waitFor } from '../test/support/servers.js';
+import { testServers, waitFor } from '../test/support/servers.js';
 import { KafkaPublisher } from './kafka-publisher.js';
-import { MongoCheckpointStore, MongoLeaseStore, MongoOutboxSource } from './mongo-outbox.js';
+import { MongoCheckpointStore, MongoLeaseStore } from './mongo-outbox.js';
 import type { ChangeFeedHandlers, EventPublisher, OutgoingRecord } from './ports.js';
 import { Relay } from './relay.js';
 import { runSnapshot } from './snapshot.js';
 import { kafkaClient, startRelay } from './start.js';
-import { relayCollections } from './config.js';
 import {
   appendEntries,
   checkOrder,
   customerEntries,
   outboxEntries,
   readTopics,
-  testCatalog,
-  testRelayConfig,
 } from './testing.js';
-import { demoCommands } from '../demo/domain/commands.js';
+import { mongoClientPerFile, relayTestEnv } from './test-harness.js';
+import { shopCommands } from '../test/support/shop.js';
 import { MongoWriteStore } from '../write/mongo-store.js';
 
 const servers = testServers();
 const logger = pino({ level: 'warn' });
-let client: MongoClient;
-
-beforeAll(async () => {
-  client = new MongoClient(servers.mongodbUri);
-  await client.connect();
-});
-afterAll(async () => {
-  await client.close();
-});
-
-async function setup() {
-  const database = uniqueName('relay');
-  const catalog = testCatalog(uniqueName('t'));
-  const codec = new EventCodec(catalog, new ConfluentRegistry(servers.schemaRegistryUrl));
-  await codec.registerAll();
-  const db = client.db(database);
-  const config = testRelayConfig(servers, database);
-  const source = (): MongoOutboxSource =>
-    new MongoOutboxSource(db, {
-      collections: relayCollections(
-        catalog.aggregates.map((a) => a.type),
-        config,
-      ),
-      name: config.name,
-    });
-  return { database, catalog, codec, db, config, source };
-}
+const client = mongoClientPerFile();
+const setup = () => relayTestEnv(client);
 
 const ids = (prefix: string, n: number): string[] =>
   Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
@@ -220,7 +190,7 @@ describe('snapshot', () => {
   it('publishes every live aggregate once, resuming from its checkpoint after a crash', async () => {
     const { catalog, codec, db, config } = await setup();
     const store = new MongoWriteStore({ client, database: config.database, logger });
-    const cmd = demoCommands(store, codec);
+    const cmd = shopCommands(store, codec);
     for (let i = 0; i < 7; i++) {
       await cmd.RegisterCustomer({
         commandId: `r${i}`,

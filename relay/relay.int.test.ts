@@ -1,46 +1,26 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { MongoClient, type Db } from 'mongodb';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import type { Db } from 'mongodb';
 import { pino } from 'pino';
-import { EventCodec } from '../schemas/codec.js';
 import { PENDING_MARKER } from '../schemas/outbox-entry.js';
-import { ConfluentRegistry } from '../schemas/registry.js';
-import { testServers, uniqueName, waitFor } from '../test/support/servers.js';
-import { demoCommands } from '../demo/domain/commands.js';
-import { MongoWriteStore } from '../write/mongo-store.js';
+import { testServers, waitFor } from '../test/support/servers.js';
+import type { ShopCommands } from '../test/support/shop.js';
 import { startRelay } from './start.js';
-import { checkOrder, readTopics, testCatalog, testRelayConfig } from './testing.js';
+import type { Catalog } from '../schemas/catalog.js';
+import { checkOrder, readTopics, testRelayConfig } from './testing.js';
+import { mongoClientPerFile, relayTestEnv, shopWriteSide } from './test-harness.js';
 import type { RelayConfig } from './config.js';
 import type { RelayHandle } from './relay.js';
 
 const servers = testServers();
 const logger = pino({ level: 'warn' });
-let client: MongoClient;
-
-beforeAll(async () => {
-  client = new MongoClient(servers.mongodbUri);
-  await client.connect();
-});
-afterAll(async () => {
-  await client.close();
-});
+const client = mongoClientPerFile();
 
 async function setup() {
-  const database = uniqueName('relay');
-  const catalog = testCatalog(uniqueName('t'));
-  const codec = new EventCodec(catalog, new ConfluentRegistry(servers.schemaRegistryUrl));
-  await codec.registerAll();
-  const store = new MongoWriteStore({ client, database, logger });
-  await store.init(['Customer', 'Order']);
-  return {
-    database,
-    db: client.db(database),
-    catalog,
-    codec,
-    commands: demoCommands(store, codec),
-  };
+  const env = await relayTestEnv(client);
+  return { ...env, commands: await shopWriteSide(client, env, logger) };
 }
 
-/** Entries not yet relayed, in every aggregate collection of the demo catalog. */
+/** Entries not yet relayed, in every aggregate collection of the test catalog. */
 async function unrelayed(db: Db): Promise<number> {
   let n = 0;
   for (const name of ['customer', 'order']) {
@@ -53,7 +33,7 @@ async function unrelayed(db: Db): Promise<number> {
 
 /** N commands over M aggregates: customers registered and renamed, orders built line by line. */
 async function runCommands(
-  commands: ReturnType<typeof demoCommands>,
+  commands: ShopCommands,
   first: number,
   customers: number,
   renames: number,
@@ -96,7 +76,7 @@ async function runCommands(
 }
 
 async function expectDelivered(
-  catalog: ReturnType<typeof testCatalog>,
+  catalog: Catalog,
   expected: number,
   customers: number,
   renames: number,

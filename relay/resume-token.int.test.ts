@@ -5,35 +5,18 @@
  * Now: dropped within `changeStreamTries` tries, a scan publishes, no entry is lost, the failures
  * counter and /readyz say what is going on meanwhile.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { MongoClient } from 'mongodb';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
-import { EventCodec } from '../schemas/codec.js';
-import { ConfluentRegistry } from '../schemas/registry.js';
 import { realMongod, testServers, uniqueName, waitFor } from '../test/support/servers.js';
 import { startRelay } from './start.js';
 import type { RelayHandle } from './relay.js';
-import {
-  appendEntries,
-  checkOrder,
-  customerEntries,
-  readTopics,
-  testCatalog,
-  testRelayConfig,
-} from './testing.js';
+import { appendEntries, checkOrder, customerEntries, readTopics } from './testing.js';
+import { mongoClientPerFile, relayTestEnv } from './test-harness.js';
 
 const servers = testServers();
 const logger = pino({ level: 'silent' });
 const TRIES = 3;
-let client: MongoClient;
-
-beforeAll(async () => {
-  client = new MongoClient(servers.mongodbUri);
-  await client.connect();
-});
-afterAll(async () => {
-  await client.close();
-});
+const client = mongoClientPerFile();
 
 interface Probe {
   status: number;
@@ -110,20 +93,18 @@ describe('a stored resume token the change stream cannot use', () => {
   it.each(cases)(
     '%s: dropped within the tries, scans publish, nothing lost',
     async (_, shape, kind) => {
-      const database = uniqueName('token');
-      const catalog = testCatalog(uniqueName('t'));
-      const codec = new EventCodec(catalog, new ConfluentRegistry(servers.schemaRegistryUrl));
-      await codec.registerAll();
-      const db = client.db(database);
+      // Slow token retries (1 s, then 2 s) so that a probe sees them; a short deaf window.
+      const { catalog, codec, db, config } = await relayTestEnv(client, {
+        database: 'token',
+        config: {
+          opsPort: 0,
+          retryInitialMs: 1000,
+          changeStreamTries: TRIES,
+          changeStreamDeafMs: 1500,
+        },
+      });
       const state = db.collection<{ _id: string; value: unknown }>('relay_state');
       const ids = ['a', 'b', 'c'];
-      // Slow token retries (1 s, then 2 s) so that a probe sees them; a short deaf window.
-      const config = testRelayConfig(servers, database, {
-        opsPort: 0,
-        retryInitialMs: 1000,
-        changeStreamTries: TRIES,
-        changeStreamDeafMs: 1500,
-      });
       await appendEntries(db, customerEntries(codec, ids, 1, 1));
       let relay: RelayHandle = await startRelay({ catalog, config, logger, mongoClient: client });
       let saved: Record<string, unknown>;

@@ -8,7 +8,7 @@ import { aggregateCollectionName } from '../write/outbox.js';
 import { buildCatalog, type Catalog } from '../schemas/catalog.js';
 import type { EventCodec } from '../schemas/codec.js';
 import { HEADERS } from '../schemas/envelope.js';
-import { demoAggregates } from '../demo/domain/definitions.js';
+import { shopAggregates } from '../test/support/shop.js';
 import { checkRelayConfig, type RelayConfig } from './config.js';
 
 export interface TestServerUrls {
@@ -53,9 +53,10 @@ export function testRelayConfig(
   });
 }
 
-/** The demo catalog with topics no other test uses: `<prefix>.customer`, `<prefix>.order`. */
+/** The test shop's catalog (test/support/shop.ts) with topics no other test uses: `<prefix>.customer`,
+ * `<prefix>.order`. */
 export function testCatalog(prefix: string): Catalog {
-  return buildCatalog(demoAggregates, { topicPrefix: `${prefix}.` });
+  return buildCatalog(shopAggregates, { topicPrefix: `${prefix}.` });
 }
 
 export interface ReadRecord {
@@ -277,7 +278,7 @@ export async function appendPlaced(
   }
 }
 
-/** The unrelayed entries of every document of `collections` (default the demo's), flat, with the
+/** The unrelayed entries of every document of `collections` (default the shop's), flat, with the
  * document they are in. */
 export async function outboxEntries(
   db: Db,

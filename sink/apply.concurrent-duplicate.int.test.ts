@@ -10,7 +10,7 @@ import { MysqlStore } from './mysql-store.js';
 import type { RawRecord } from './planner.js';
 import type { SinkTransaction } from './ports.js';
 import { sinkTestEnv, type SinkTestEnv } from './test-harness.js';
-import { DemoHistory, eventRecord, testProjections, type EventSpec } from './testing.js';
+import { ShopHistory, eventRecord, testProjections, type EventSpec } from './testing.js';
 
 /** A MySQL store that runs `beforeMarkSeen` (once) just before a transaction's `markSeen`. */
 class InterleavedStore extends MysqlStore {
@@ -101,7 +101,7 @@ describe('markSeen', () => {
 
 describe('a batch whose event another consumer applies meanwhile', () => {
   it('rolls back with a retriable concurrency_conflict, and the retry counts it as a duplicate', async () => {
-    const h = new DemoHistory();
+    const h = new ShopHistory();
     const before = raw(h.customerRegistered('c-before', 'Ada', 'ada@example.com'));
     const raced = raw(h.customerRegistered('c-raced', 'Bob', 'bob@example.com'));
     // `before` seen already, so the batch's one-statement claim fails and it looks ids up.

@@ -9,7 +9,7 @@ import { type Stack } from '../infra/local/stack.js';
 import { startOwnStack } from '../test/support/own-stack.js';
 import { waitFor } from '../test/support/servers.js';
 import { sinkTestEnv, type SinkTestEnv } from './test-harness.js';
-import { DemoHistory } from './testing.js';
+import { ShopHistory } from './testing.js';
 
 let stack: Stack;
 let t: SinkTestEnv;
@@ -43,7 +43,7 @@ it("waits for MySQL's offsets at a rebalance during a MySQL outage, then starts 
   const opts = { SINK_RETRY_MAX_MS: '1000' };
   const stays = await t.start(opts);
   const leaves = await t.start(opts);
-  const h = new DemoHistory();
+  const h = new ShopHistory();
   const events = [
     h.customerRegistered('c-out', 'v1', 'o@x.io'),
     ...[2, 3, 4, 5].map((v) => h.customerRenamed('c-out', `v${v}`)),

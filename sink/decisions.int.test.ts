@@ -7,7 +7,7 @@ import { waitFor } from '../test/support/servers.js';
 import { sinkCli } from './cli.js';
 import { MysqlStore } from './mysql-store.js';
 import { sinkTestEnv, type SinkTestEnv } from './test-harness.js';
-import { DemoHistory, testProjections } from './testing.js';
+import { ShopHistory, testProjections } from './testing.js';
 
 let t: SinkTestEnv;
 /** Read model and bookkeeping of the test's aggregates once the operator has decided. */
@@ -60,7 +60,7 @@ beforeAll(async () => {
   // poison never reaches MySQL.
   t.env.SINK_BATCH_SIZE = '1';
   const sink = await t.start({ SINK_GAP_TIMEOUT_MS: '1000' });
-  const h = new DemoHistory();
+  const h = new ShopHistory();
   const poison = (id: string) => h.customerRegistered(id, 'y'.repeat(400), `${id}@example.com`);
   // c-drop: the poison alone, dropped; c-behind: a rename held behind it, re-driven after the drop;
   // c-gap: v2 never comes, so v3 is dead-lettered as version_gap, then re-driven across the gap.

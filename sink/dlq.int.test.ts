@@ -4,7 +4,7 @@ import pino from 'pino';
 import { waitFor } from '../test/support/servers.js';
 import { clip, sinkCli } from './cli.js';
 import { sinkTestEnv, type SinkTestEnv } from './test-harness.js';
-import { DemoHistory, testProjections } from './testing.js';
+import { ShopHistory, testProjections } from './testing.js';
 
 let t: SinkTestEnv;
 
@@ -33,7 +33,7 @@ async function cli(args: string[]): Promise<string> {
 
 it('lists dead letters and held ids readably, and --json in the style of status --json', async () => {
   const sink = await t.start();
-  const h = new DemoHistory();
+  const h = new ShopHistory();
   const id = 'c\tbin\bx';
   // Too long a name: dead-lettered, then the next event of the aggregate is held behind it.
   await t.send([h.customerRegistered(id, 'y'.repeat(400), 'd@x.io')]);

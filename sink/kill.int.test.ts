@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { waitFor } from '../test/support/servers.js';
 import { sinkTestEnv, type SinkTestEnv } from './test-harness.js';
-import { appliedOnce, demoTables, demoWorkload, DemoHistory } from './testing.js';
+import { appliedOnce, shopTables, shopWorkload, ShopHistory } from './testing.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const child = path.join(here, 'fixtures', 'sink-child.ts');
@@ -41,8 +41,8 @@ const exited = (p: ChildProcess): Promise<number | null> =>
   });
 
 it('ends with the expected tables after kill -9 in the middle of batches, 20 times', async () => {
-  const h = new DemoHistory();
-  const events = demoWorkload(h, 300, 'k');
+  const h = new ShopHistory();
+  const events = shopWorkload(h, 300, 'k');
   await t.send(events);
   for (let i = 0; i < 20; i++) {
     const before = (await appliedOnce(t.db)).rows;
@@ -77,7 +77,7 @@ it('ends with the expected tables after kill -9 in the middle of batches, 20 tim
   p.kill('SIGTERM');
   expect(await exited(p)).toBe(0);
   expect(await appliedOnce(t.db)).toEqual({ rows: events.length, distinct: events.length });
-  const tables = await demoTables(t.db);
+  const tables = await shopTables(t.db);
   const expected = h.expected();
   expect(tables.customers).toEqual(expected.customers);
   expect(tables.orders).toEqual(expected.orders);

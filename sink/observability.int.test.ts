@@ -20,7 +20,7 @@ import {
 import { pino } from 'pino';
 import { type Stack } from '../infra/local/stack.js';
 import { startOwnStack } from '../test/support/own-stack.js';
-import { demoCommands } from '../demo/domain/commands.js';
+import { shopCommands } from '../test/support/shop.js';
 import { checkEntry } from '../relay/entry.js';
 import { scannedEntry } from '../relay/memory-fakes.js';
 import { HEADERS } from '../schemas/envelope.js';
@@ -28,7 +28,7 @@ import { InMemoryWriteStore } from '../write/memory-store.js';
 import { waitFor } from '../test/support/servers.js';
 import { startSink, type SinkHandle } from './sink.js';
 import { sinkTestEnv, type SinkTestEnv } from './test-harness.js';
-import { DemoHistory, eventRecord, produce, testProjections } from './testing.js';
+import { ShopHistory, eventRecord, produce, testProjections } from './testing.js';
 
 let stack: Stack;
 let t: SinkTestEnv;
@@ -82,7 +82,7 @@ const outcome = async (o: string): Promise<number> =>
   ) ?? 0;
 
 it('counts a scripted scenario exactly: 20 applied, one poison, two duplicates, one stale', async () => {
-  const h = new DemoHistory();
+  const h = new ShopHistory();
   const good = Array.from({ length: 20 }, (_, i) =>
     eventRecord(t.codec, t.catalog, h.customerRegistered(`c-${i}`, `C ${i}`, `c${i}@x.io`)),
   );
@@ -151,7 +151,7 @@ it('turns unready while MySQL is down and ready again when it is back; logs no p
   await stack.get('mysql')?.stop();
   // An event arriving during the outage makes the sink retry (and log the failures).
   await produce(t.producer, [
-    eventRecord(t.codec, t.catalog, new DemoHistory().customerRegistered('c-late', 'L', 'l@x.io')),
+    eventRecord(t.codec, t.catalog, new ShopHistory().customerRegistered('c-late', 'L', 'l@x.io')),
   ]);
   await waitFor('unready', async () => (await fetch(`${ops()}/readyz`)).status === 503, {
     timeoutMs: 30_000,
@@ -211,7 +211,7 @@ it('opens an apply span in (and linked to) the trace of the command that caused 
     const rec = eventRecord(
       t.codec,
       t.catalog,
-      new DemoHistory().customerRegistered('c-traced', 'T', 't@x.io'),
+      new ShopHistory().customerRegistered('c-traced', 'T', 't@x.io'),
     );
     const traceId = 'a'.repeat(32);
     await produce(t.producer, [
@@ -240,7 +240,7 @@ it("logs the command's trace id on the applied event's line: write side, relay m
   // outbox entry, the relay's entry check makes the Kafka record, and the sink logs its trace id.
   const store = new InMemoryWriteStore();
   const traceId = 'c'.repeat(32);
-  await demoCommands(store, t.codec).RegisterCustomer({
+  await shopCommands(store, t.codec).RegisterCustomer({
     commandId: randomUUID(),
     customerId: 'c-write-traced',
     name: 'W',

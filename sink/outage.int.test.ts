@@ -3,7 +3,7 @@ import { type Stack } from '../infra/local/stack.js';
 import { startOwnStack } from '../test/support/own-stack.js';
 import { waitFor } from '../test/support/servers.js';
 import { sinkTestEnv, type SinkTestEnv } from './test-harness.js';
-import { appliedOnce, demoTables, demoWorkload, DemoHistory } from './testing.js';
+import { appliedOnce, shopTables, shopWorkload, ShopHistory } from './testing.js';
 
 let stack: Stack;
 let t: SinkTestEnv;
@@ -21,13 +21,13 @@ afterAll(async () => {
 
 it('loses nothing while MySQL is stopped for 30 s, and resumes by itself', async () => {
   const sink = await t.start({ SINK_BATCH_SIZE: '50', SINK_RETRY_MAX_MS: '3000' });
-  const h = new DemoHistory();
-  const first = demoWorkload(h, 40, 'before');
+  const h = new ShopHistory();
+  const first = shopWorkload(h, 40, 'before');
   await t.send(first);
   await waitFor('first half', async () => (await appliedOnce(t.db)).distinct === first.length);
 
   await stack.get('mysql')?.stop();
-  const second = demoWorkload(h, 40, 'during');
+  const second = shopWorkload(h, 40, 'during');
   await t.send(second);
   const retriesBefore = (
     await sink.metrics.getSingleMetricAsString('cqrs_sync_sink_retries_total')
@@ -45,7 +45,7 @@ it('loses nothing while MySQL is stopped for 30 s, and resumes by itself', async
     timeoutMs: 90_000,
   });
   expect(await appliedOnce(t.db)).toEqual({ rows: all, distinct: all });
-  const tables = await demoTables(t.db);
+  const tables = await shopTables(t.db);
   const expected = h.expected();
   expect(tables).toEqual(expected);
 }, 300_000);

@@ -3,7 +3,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { buildCatalog } from '../schemas/catalog.js';
 import { REPAIR_HEADER } from '../schemas/envelope.js';
-import { demoAggregates } from '../demo/domain/definitions.js';
+import { shopAggregates } from '../test/support/shop.js';
 import { planProjections, projectionHandlers } from './apply.js';
 import { planBatch, type Decoded } from './planner.js';
 import type { AggregateRecord, AggregateStatus } from './ports.js';
@@ -107,7 +107,7 @@ describe('planBatch with repair events', () => {
   });
 
   it('a repair first deletes the rows its projections own, then projects the state', () => {
-    const catalog = buildCatalog(demoAggregates);
+    const catalog = buildCatalog(shopAggregates);
     const customers = tableProjection({
       aggregateType: 'Customer',
       table: 'customers',

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { waitFor } from '../test/support/servers.js';
 import { sinkTestEnv, type SinkTestEnv } from './test-harness.js';
-import { appliedOnce, demoTables, demoWorkload, DemoHistory, type EventSpec } from './testing.js';
+import { appliedOnce, shopTables, shopWorkload, ShopHistory, type EventSpec } from './testing.js';
 
 let t: SinkTestEnv;
 
@@ -16,10 +16,10 @@ afterAll(async () => {
 it('keeps the exactly-once effect with three consumers and a forced rebalance', async () => {
   const opts = { SINK_BATCH_SIZE: '20', SINK_PARTITIONS_CONCURRENTLY: '2' };
   const sinks = [await t.start(opts), await t.start(opts), await t.start(opts)];
-  const h = new DemoHistory();
+  const h = new ShopHistory();
   const all: EventSpec[] = [];
   for (let round = 0; round < 4; round++) {
-    const batch = demoWorkload(h, 60, `r${round}`).map((e) => ({ ...e, eventId: randomUUID() }));
+    const batch = shopWorkload(h, 60, `r${round}`).map((e) => ({ ...e, eventId: randomUUID() }));
     all.push(...batch);
     await t.send(batch);
     if (round === 1) {
@@ -33,7 +33,7 @@ it('keeps the exactly-once effect with three consumers and a forced rebalance', 
   const expected = h.expected();
   await waitFor(
     'the expected tables',
-    async () => JSON.stringify(await demoTables(t.db)) === JSON.stringify(expected),
+    async () => JSON.stringify(await shopTables(t.db)) === JSON.stringify(expected),
     {
       timeoutMs: 120_000,
       intervalMs: 500,

@@ -4,7 +4,7 @@ import pino from 'pino';
 import { waitFor } from '../test/support/servers.js';
 import { sinkCli } from './cli.js';
 import { sinkTestEnv, type SinkTestEnv } from './test-harness.js';
-import { appliedOnce, demoWorkload, DemoHistory, testProjections } from './testing.js';
+import { appliedOnce, shopWorkload, ShopHistory, testProjections } from './testing.js';
 
 let t: SinkTestEnv;
 let total = 0;
@@ -37,8 +37,8 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
 
 beforeAll(async () => {
   t = await sinkTestEnv('replay', { partitions: 3 });
-  const h = new DemoHistory();
-  const events = demoWorkload(h, 80, 'rp');
+  const h = new ShopHistory();
+  const events = shopWorkload(h, 80, 'rp');
   total = events.length;
   await t.send(events);
 });
@@ -92,7 +92,7 @@ describe('replay', () => {
 
   it('lists, shows, drops and re-drives dead letters', async () => {
     const sink = await t.start();
-    const h = new DemoHistory();
+    const h = new ShopHistory();
     await t.send([h.customerRegistered('c-cli', 'y'.repeat(400), 'cli@example.com')]);
     await waitFor(
       'parked',
@@ -163,7 +163,7 @@ describe('replay', () => {
     expect((await cli(['dlq', 'list'])).out).toMatch(/0 parked or waiting aggregate/);
     // Its successor (v2, carrying the whole state) applies: no gap is waited for.
     const sink = await t.start();
-    const h = new DemoHistory();
+    const h = new ShopHistory();
     h.customerRegistered('c-cli2', 'z'.repeat(400), 'x@example.com');
     await t.send([h.customerRenamed('c-cli2', 'Two')]);
     await waitFor(

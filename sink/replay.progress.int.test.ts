@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { sinkCli } from './cli.js';
 import { sinkTestEnv, type SinkTestEnv } from './test-harness.js';
-import { demoWorkload, DemoHistory, testProjections } from './testing.js';
+import { shopWorkload, ShopHistory, testProjections } from './testing.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const child = path.join(here, 'fixtures', 'replay-child.ts');
@@ -15,7 +15,7 @@ let total = 0;
 
 beforeAll(async () => {
   t = await sinkTestEnv('replay_progress', { partitions: 2 });
-  const events = demoWorkload(new DemoHistory(), 60, 'pg');
+  const events = shopWorkload(new ShopHistory(), 60, 'pg');
   total = events.length;
   await t.send(events);
 });

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, expect, it, jest } from '@jest/globals'
 import { readStatus, statusCli, formatStatus, type PartitionLag } from '../bin/status.js';
 import { testServers, uniqueName, waitFor } from '../test/support/servers.js';
 import { sinkTestEnv, type SinkTestEnv } from './test-harness.js';
-import { DemoHistory, type EventSpec } from './testing.js';
+import { ShopHistory, type EventSpec } from './testing.js';
 
 let t: SinkTestEnv;
 let topic: string;
@@ -93,7 +93,7 @@ const settled = async (): Promise<void> => {
   );
 };
 
-const h = new DemoHistory();
+const h = new ShopHistory();
 
 /** Five events of one new aggregate (so on one partition), applied by a running sink: their
  * partition and its end offset after them. */

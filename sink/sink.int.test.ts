@@ -3,7 +3,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { uniqueName, waitFor } from '../test/support/servers.js';
 import { DLT_HEADERS } from './dead-letter.js';
 import { HEADERS } from '../schemas/envelope.js';
-import { demoTables, DemoHistory } from './testing.js';
+import { shopTables, ShopHistory } from './testing.js';
 import { sinkTestEnv, type SinkTestEnv } from './test-harness.js';
 import type { SinkHandle } from './sink.js';
 
@@ -27,7 +27,7 @@ const appliedCount = async (eventId: string): Promise<number> =>
 
 describe('apply', () => {
   it('applies one event delivered three times once', async () => {
-    const h = new DemoHistory();
+    const h = new ShopHistory();
     const e = h.customerRegistered('c-dup', 'Ada', 'ada@example.com');
     const spec = { ...e, eventId: '018f0000-0000-7000-8000-000000000001' };
     await t.send([spec, spec]);
@@ -45,7 +45,7 @@ describe('apply', () => {
   });
 
   it('ends with the in-order result when versions arrive out of order', async () => {
-    const h = new DemoHistory();
+    const h = new ShopHistory();
     const evs = [
       h.customerRegistered('c-ooo', 'Bob', 'bob@example.com'),
       h.orderCreated('o-ooo', 'c-ooo'),
@@ -66,7 +66,7 @@ describe('apply', () => {
       );
       return rows[0]?.status === 'placed' && Number(rows[0].version) === 5;
     });
-    const tables = await demoTables(t.db);
+    const tables = await shopTables(t.db);
     const expected = h.expected();
     expect(tables.orders.filter((o) => (o as { id: string }).id === 'o-ooo')).toEqual(
       expected.orders,
@@ -89,7 +89,7 @@ describe('apply', () => {
   });
 
   it('keeps a deleted row deleted when a late update arrives, and lets a newer version re-create it', async () => {
-    const h = new DemoHistory();
+    const h = new ShopHistory();
     const v1 = h.customerRegistered('c-del', 'Cy', 'cy@example.com');
     const v2 = h.customerRenamed('c-del', 'Cyd');
     const v3 = h.customerDeleted('c-del');
@@ -148,7 +148,7 @@ async function readDlt(): Promise<KafkaMessage[]> {
 describe('poison events, parking and re-drive', () => {
   it('dead-letters a poison event, parks its aggregate, lets others flow, and re-drives in order after a fix', async () => {
     const dlt = await readDlt();
-    const h = new DemoHistory();
+    const h = new ShopHistory();
     const poison = h.customerRegistered('c-poison', 'x'.repeat(300), 'p@example.com');
     const after = h.customerRenamed('c-poison', 'Polly');
     const after2 = h.customerEmailChangedLike('c-poison', 'polly@example.com');
@@ -219,7 +219,7 @@ describe('poison events, parking and re-drive', () => {
   });
 
   it('dead-letters an undecodable record and a record with bad headers without stopping', async () => {
-    const good = new DemoHistory().customerRegistered('c-after-garbage', 'G', 'g@example.com');
+    const good = new ShopHistory().customerRegistered('c-after-garbage', 'G', 'g@example.com');
     await t.producer.send({
       topic: `${t.prefix}customer`,
       messages: [
@@ -255,7 +255,7 @@ describe('poison events, parking and re-drive', () => {
   });
 
   it('dead-letters events whose ids do not fit the bookkeeping tables, under stable short keys', async () => {
-    const h = new DemoHistory();
+    const h = new ShopHistory();
     const longEvent = {
       ...h.customerRegistered('c-long-event', 'L', 'l@example.com'),
       eventId: `e-${'x'.repeat(300)}`,
@@ -289,7 +289,7 @@ describe('poison events, parking and re-drive', () => {
   it('tells ids apart that differ only in case, accents or trailing spaces', async () => {
     // Ids are exact: a case- or accent-insensitive collation (MariaDB's and MySQL's defaults) would
     // take the second aggregate's v1 for stale and the second event for a duplicate, and drop them.
-    const h = new DemoHistory();
+    const h = new ShopHistory();
     const ids = ['c-Case', 'c-case', 'c-cáse', 'c-case '];
     const evs = ids.map((id, i) => ({
       ...h.customerRegistered(id, `N${i}`, `n${i}@example.com`),
@@ -333,7 +333,7 @@ describe('poison events, parking and re-drive', () => {
   });
 
   it('holds events after a missing version, and dead-letters them as version_gap after the timeout', async () => {
-    const h = new DemoHistory();
+    const h = new ShopHistory();
     const v1 = h.customerRegistered('c-gap', 'Gap', 'gap@example.com');
     h.customerRenamed('c-gap', 'never arrives');
     const v3 = h.customerRenamed('c-gap', 'Gap 3');
@@ -359,7 +359,7 @@ describe('poison events, parking and re-drive', () => {
   });
 
   it('takes a snapshot event above a gap as the new baseline', async () => {
-    const h = new DemoHistory();
+    const h = new ShopHistory();
     await t.send([h.customerRegistered('c-snap', 'S', 's@example.com')]);
     await waitFor(
       'v1',

@@ -1,13 +1,13 @@
 /** Shared set-up of the sink's int tests: a catalog with topics of its own, the registry, a
- * database with the demo read model, a producer. Only for `*.int.test.ts` (needs the run's servers). */
+ * database with the test shop's read model (test/support/shop-read-model.ts), a producer. Only for `*.int.test.ts` (needs the run's servers). */
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import pino from 'pino';
 import { buildCatalog, type Catalog } from '../schemas/catalog.js';
 import { EventCodec } from '../schemas/codec.js';
 import { ConfluentRegistry } from '../schemas/registry.js';
-import { demoAggregates } from '../demo/domain/definitions.js';
-import { demoMigrations } from '../demo/read-model/projections.js';
 import { testServers, uniqueName } from '../test/support/servers.js';
+import { shopAggregates } from '../test/support/shop.js';
+import { SHOP_MIGRATIONS } from '../test/support/shop-read-model.js';
 import { loadSinkConfig, type SinkConfig } from './config.js';
 import type { Projection } from './projection.js';
 import { startSink, type SinkHandle } from './sink.js';
@@ -52,7 +52,7 @@ export async function sinkTestEnv(
 ): Promise<SinkTestEnv> {
   const servers = testServers();
   const prefix = `${uniqueName(name)}.`;
-  const catalog = buildCatalog(demoAggregates, { topicPrefix: prefix });
+  const catalog = buildCatalog(shopAggregates, { topicPrefix: prefix });
   const codec = new EventCodec(catalog, new ConfluentRegistry(servers.schemaRegistryUrl));
   await codec.registerAll();
   const kafka = new Kafka({
@@ -67,7 +67,7 @@ export async function sinkTestEnv(
     mysqlUrl?.admin ?? servers.mysqlUrl,
     mysqlUrl?.sink ?? servers.mysqlSinkUrl,
     uniqueName(name),
-    [await demoMigrations(), APPLIED_LOG_MIGRATIONS],
+    [SHOP_MIGRATIONS, APPLIED_LOG_MIGRATIONS],
   );
   const group = uniqueName(`${name}_group`);
   const dlt = uniqueName(`${name}_dlt`);

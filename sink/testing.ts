@@ -9,7 +9,7 @@ import mysql from 'mysql2/promise';
 import type { Catalog } from '../schemas/catalog.js';
 import type { EventCodec } from '../schemas/codec.js';
 import { toHeaders } from '../schemas/envelope.js';
-import { demoProjections } from '../demo/read-model/projections.js';
+import { shopProjections } from '../test/support/shop-read-model.js';
 import { runMigrations, SINK_MIGRATIONS, type MigrationSet } from './migrations.js';
 import { defineProjection, type Projection } from './projection.js';
 import { createTopicsAndWait } from '../ops/topics.js';
@@ -147,8 +147,9 @@ export async function produce(
   });
 }
 
-/** The demo domain's events with the state they carry (the write side's job, done by hand). */
-export class DemoHistory {
+/** The test shop's events (test/support/shop.ts) with the state they carry (the write side's job,
+ * done by hand). */
+export class ShopHistory {
   private readonly customers = new Map<string, { v: number; s: Record<string, unknown> | null }>();
   private readonly orders = new Map<
     string,
@@ -271,7 +272,7 @@ export class DemoHistory {
     return { aggregateId: id, version, eventType: 'OrderDeleted', payload: {}, state: null };
   }
 
-  /** The rows the demo read model must hold after every event was applied once, in order. */
+  /** The rows the shop's read model must hold after every event was applied once, in order. */
   expected(): { customers: unknown[]; orders: unknown[]; lines: unknown[] } {
     const customers = [...this.customers]
       .filter(([, c]) => c.s)
@@ -306,8 +307,9 @@ export class DemoHistory {
   }
 }
 
-/** The demo tables as plain sorted rows (BIGINTs as numbers), to compare with `DemoHistory.expected()`. */
-export async function demoTables(
+/** The shop's tables as plain sorted rows (BIGINTs as numbers), to compare with
+ * `ShopHistory.expected()`. */
+export async function shopTables(
   db: TestDatabase,
 ): Promise<{ customers: unknown[]; orders: unknown[]; lines: unknown[] }> {
   const customers = await db.query(
@@ -346,10 +348,10 @@ export const APPLIED_LOG_MIGRATIONS: MigrationSet = {
   ],
 };
 
-export const testProjections: readonly Projection[] = [...demoProjections, appliedLog];
+export const testProjections: readonly Projection[] = [...shopProjections, appliedLog];
 
-/** A mixed workload of the demo domain: customers renamed and deleted, orders with lines. */
-export function demoWorkload(h: DemoHistory, n: number, tag: string): EventSpec[] {
+/** A mixed workload of the shop: customers renamed and deleted, orders with lines. */
+export function shopWorkload(h: ShopHistory, n: number, tag: string): EventSpec[] {
   const out: EventSpec[] = [];
   for (let i = 0; i < n; i++) {
     const c = `${tag}-c${i}`;

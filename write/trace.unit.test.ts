@@ -15,15 +15,12 @@ import {
   type ContextManager,
   type TextMapPropagator,
 } from '@opentelemetry/api';
-import { buildCatalog } from '../schemas/catalog.js';
-import { EventCodec } from '../schemas/codec.js';
+import type { EventCodec } from '../schemas/codec.js';
 import { fromHeaders } from '../schemas/envelope.js';
-import { demoCommands, type DemoCommands } from '../demo/domain/commands.js';
-import { demoAggregates } from '../demo/domain/definitions.js';
 import { checkEntry } from '../relay/entry.js';
 import { scannedEntry } from '../relay/memory-fakes.js';
 import { InMemoryWriteStore } from './memory-store.js';
-import { InMemoryRegistry } from './testing.js';
+import { profileCodec, profileCommands } from './testing.js';
 
 const traceId = '0af7651916cd43dd8448eb211c80319c';
 const spanId = 'b7ad6b7169203331';
@@ -69,13 +66,12 @@ const manager: ContextManager = {
 
 let store: InMemoryWriteStore;
 let codec: EventCodec;
-let cmd: DemoCommands;
+let cmd: ReturnType<typeof profileCommands>;
 
 beforeEach(async () => {
   store = new InMemoryWriteStore();
-  codec = new EventCodec(buildCatalog(demoAggregates), new InMemoryRegistry());
-  await codec.registerAll();
-  cmd = demoCommands(store, codec);
+  codec = await profileCodec();
+  cmd = profileCommands(store, codec);
 });
 
 afterEach(() => {
@@ -94,9 +90,9 @@ describe('trace context', () => {
     context.setGlobalContextManager(manager);
     current = parent;
     try {
-      await cmd.RegisterCustomer({
+      await cmd.CreateProfile({
         commandId: 't1',
-        customerId: 'u1',
+        profileId: 'u1',
         name: 'Ann',
         email: 'a@x.io',
       });
@@ -125,9 +121,9 @@ describe('trace context', () => {
   });
 
   it('takes the trace context from command metadata when no span is active', async () => {
-    await cmd.RegisterCustomer({
+    await cmd.CreateProfile({
       commandId: 't3',
-      customerId: 'u3',
+      profileId: 'u3',
       name: 'Cy',
       email: 'c@x.io',
       traceparent: `00-${traceId}-${spanId}-01`,
@@ -148,9 +144,9 @@ describe('trace context', () => {
       traceFlags: TraceFlags.SAMPLED,
     });
     try {
-      await cmd.RegisterCustomer({
+      await cmd.CreateProfile({
         commandId: 't4',
-        customerId: 'u4',
+        profileId: 'u4',
         name: 'Di',
         email: 'd@x.io',
         traceparent: `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01`,
@@ -158,9 +154,9 @@ describe('trace context', () => {
     } finally {
       current = ROOT_CONTEXT;
     }
-    await cmd.RegisterCustomer({
+    await cmd.CreateProfile({
       commandId: 't5',
-      customerId: 'u5',
+      profileId: 'u5',
       name: 'Ed',
       email: 'e@x.io',
       traceparent: 'not-a-traceparent',
@@ -170,7 +166,7 @@ describe('trace context', () => {
 
   it('stores nulls and sends no trace headers when no span is active', async () => {
     propagation.setGlobalPropagator(w3c);
-    await cmd.RegisterCustomer({ commandId: 't2', customerId: 'u2', name: 'Bo', email: 'b@x.io' });
+    await cmd.CreateProfile({ commandId: 't2', profileId: 'u2', name: 'Bo', email: 'b@x.io' });
     const entry = store.outbox[0];
     if (!entry) throw new Error('no outbox entry');
     expect(entry).toMatchObject({ traceparent: null, tracestate: null });
