@@ -7,23 +7,17 @@ import { afterAll, beforeAll, expect } from '@jest/globals';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { buildCatalog } from '../../schemas/catalog.js';
-import { createTestDatabase, type TestDatabase } from '../../sink/testing.js';
 import { CHROMIUM, missingPrerequisite } from '../../test/support/prerequisites.js';
 import { itRequiring } from '../../test/support/requires.js';
-import { testServers, uniqueName, waitFor } from '../../test/support/servers.js';
-import { demoAggregates } from '../domain/definitions.js';
-import { demoMigrations } from '../read-model/projections.js';
-import { startDemoPipeline, type DemoPipeline } from './run.js';
+import { testServers, waitFor } from '../../test/support/servers.js';
+import { startTestPipeline, type TestPipeline } from './testing.js';
 
 // Without chromium every test here is skipped and named in the run's `not run:` line.
 const it = itRequiring('chromium');
 const SHOTS = path.resolve('test-results', 'demo');
 
-let db: TestDatabase | undefined;
-let demo: DemoPipeline | undefined;
+let pipeline: TestPipeline | undefined;
 let context: BrowserContext | undefined;
 let page: Page;
 let userDataDir: string | undefined;
@@ -31,27 +25,7 @@ let userDataDir: string | undefined;
 beforeAll(async () => {
   if (missingPrerequisite('chromium')) return;
   mkdirSync(SHOTS, { recursive: true });
-  const s = testServers();
-  const name = uniqueName('demo_e2e');
-  db = await createTestDatabase(s.mysqlUrl, s.mysqlSinkUrl, name, [await demoMigrations()]);
-  demo = await startDemoPipeline({
-    env: {
-      MONGODB_URI: s.mongodbUri,
-      KAFKA_BROKERS: s.kafkaBrokers.join(','),
-      SCHEMA_REGISTRY_URL: s.schemaRegistryUrl,
-      MYSQL_URL: db.adminUrl,
-      MYSQL_SINK_URL: db.sinkUrl,
-      RELAY_OUTBOX_DATABASE: name,
-      SINK_GROUP_ID: name,
-      SINK_DLT_TOPIC: `${name}.dlt`,
-      DEMO_PORT: '0',
-      DEMO_POLL_MS: '100',
-      LOG_LEVEL: 'warn',
-    },
-    logger: pino({ level: 'warn' }),
-    catalog: buildCatalog(demoAggregates, { topicPrefix: `${name}.` }),
-    migrate: false,
-  });
+  pipeline = await startTestPipeline('demo_e2e');
   userDataDir = mkdtempSync(path.join(tmpdir(), 'cqrs-sync-chromium-'));
   context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
@@ -74,8 +48,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await context?.close();
   if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
-  await demo?.stop();
-  await db?.drop();
+  await pipeline?.stop();
 }, 60_000);
 
 function required<T>(value: T | undefined, what: string): T {
@@ -87,8 +60,8 @@ const shot = (file: string) => page.screenshot({ path: path.join(SHOTS, file), f
 const customerRow = (text: string) => page.locator('#customers tbody tr', { hasText: text });
 
 it('creates, edits and deletes a customer, and the query side follows live', async () => {
-  const d = required(demo, 'the demo');
-  const rm = required(db, 'the test database');
+  const d = required(pipeline, 'the demo').demo;
+  const rm = required(pipeline, 'the test database').db;
   await page.goto(`${d.web.url}/`);
   await page.locator('#live.on').waitFor({ timeout: 15_000 });
   // No banner; the panel names the MongoDB that answers, and a stand-in never passes for a real one.
@@ -161,7 +134,7 @@ it('creates, edits and deletes a customer, and the query side follows live', asy
 // spaces (which the API accepts) widened the page to 5,425 px, pushing the email, version and
 // actions off-screen; the empty dead-letter table overflowed its card.
 it('shows figures before the live stream answers, and a 255-character name fits the page', async () => {
-  const d = required(demo, 'the demo');
+  const d = required(pipeline, 'the demo').demo;
   // No live stream at all: everything shown comes from the page's first requests.
   await page.route('**/api/stream', (route) => route.abort());
   try {
@@ -228,8 +201,8 @@ it('shows figures before the live stream answers, and a 255-character name fits 
 
 // Issue 15: the demo shows a tampered row found and healed.
 it('tampers with a row, verify finds it, verify and repair heals it, verify is clean', async () => {
-  const d = required(demo, 'the demo');
-  const rm = required(db, 'the test database');
+  const d = required(pipeline, 'the demo').demo;
+  const rm = required(pipeline, 'the test database').db;
   await page.goto(`${d.web.url}/`);
   await page.locator('#live.on').waitFor({ timeout: 15_000 });
   const result = page.locator('#verify-result');

@@ -9,13 +9,9 @@ import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { pino } from 'pino';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
-import { buildCatalog } from '../../schemas/catalog.js';
-import { EventCodec } from '../../schemas/codec.js';
 import { InMemoryWriteStore } from '../../write/memory-store.js';
-import { InMemoryRegistry } from '../../write/testing.js';
-import { demoAggregates } from '../domain/definitions.js';
 import { createDemoApp, type DemoApp, type DemoAppOptions } from './app.js';
-import { demoWriter } from './commands.js';
+import { appOptions } from './testing.js';
 
 interface MetricFamily {
   readonly name: string;
@@ -43,33 +39,12 @@ async function start(
   overrides: Partial<DemoAppOptions> = {},
   store = new InMemoryWriteStore(),
 ): Promise<Running> {
-  const codec = new EventCodec(buildCatalog(demoAggregates), new InMemoryRegistry());
-  await codec.registerAll();
   const logs: Record<string, unknown>[] = [];
   const logger = pino(
     { level: 'info' },
     { write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) },
   );
-  const app = createDemoApp({
-    writer: demoWriter(store, codec),
-    readModel: {
-      customers: () => Promise.resolve([]),
-      orders: () => Promise.resolve([]),
-      watermark: () => Promise.resolve(''),
-    },
-    journeys: { track: () => [], list: () => [], refresh: () => Promise.resolve([]) },
-    pipeline: {
-      status: () => Promise.reject(new Error('no pipeline in this test')),
-      deadLetters: () => Promise.resolve([]),
-      control: { redrive: () => Promise.reject(new Error('no pipeline in this test')) },
-    },
-    logger,
-    listLimit: 10,
-    pollMs: 60_000,
-    pipelinePollMs: 60_000,
-    registries: () => [],
-    ...overrides,
-  });
+  const app = createDemoApp(await appOptions(store, { logger, ...overrides }));
   apps.push(app);
   return { url: await app.listen(0, '127.0.0.1'), store, logs };
 }

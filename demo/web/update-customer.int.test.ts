@@ -7,16 +7,12 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { MongoClient, type Db } from 'mongodb';
 import { pino } from 'pino';
-import { buildCatalog } from '../../schemas/catalog.js';
-import { EventCodec } from '../../schemas/codec.js';
 import { testServers, uniqueName } from '../../test/support/servers.js';
 import { MongoWriteStore } from '../../write/mongo-store.js';
 import type { AggregateDocument } from '../../write/outbox.js';
 import { aggregateCollectionName } from '../../write/outbox.js';
-import { InMemoryRegistry } from '../../write/testing.js';
-import { demoAggregates } from '../domain/definitions.js';
 import { createDemoApp, type DemoApp } from './app.js';
-import { demoWriter } from './commands.js';
+import { appOptions } from './testing.js';
 
 let client: MongoClient;
 let db: Db;
@@ -35,27 +31,7 @@ beforeAll(async () => {
     logger,
   });
   await store.init(['Customer']);
-  const codec = new EventCodec(buildCatalog(demoAggregates), new InMemoryRegistry());
-  await codec.registerAll();
-  app = createDemoApp({
-    writer: demoWriter(store, codec),
-    readModel: {
-      customers: () => Promise.resolve([]),
-      orders: () => Promise.resolve([]),
-      watermark: () => Promise.resolve(''),
-    },
-    journeys: { track: () => [], list: () => [], refresh: () => Promise.resolve([]) },
-    pipeline: {
-      status: () => Promise.reject(new Error('no pipeline in this test')),
-      deadLetters: () => Promise.resolve([]),
-      control: { redrive: () => Promise.reject(new Error('no pipeline in this test')) },
-    },
-    logger,
-    listLimit: 10,
-    pollMs: 60_000,
-    pipelinePollMs: 60_000,
-    registries: () => [],
-  });
+  app = createDemoApp(await appOptions(store, { logger }));
   base = await app.listen(0, '127.0.0.1');
 });
 

@@ -5,19 +5,11 @@
  * The 409 of a second verify while one runs is checked on the app alone, with a verify held open.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { pino } from 'pino';
 import type { VerifyReport } from '../../ops/index.js';
-import { buildCatalog } from '../../schemas/catalog.js';
-import { EventCodec } from '../../schemas/codec.js';
-import { createTestDatabase, type TestDatabase } from '../../sink/testing.js';
-import { testServers, uniqueName, waitFor } from '../../test/support/servers.js';
+import { uniqueName, waitFor } from '../../test/support/servers.js';
 import { InMemoryWriteStore } from '../../write/memory-store.js';
-import { InMemoryRegistry } from '../../write/testing.js';
-import { demoAggregates } from '../domain/definitions.js';
-import { demoMigrations } from '../read-model/projections.js';
 import { createDemoApp } from './app.js';
-import { demoWriter } from './commands.js';
-import { startDemoPipeline, type DemoPipeline } from './run.js';
+import { appOptions, startTestPipeline, type TestPipeline } from './testing.js';
 
 type Json = Record<string, unknown>;
 
@@ -37,38 +29,16 @@ async function call(
 }
 
 describe('on the whole pipeline', () => {
-  let db: TestDatabase;
-  let demo: DemoPipeline;
+  let pipeline: TestPipeline;
   let base: string;
 
   beforeAll(async () => {
-    const s = testServers();
-    const name = uniqueName('demo_verify');
-    db = await createTestDatabase(s.mysqlUrl, s.mysqlSinkUrl, name, [await demoMigrations()]);
-    demo = await startDemoPipeline({
-      env: {
-        MONGODB_URI: s.mongodbUri,
-        KAFKA_BROKERS: s.kafkaBrokers.join(','),
-        SCHEMA_REGISTRY_URL: s.schemaRegistryUrl,
-        MYSQL_URL: db.adminUrl,
-        MYSQL_SINK_URL: db.sinkUrl,
-        RELAY_OUTBOX_DATABASE: name,
-        SINK_GROUP_ID: name,
-        SINK_DLT_TOPIC: `${name}.dlt`,
-        DEMO_PORT: '0',
-        DEMO_POLL_MS: '100',
-        LOG_LEVEL: 'warn',
-      },
-      logger: pino({ level: 'warn' }),
-      catalog: buildCatalog(demoAggregates, { topicPrefix: `${name}.` }),
-      migrate: false,
-    });
-    base = demo.web.url;
+    pipeline = await startTestPipeline('demo_verify');
+    base = pipeline.demo.web.url;
   }, 120_000);
 
   afterAll(async () => {
-    await demo.stop();
-    await db.drop();
+    await pipeline.stop();
   }, 60_000);
 
   const customers = async (): Promise<{ id: string; name: string }[]> =>
@@ -144,8 +114,6 @@ describe('on the whole pipeline', () => {
 
 describe('on the app alone', () => {
   it('answers 409 to a second verify while one runs, and JSON errors', async () => {
-    const codec = new EventCodec(buildCatalog(demoAggregates), new InMemoryRegistry());
-    await codec.registerAll();
     let release!: () => void;
     const held = new Promise<void>((resolve) => {
       release = resolve;
@@ -173,34 +141,24 @@ describe('on the app alone', () => {
         repaired: 0,
       },
     } satisfies VerifyReport;
-    const app = createDemoApp({
-      writer: demoWriter(new InMemoryWriteStore(), codec),
-      readModel: {
-        customers: () => Promise.resolve([]),
-        orders: () => Promise.resolve([]),
-        watermark: () => Promise.resolve(''),
-      },
-      journeys: { track: () => [], list: () => [], refresh: () => Promise.resolve([]) },
-      pipeline: {
-        status: () => Promise.reject(new Error('no pipeline in this test')),
-        deadLetters: () => Promise.resolve([]),
-        control: {
-          redrive: () => Promise.reject(new Error('no pipeline in this test')),
-          verify: async () => {
-            calls++;
-            if (calls > 1) throw new Error('verify failed on purpose');
-            started();
-            await held;
-            return report;
+    const app = createDemoApp(
+      await appOptions(new InMemoryWriteStore(), {
+        pipeline: {
+          status: () => Promise.reject(new Error('no pipeline in this test')),
+          deadLetters: () => Promise.resolve([]),
+          control: {
+            redrive: () => Promise.reject(new Error('no pipeline in this test')),
+            verify: async () => {
+              calls++;
+              if (calls > 1) throw new Error('verify failed on purpose');
+              started();
+              await held;
+              return report;
+            },
           },
         },
-      },
-      logger: pino({ level: 'silent' }),
-      listLimit: 10,
-      pollMs: 60_000,
-      pipelinePollMs: 60_000,
-      registries: () => [],
-    });
+      }),
+    );
     const url = await app.listen(0, '127.0.0.1');
     try {
       const first = call(url, 'POST', '/api/pipeline/verify', { repair: false });
