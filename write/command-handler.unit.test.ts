@@ -4,15 +4,7 @@ import type { EventCodec } from '../schemas/codec.js';
 import { isPipelineError } from '../schemas/errors.js';
 import { InMemoryWriteStore } from './memory-store.js';
 import { profileCodec, profileCommands } from './testing.js';
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
-}
+import { rejection } from '../test/support/rejection.js';
 
 let store: InMemoryWriteStore;
 let codec: EventCodec;

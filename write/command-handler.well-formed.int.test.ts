@@ -12,6 +12,7 @@ import { commandHandler } from './command-handler.js';
 import { MongoWriteStore } from './mongo-store.js';
 import { Repository } from './repository.js';
 import { InMemoryRegistry } from './testing.js';
+import { rejection } from '../test/support/rejection.js';
 
 // Issue 12, D1: a name holding a lone surrogate was accepted; MongoDB stored U+FFFD, the Avro payload
 // the bytes ED A0 80 and MySQL three U+FFFD, so write and read model differed. Refused before saving.
@@ -143,15 +144,6 @@ function setup() {
     stock: commandHandler(shelves, StockShelf),
     abbreviate: commandHandler(shelves, AbbreviateShelf),
   };
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
 }
 
 const good = {

@@ -16,6 +16,7 @@ import type { CommandResult } from './command-handler.js';
 import type { AggregateLimits } from './limits.js';
 import { MongoWriteStore } from './mongo-store.js';
 import { profileCodec, profileCommands } from './testing.js';
+import { rejection } from '../test/support/rejection.js';
 
 const servers = testServers();
 const logger = pino({ level: 'silent' });
@@ -66,15 +67,6 @@ async function relayEverything(db: Db, fence: number): Promise<number> {
     if (!page.next) return marked;
     page = await source.scanPending(page.next, 1000);
   }
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
 }
 
 const created = (id: string, commandId = `create-${id}`) => ({

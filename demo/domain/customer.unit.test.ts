@@ -7,6 +7,7 @@ import { InMemoryWriteStore } from '../../write/memory-store.js';
 import { InMemoryRegistry } from '../../write/testing.js';
 import { demoCommands, type DemoCommands } from './commands.js';
 import { demoAggregates } from './definitions.js';
+import { rejection } from '../../test/support/rejection.js';
 
 let store: InMemoryWriteStore;
 let cmd: DemoCommands;
@@ -18,15 +19,6 @@ beforeEach(async () => {
   cmd = demoCommands(store, codec);
   await cmd.RegisterCustomer({ commandId: 'r', customerId: 'u', name: 'Ann', email: 'a@x.io' });
 });
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
-}
 
 it('saves a new name and email as both events in one commit', async () => {
   const r = await cmd.UpdateCustomer({

@@ -7,15 +7,7 @@ import { InMemoryWriteStore } from '../../write/memory-store.js';
 import { InMemoryRegistry } from '../../write/testing.js';
 import { demoCommands, type DemoCommands } from './commands.js';
 import { demoAggregates } from './definitions.js';
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
-}
+import { rejection } from '../../test/support/rejection.js';
 
 let store: InMemoryWriteStore;
 let codec: EventCodec;

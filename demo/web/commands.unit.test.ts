@@ -10,6 +10,7 @@ import { InMemoryWriteStore } from '../../write/memory-store.js';
 import { InMemoryRegistry } from '../../write/testing.js';
 import { demoAggregates } from '../domain/definitions.js';
 import { demoWriter, type DemoWriter } from './commands.js';
+import { rejection } from '../../test/support/rejection.js';
 
 let store: InMemoryWriteStore;
 let writer: DemoWriter;
@@ -21,15 +22,6 @@ beforeEach(async () => {
   writer = demoWriter(store, codec);
   await writer.run('RegisterCustomer', { customerId: 'u', name: 'Ann', email: 'ann@x.io' });
 });
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
-}
 
 it('a change committed between load and commit is a conflict naming the version the client saw', async () => {
   // A competing writer saves version 2 after our load passed the check, before our commit.
