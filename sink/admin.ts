@@ -176,18 +176,21 @@ export class SinkAdmin {
   // Repairs.
 
   /** Decodes a held record as the sink would (to show it). */
-  decode(record: HeldRecord): Promise<Decoded> {
-    return this.repairer().decode(rawOfHeld(record));
+  async decode(record: HeldRecord): Promise<Decoded> {
+    const applier = this.repairer();
+    return await applier.decode(rawOfHeld(record));
   }
 
   /** Applies a parked aggregate's held events in order and un-parks it (sink/apply.ts). */
-  redrive(target: string, decidedBy: string | null = null): Promise<RedriveResult> {
-    return this.repairer().redrive(target, decidedBy);
+  async redrive(target: string, decidedBy: string | null = null): Promise<RedriveResult> {
+    const applier = this.repairer();
+    return await applier.redrive(target, decidedBy);
   }
 
   /** Discards one dead letter; un-parks its aggregate if nothing else is held. */
-  drop(target: string, decidedBy: string | null = null): Promise<DropResult> {
-    return this.repairer().drop(target, decidedBy);
+  async drop(target: string, decidedBy: string | null = null): Promise<DropResult> {
+    const applier = this.repairer();
+    return await applier.drop(target, decidedBy);
   }
 
   // Offsets and rebuilds (the sink of the group must not run).
