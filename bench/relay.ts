@@ -27,7 +27,8 @@ import { Relay } from '../relay/relay.js';
 import { kafkaClient } from '../relay/start.js';
 import { customerEntries, testCatalog, testRelayConfig } from '../relay/testing.js';
 import { createTopicsAndWait } from '../ops/topics.js';
-import { ensureRelayIndexes, mongoKind } from '../write/mongo-server.js';
+import { ensureRelayIndexes } from '../relay/mongo-indexes.js';
+import { mongoKind } from '../write/mongo-server.js';
 import { cpuMeter } from './cpu.js';
 
 // `npm run bench:relay -- <entries>`: the issue's figure is 100k; the MongoDB stand-in takes minutes

@@ -7,7 +7,8 @@ import type {
   FindCursor,
 } from 'mongodb';
 import { PENDING_MARKER, type OutboxFailure } from '../schemas/outbox-entry.js';
-import { ensureRelayIndexes, mongoKind } from '../write/mongo-server.js';
+import { mongoKind } from '../write/mongo-server.js';
+import { ensureRelayIndexes } from './mongo-indexes.js';
 import type {
   Backlog,
   ChangeFeed,

@@ -1,4 +1,4 @@
-import type { OutboxFailure } from '../write/outbox.js';
+import type { OutboxFailure } from '../schemas/outbox-entry.js';
 
 /** Where the scan continues: after this aggregate document. */
 export interface ScanKey {

@@ -17,17 +17,15 @@ import type { Catalog } from '../schemas/catalog.js';
 import { EventCodec } from '../schemas/codec.js';
 import { isPipelineError } from '../schemas/errors.js';
 import { ConfluentRegistry } from '../schemas/registry.js';
-import { Applier, rawOfHeld } from './apply.js';
+import { SinkAdmin } from './admin.js';
 import { loadSinkConfig, type SinkConfig } from './config.js';
-import { runMigrations, SINK_MIGRATIONS, SINK_TABLES, type MigrationSet } from './migrations.js';
-import { heldFromRow, MysqlStore } from './mysql-store.js';
+import { runMigrations, SINK_MIGRATIONS, type MigrationSet } from './migrations.js';
 import type { Projection } from './projection.js';
 import { ProgressReporter, seconds } from '../ops/progress.js';
 import { replay } from './replay.js';
 import { startSink } from './sink.js';
 import { createLogger } from '../ops/logger.js';
 import { runProcess } from '../ops/process-runner.js';
-import { quoteIdentifier } from './sql.js';
 
 export interface SinkUser {
   readonly catalog: Catalog;
@@ -316,34 +314,19 @@ async function dlq(
 ): Promise<number> {
   const [sub, target] = args;
   const json = args.includes('--json');
-  const store = new MysqlStore({ connection: config.mysqlAdminUrl, poolSize: 2 });
-  const codec = new EventCodec(user.catalog, new ConfluentRegistry(config.schemaRegistryUrl));
-  const applier = new Applier({
-    store,
-    codec,
+  const admin = new SinkAdmin({
+    connection: config.mysqlAdminUrl,
+    poolSize: 2,
+    group: config.groupId,
     catalog: user.catalog,
     projections: user.projections,
-    deadLetters: { publish: () => Promise.resolve() },
-    group: config.groupId,
+    codec: new EventCodec(user.catalog, new ConfluentRegistry(config.schemaRegistryUrl)),
   });
-  const t = quoteIdentifier;
   try {
     switch (sub) {
       case 'list': {
-        const [deadRows] = await store.pool.query(
-          `SELECT id, aggregate_type, aggregate_id, version, event_type, error_code, error_message, attempts, first_failed_at,
-             topic, kpartition, koffset FROM ${t(SINK_TABLES.held)} WHERE kind = 'dead' ORDER BY id`,
-        );
-        const [parkedRows] = await store.pool.query(
-          `SELECT a.aggregate_type, a.aggregate_id, a.version, a.status, a.status_since, a.reason,
-             GROUP_CONCAT(h.id ORDER BY h.version, h.id) AS held_ids
-           FROM ${t(SINK_TABLES.aggregates)} a LEFT JOIN ${t(SINK_TABLES.held)} h
-             ON h.aggregate_type = a.aggregate_type AND h.aggregate_id = a.aggregate_id
-           WHERE a.status <> 'ok' GROUP BY a.aggregate_type, a.aggregate_id, a.version, a.status, a.status_since, a.reason
-           ORDER BY a.status_since`,
-        );
-        const dead = (deadRows as Record<string, unknown>[]).map(deadLetterOf);
-        const parked = (parkedRows as Record<string, unknown>[]).map(parkedOf);
+        const dead = await admin.deadLetters();
+        const parked = await admin.parked();
         if (json) {
           out(JSON.stringify({ deadLetters: dead, parked }, null, 2));
           return 0;
@@ -367,16 +350,12 @@ async function dlq(
           err(HELP.dlq ?? '');
           return 2;
         }
-        const [rows] = await store.pool.query(`SELECT * FROM ${t(SINK_TABLES.held)} WHERE id = ?`, [
-          target,
-        ]);
-        const row = (rows as Parameters<typeof heldFromRow>[0][])[0];
-        if (!row) {
+        const h = await admin.held(target);
+        if (!h) {
           err(`no held record #${target}`);
           return 1;
         }
-        const h = heldFromRow(row);
-        const d = await applier.decode(rawOfHeld(h));
+        const d = await admin.decode(h);
         out(
           JSON.stringify(
             {
@@ -399,7 +378,7 @@ async function dlq(
           err(HELP.dlq ?? '');
           return 2;
         }
-        const r = await applier.redrive(target, decidedBy(args));
+        const r = await admin.redrive(target, decidedBy(args));
         out(
           `re-drove ${r.aggregate.aggregateType}/${r.aggregate.aggregateId}: ${r.applied} applied, ${r.stale} stale; un-parked`,
         );
@@ -410,7 +389,7 @@ async function dlq(
           err(HELP.dlq ?? '');
           return 2;
         }
-        const r = await applier.drop(target, decidedBy(args));
+        const r = await admin.drop(target, decidedBy(args));
         const agg = `${r.aggregate.aggregateType}/${r.aggregate.aggregateId}`;
         out(
           r.stillHeld === 0
@@ -424,7 +403,7 @@ async function dlq(
         return 2;
     }
   } finally {
-    await store.close();
+    await admin.close();
   }
 }
 
@@ -439,68 +418,6 @@ function decidedBy(args: readonly string[]): string | null {
     }
   }
   return who === '' ? null : who.slice(0, 255);
-}
-
-/** `dlq list --json`: camelCase and numbers as numbers, like `cqrs-sync status --json`. */
-interface DeadLetterView {
-  readonly id: number;
-  readonly aggregateType: string;
-  readonly aggregateId: string;
-  readonly version: number;
-  readonly eventType: string;
-  readonly errorCode: string;
-  readonly errorMessage: string;
-  readonly attempts: number;
-  readonly firstFailedAt: string | null;
-  readonly topic: string;
-  readonly partition: number;
-  readonly offset: number;
-}
-
-interface ParkedView {
-  readonly aggregateType: string;
-  readonly aggregateId: string;
-  readonly version: number;
-  readonly status: string;
-  readonly statusSince: string;
-  readonly reason: string | null;
-  /** Held events of the aggregate, in the order a re-drive applies them. */
-  readonly heldIds: number[];
-}
-
-const str = (v: unknown): string =>
-  v instanceof Date ? v.toISOString() : Buffer.isBuffer(v) ? v.toString() : String(v);
-const time = (v: unknown): string | null =>
-  v === null || v === undefined ? null : new Date(v instanceof Date ? v : str(v)).toISOString();
-
-function deadLetterOf(r: Record<string, unknown>): DeadLetterView {
-  return {
-    id: Number(r.id),
-    aggregateType: str(r.aggregate_type),
-    aggregateId: str(r.aggregate_id),
-    version: Number(r.version),
-    eventType: str(r.event_type),
-    errorCode: str(r.error_code),
-    errorMessage: r.error_message === null ? '' : str(r.error_message),
-    attempts: Number(r.attempts),
-    firstFailedAt: time(r.first_failed_at),
-    topic: str(r.topic),
-    partition: Number(r.kpartition),
-    offset: Number(r.koffset),
-  };
-}
-
-function parkedOf(r: Record<string, unknown>): ParkedView {
-  const ids = r.held_ids === null || r.held_ids === undefined ? '' : str(r.held_ids);
-  return {
-    aggregateType: str(r.aggregate_type),
-    aggregateId: str(r.aggregate_id),
-    version: Number(r.version),
-    status: str(r.status),
-    statusSince: time(r.status_since) ?? '',
-    reason: r.reason === null || r.reason === undefined ? null : str(r.reason),
-    heldIds: ids === '' ? [] : ids.split(',').map(Number),
-  };
 }
 
 /** Ids come from record keys, which may be any bytes: control characters are shown escaped (the

@@ -3,15 +3,17 @@
 export { startSink, type SinkHandle, type SinkState, type StartSinkOptions } from './sink.js';
 export { sinkCli, type SinkUser } from './cli.js';
 export { loadSinkConfig, type SinkConfig } from './config.js';
-export { SINK_MIGRATIONS, SINK_TABLES, runMigrations, type MigrationResult } from './migrations.js';
+export { SINK_MIGRATIONS, runMigrations, type MigrationResult } from './migrations.js';
 export { projectionTables } from './validate.js';
-// Building blocks for tools beside a running sink (the demo's web app re-drives with them).
+// For tools beside a running sink (the demo's web app lists, counts, re-drives and rebuilds with it).
 export {
-  Applier,
-  type ApplierDeps,
-  type DropResult,
-  type OutcomeCounts,
-  type RedriveResult,
-} from './apply.js';
-export { MysqlStore, type MysqlStoreOptions } from './mysql-store.js';
+  SinkAdmin,
+  type AppliedEvent,
+  type DeadLetterView,
+  type HeldSummary,
+  type ParkedView,
+  type SinkAdminOptions,
+  type SinkCounts,
+} from './admin.js';
+export type { DropResult, OutcomeCounts, RedriveResult } from './apply.js';
 export { KafkaDeadLetterPublisher } from './dead-letter.js';

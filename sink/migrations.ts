@@ -161,17 +161,8 @@ export async function runMigrations(
   }
 }
 
-/** The sink's own tables. */
-export const SINK_TABLES = {
-  events: 'cqrs_sink_events',
-  aggregates: 'cqrs_sink_aggregates',
-  held: 'cqrs_sink_held',
-  offsets: 'cqrs_sink_offsets',
-  /** Operators' decisions about dead letters (drop, re-drive), by event id: kept across replays. */
-  decisions: 'cqrs_sink_decisions',
-  /** `cqrs-sync verify` runs and what each found (ops/verify-runs.ts reads and writes it). */
-  verifyRuns: 'cqrs_sink_verify_runs',
-} as const;
+/** The sink's own tables: named in sink/tables/ (one module each), created below. */
+export { SINK_TABLES } from './tables/index.js';
 
 /**
  * Widths (in characters) of the identifiers the bookkeeping tables below store. A record whose ids

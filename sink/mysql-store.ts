@@ -7,7 +7,6 @@
 import mysql from 'mysql2/promise';
 import { PipelineError, isPipelineError } from '../schemas/errors.js';
 import { classifyError } from './mysql-errors.js';
-import { SINK_TABLES } from './migrations.js';
 import { render, type Operation } from './projection.js';
 import type {
   AggregateKey,
@@ -15,14 +14,14 @@ import type {
   AggregateStatus,
   Decision,
   DecisionRecord,
-  HeldKind,
   HeldRecord,
   OffsetStore,
   PartitionOffset,
   ReadModelStore,
   SinkTransaction,
 } from './ports.js';
-import { quoteIdentifier } from './sql.js';
+import { chunks, quoteIdentifier } from './sql.js';
+import { sinkTables, type SinkTables } from './tables/index.js';
 
 export interface MysqlStoreOptions {
   /** A URL (the store owns the pool) or a pool it borrows. */
@@ -34,15 +33,8 @@ export interface MysqlStoreOptions {
 }
 
 const MAX_PARAMS = 60_000;
-export const aggregateKey = (k: AggregateKey): string => `${k.aggregateType}\u0000${k.aggregateId}`;
 
 const q = quoteIdentifier;
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 export function createPool(url: string, size = 8): mysql.Pool {
   return mysql.createPool({
@@ -62,6 +54,8 @@ export class MysqlStore implements ReadModelStore, OffsetStore {
   private readonly prepared = new WeakSet<object>();
   readonly physical: (table: string) => string;
   private readonly lockWaitS: number;
+  /** The sink's tables on the pool (outside transactions). */
+  private readonly tables: SinkTables;
 
   constructor(o: MysqlStoreOptions) {
     this.own = typeof o.connection === 'string';
@@ -69,10 +63,7 @@ export class MysqlStore implements ReadModelStore, OffsetStore {
       typeof o.connection === 'string' ? createPool(o.connection, o.poolSize) : o.connection;
     this.physical = o.physical ?? ((t) => t);
     this.lockWaitS = Math.max(1, Math.ceil((o.lockWaitTimeoutMs ?? 10_000) / 1000));
-  }
-
-  private t(logical: string): string {
-    return q(this.physical(logical));
+    this.tables = sinkTables(this.pool, this.physical);
   }
 
   async transaction<T>(fn: (tx: SinkTransaction) => Promise<T>): Promise<T> {
@@ -122,7 +113,7 @@ export class MysqlStore implements ReadModelStore, OffsetStore {
         const c = conn;
         const query = async (sql: string, params: unknown[] = []): Promise<unknown[]> =>
           (await c.query(sql, params))[0] as unknown[];
-        const result = await fn(new MysqlTransaction(conn, (x) => this.t(x), this.physical), query);
+        const result = await fn(new MysqlTransaction(conn, this.physical), query);
         if (commit) await conn.commit();
         else await conn.rollback();
         return result;
@@ -203,48 +194,26 @@ export class MysqlStore implements ReadModelStore, OffsetStore {
   }
 
   /** Aggregates parked behind a dead-lettered event. */
-  async countParked(): Promise<number> {
-    const [rows] = await this.pool.query<mysql.RowDataPacket[]>(
-      `SELECT COUNT(*) AS n FROM ${this.t(SINK_TABLES.aggregates)} WHERE status = 'parked'`,
-    );
-    return Number(rows[0]?.n ?? 0);
+  countParked(): Promise<number> {
+    return this.tables.aggregates.countParked();
   }
 
-  /** Dead letters: held rows of kind `dead`, the ones `dlq list` shows (the dead-letter topic keeps
-   * copies, also of letters since dropped or re-driven, so its record count is not this). */
-  async countDeadLetters(): Promise<number> {
-    const [rows] = await this.pool.query<mysql.RowDataPacket[]>(
-      `SELECT COUNT(*) AS n FROM ${this.t(SINK_TABLES.held)} WHERE kind = 'dead'`,
-    );
-    return Number(rows[0]?.n ?? 0);
+  /** Dead letters: held rows of kind `dead` (sink/tables/held.ts). */
+  countDeadLetters(): Promise<number> {
+    return this.tables.held.countDead();
   }
 
   async load(group: string, topic: string): Promise<Map<number, string>> {
     try {
-      const [rows] = await this.pool.query(
-        `SELECT kpartition, next_offset FROM ${this.t(SINK_TABLES.offsets)} WHERE consumer_group = ? AND topic = ?`,
-        [group, topic],
-      );
-      return new Map(
-        (rows as { kpartition: number; next_offset: string }[]).map((r) => [
-          r.kpartition,
-          r.next_offset,
-        ]),
-      );
+      return await this.tables.offsets.load(group, topic);
     } catch (e) {
       throw classifyError(e);
     }
   }
 
   /** Overwrites stored offsets (replay); `saveOffsets` in a transaction only moves them forward. */
-  async setOffsets(group: string, offsets: readonly PartitionOffset[]): Promise<void> {
-    for (const o of offsets) {
-      await this.pool.query(
-        `INSERT INTO ${this.t(SINK_TABLES.offsets)} (consumer_group, topic, kpartition, next_offset) VALUES (?, ?, ?, ?)
-         ON DUPLICATE KEY UPDATE next_offset = VALUES(next_offset), updated_at = CURRENT_TIMESTAMP(3)`,
-        [group, o.topic, o.partition, o.next],
-      );
-    }
+  setOffsets(group: string, offsets: readonly PartitionOffset[]): Promise<void> {
+    return this.tables.offsets.set(group, offsets);
   }
 
   async close(): Promise<void> {
@@ -252,231 +221,74 @@ export class MysqlStore implements ReadModelStore, OffsetStore {
   }
 }
 
-interface AggregateRow {
-  aggregate_type: string;
-  aggregate_id: string;
-  version: string | number;
-  deleted: number;
-  status: AggregateStatus;
-  status_since: Date;
-  reason: string | null;
-}
-
-function aggregateFromRow(r: AggregateRow): AggregateRecord {
-  return {
-    aggregateType: r.aggregate_type,
-    aggregateId: r.aggregate_id,
-    version: Number(r.version),
-    deleted: r.deleted === 1,
-    status: r.status,
-    statusSince: r.status_since,
-    reason: r.reason,
-  };
-}
-
-interface HeldRow {
-  id: number | string;
-  kind: HeldKind;
-  aggregate_type: string;
-  aggregate_id: string;
-  version: number | string;
-  event_id: string;
-  event_type: string;
-  topic: string;
-  kpartition: number;
-  koffset: number | string;
-  record_key: Buffer | null;
-  record_value: Buffer | null;
-  record_headers: string;
-  error_code: string | null;
-  error_message: string | null;
-  attempts: number;
-  first_failed_at: Date | null;
-  held_at: Date;
-}
-
-export function heldFromRow(r: HeldRow): HeldRecord {
-  return {
-    id: Number(r.id),
-    kind: r.kind,
-    aggregateType: r.aggregate_type,
-    aggregateId: r.aggregate_id,
-    version: Number(r.version),
-    eventId: r.event_id,
-    eventType: r.event_type,
-    topic: r.topic,
-    partition: r.kpartition,
-    offset: String(r.koffset),
-    key: r.record_key,
-    value: r.record_value,
-    headers: JSON.parse(r.record_headers) as Record<string, string>,
-    errorCode: r.error_code,
-    errorMessage: r.error_message,
-    attempts: r.attempts,
-    firstFailedAt: r.first_failed_at,
-    heldAt: r.held_at,
-  };
-}
-
+/** One transaction: the port's methods, each on the table module that holds its table's SQL. */
 class MysqlTransaction implements SinkTransaction {
+  private readonly tables: SinkTables;
+
   constructor(
     private readonly conn: mysql.PoolConnection,
-    private readonly t: (logical: string) => string,
     private readonly physical: (table: string) => string,
-  ) {}
-
-  async claim(eventIds: readonly string[]): Promise<boolean> {
-    if (eventIds.length === 0) return true;
-    try {
-      // One statement, so all or nothing: InnoDB rolls back the failed statement, not the
-      // transaction. A plain INSERT, not INSERT IGNORE, which would also turn an over-long id
-      // into a truncated one instead of an error.
-      await this.conn.query(`INSERT INTO ${this.t(SINK_TABLES.events)} (event_id) VALUES ?`, [
-        eventIds.map((id) => [id]),
-      ]);
-      return true;
-    } catch (e) {
-      if ((e as { errno?: number }).errno === 1062) return false;
-      throw e;
-    }
+  ) {
+    this.tables = sinkTables(conn, physical);
   }
 
-  async seen(eventIds: readonly string[]): Promise<Set<string>> {
-    const out = new Set<string>();
-    for (const part of chunks(eventIds, 5000)) {
-      const [rows] = await this.conn.query(
-        `SELECT event_id FROM ${this.t(SINK_TABLES.events)} WHERE event_id IN (?)`,
-        [part],
-      );
-      for (const r of rows as { event_id: string }[]) out.add(r.event_id);
-    }
-    return out;
+  claim(eventIds: readonly string[]): Promise<boolean> {
+    return this.tables.events.claim(eventIds);
   }
 
-  async markSeen(eventIds: readonly string[]): Promise<boolean> {
-    for (const part of chunks(eventIds, 5000)) {
-      try {
-        await this.conn.query(`INSERT INTO ${this.t(SINK_TABLES.events)} (event_id) VALUES ?`, [
-          part.map((id) => [id]),
-        ]);
-      } catch (e) {
-        if ((e as { errno?: number }).errno === 1062) return false;
-        throw e;
-      }
-    }
-    return true;
+  seen(eventIds: readonly string[]): Promise<Set<string>> {
+    return this.tables.events.seen(eventIds);
   }
 
-  async lockAggregates(keys: readonly AggregateKey[]): Promise<Map<string, AggregateRecord>> {
-    const byType = new Map<string, string[]>();
-    for (const k of keys) {
-      let ids = byType.get(k.aggregateType);
-      if (!ids) byType.set(k.aggregateType, (ids = []));
-      ids.push(k.aggregateId);
-    }
-    const out = new Map<string, AggregateRecord>();
-    for (const [type, ids] of byType) {
-      for (const part of chunks([...new Set(ids)], 2000)) {
-        const [rows] = await this.conn.query(
-          `SELECT aggregate_id, version, deleted, status, status_since, reason FROM ${this.t(SINK_TABLES.aggregates)}
-           WHERE aggregate_type = ? AND aggregate_id IN (?) FOR UPDATE`,
-          [type, part],
-        );
-        for (const r of rows as AggregateRow[]) {
-          const rec = aggregateFromRow({ ...r, aggregate_type: type });
-          out.set(aggregateKey(rec), rec);
-        }
-      }
-    }
-    return out;
+  markSeen(eventIds: readonly string[]): Promise<boolean> {
+    return this.tables.events.markSeen(eventIds);
   }
 
-  async saveAggregates(records: readonly AggregateRecord[]): Promise<void> {
-    for (const part of chunks(records, 2000)) {
-      await this.conn.query(
-        `INSERT INTO ${this.t(SINK_TABLES.aggregates)} (aggregate_type, aggregate_id, version, deleted, status, status_since, reason) VALUES ?
-         ON DUPLICATE KEY UPDATE version = VALUES(version), deleted = VALUES(deleted), status = VALUES(status),
-           status_since = VALUES(status_since), reason = VALUES(reason)`,
-        [
-          part.map((r) => [
-            r.aggregateType,
-            r.aggregateId,
-            r.version,
-            r.deleted ? 1 : 0,
-            r.status,
-            r.statusSince,
-            r.reason,
-          ]),
-        ],
-      );
-    }
+  lockAggregates(keys: readonly AggregateKey[]): Promise<Map<string, AggregateRecord>> {
+    return this.tables.aggregates.lock(keys);
   }
 
-  async heldOf(keys: readonly AggregateKey[]): Promise<HeldRecord[]> {
-    const out: HeldRecord[] = [];
-    for (const k of keys) {
-      const [rows] = await this.conn.query(
-        `SELECT * FROM ${this.t(SINK_TABLES.held)} WHERE aggregate_type = ? AND aggregate_id = ? ORDER BY version, id`,
-        [k.aggregateType, k.aggregateId],
-      );
-      out.push(...(rows as HeldRow[]).map(heldFromRow));
-    }
-    return out;
+  saveAggregates(records: readonly AggregateRecord[]): Promise<void> {
+    return this.tables.aggregates.save(records);
   }
 
-  async hold(records: readonly HeldRecord[]): Promise<void> {
-    for (const part of chunks(records, 500)) {
-      await this.conn.query(
-        `INSERT IGNORE INTO ${this.t(SINK_TABLES.held)} (kind, aggregate_type, aggregate_id, version, event_id, event_type,
-           topic, kpartition, koffset, record_key, record_value, record_headers, error_code, error_message, attempts,
-           first_failed_at, held_at) VALUES ?`,
-        [
-          part.map((r) => [
-            r.kind,
-            r.aggregateType,
-            r.aggregateId,
-            r.version,
-            r.eventId,
-            r.eventType,
-            r.topic,
-            r.partition,
-            r.offset,
-            r.key,
-            r.value,
-            JSON.stringify(r.headers),
-            r.errorCode,
-            r.errorMessage,
-            r.attempts,
-            r.firstFailedAt,
-            r.heldAt,
-          ]),
-        ],
-      );
-    }
+  heldOf(keys: readonly AggregateKey[]): Promise<HeldRecord[]> {
+    return this.tables.held.of(keys);
   }
 
-  async updateHeld(id: number, c: Partial<HeldRecord>): Promise<void> {
-    await this.conn.query(
-      `UPDATE ${this.t(SINK_TABLES.held)} SET kind = COALESCE(?, kind), error_code = COALESCE(?, error_code),
-         error_message = COALESCE(?, error_message), attempts = COALESCE(?, attempts),
-         first_failed_at = COALESCE(first_failed_at, ?) WHERE id = ?`,
-      [
-        c.kind ?? null,
-        c.errorCode ?? null,
-        c.errorMessage ?? null,
-        c.attempts ?? null,
-        c.firstFailedAt ?? null,
-        id,
-      ],
-    );
+  hold(records: readonly HeldRecord[]): Promise<void> {
+    return this.tables.held.hold(records);
   }
 
-  async release(ids: readonly number[]): Promise<void> {
-    for (const part of chunks(ids, 5000)) {
-      await this.conn.query(`DELETE FROM ${this.t(SINK_TABLES.held)} WHERE id IN (?)`, [part]);
-    }
+  updateHeld(id: number, change: Partial<HeldRecord>): Promise<void> {
+    return this.tables.held.update(id, change);
   }
 
+  release(ids: readonly number[]): Promise<void> {
+    return this.tables.held.release(ids);
+  }
+
+  aggregatesWithStatus(status: AggregateStatus, before: Date): Promise<AggregateRecord[]> {
+    return this.tables.aggregates.withStatus(status, before);
+  }
+
+  findHeldAggregate(target: string): Promise<AggregateKey | undefined> {
+    return this.tables.held.findAggregate(target);
+  }
+
+  decisions(eventIds: readonly string[]): Promise<Map<string, Decision>> {
+    return this.tables.decisions.of(eventIds);
+  }
+
+  decide(records: readonly DecisionRecord[]): Promise<void> {
+    return this.tables.decisions.decide(records);
+  }
+
+  saveOffsets(group: string, offsets: readonly PartitionOffset[]): Promise<void> {
+    return this.tables.offsets.saveForward(group, offsets);
+  }
+
+  /** The projections' operations: SQL on the read model's own tables, rendered from the plan. */
   async execute(ops: readonly Operation[]): Promise<void> {
     let i = 0;
     while (i < ops.length) {
@@ -516,80 +328,10 @@ class MysqlTransaction implements SinkTransaction {
       const size = Math.max(1, Math.min(2000, Math.floor(MAX_PARAMS / op.columns.length)));
       for (const part of chunks(rows, size)) {
         await this.conn.query(
-          `INSERT INTO ${this.t(op.table)} (${cols}) VALUES ? ON DUPLICATE KEY UPDATE ${updates.join(', ')}`,
+          `INSERT INTO ${q(this.physical(op.table))} (${cols}) VALUES ? ON DUPLICATE KEY UPDATE ${updates.join(', ')}`,
           [part],
         );
       }
     }
-  }
-
-  async aggregatesWithStatus(status: AggregateStatus, before: Date): Promise<AggregateRecord[]> {
-    const [rows] = await this.conn.query(
-      `SELECT aggregate_type, aggregate_id, version, deleted, status, status_since, reason FROM ${this.t(SINK_TABLES.aggregates)}
-       WHERE status = ? AND status_since < ? ORDER BY status_since LIMIT 1000 FOR UPDATE`,
-      [status, before],
-    );
-    return (rows as AggregateRow[]).map(aggregateFromRow);
-  }
-
-  async findHeldAggregate(target: string): Promise<AggregateKey | undefined> {
-    const slash = target.indexOf('/');
-    const [rows] = await this.conn.query(
-      `SELECT aggregate_type, aggregate_id FROM ${this.t(SINK_TABLES.held)}
-       WHERE id = ? OR event_id = ? OR (aggregate_type = ? AND aggregate_id = ?) OR aggregate_id = ?
-       ORDER BY id LIMIT 1`,
-      [
-        /^\d+$/.test(target) ? target : -1,
-        target,
-        slash > 0 ? target.slice(0, slash) : '',
-        slash > 0 ? target.slice(slash + 1) : '',
-        target,
-      ],
-    );
-    const r = (rows as { aggregate_type: string; aggregate_id: string }[])[0];
-    return r ? { aggregateType: r.aggregate_type, aggregateId: r.aggregate_id } : undefined;
-  }
-
-  async decisions(eventIds: readonly string[]): Promise<Map<string, Decision>> {
-    const out = new Map<string, Decision>();
-    for (const part of chunks(eventIds, 5000)) {
-      const [rows] = await this.conn.query(
-        `SELECT event_id, decision FROM ${this.t(SINK_TABLES.decisions)} WHERE event_id IN (?)`,
-        [part],
-      );
-      for (const r of rows as { event_id: string; decision: Decision }[])
-        out.set(r.event_id, r.decision);
-    }
-    return out;
-  }
-
-  async decide(records: readonly DecisionRecord[]): Promise<void> {
-    for (const part of chunks(records, 2000)) {
-      await this.conn.query(
-        `INSERT INTO ${this.t(SINK_TABLES.decisions)} (event_id, aggregate_type, aggregate_id, version, decision, decided_at, decided_by) VALUES ?
-         ON DUPLICATE KEY UPDATE version = VALUES(version), decision = VALUES(decision),
-           decided_at = VALUES(decided_at), decided_by = VALUES(decided_by)`,
-        [
-          part.map((r) => [
-            r.eventId,
-            r.aggregateType,
-            r.aggregateId,
-            r.version,
-            r.decision,
-            r.decidedAt,
-            r.decidedBy,
-          ]),
-        ],
-      );
-    }
-  }
-
-  async saveOffsets(group: string, offsets: readonly PartitionOffset[]): Promise<void> {
-    if (offsets.length === 0) return;
-    await this.conn.query(
-      `INSERT INTO ${this.t(SINK_TABLES.offsets)} (consumer_group, topic, kpartition, next_offset) VALUES ?
-       ON DUPLICATE KEY UPDATE next_offset = GREATEST(next_offset, VALUES(next_offset)), updated_at = CURRENT_TIMESTAMP(3)`,
-      [offsets.map((o) => [group, o.topic, o.partition, o.next])],
-    );
   }
 }

@@ -15,6 +15,7 @@
  */
 import type { EventMetadata } from '../schemas/envelope.js';
 import { PipelineError } from '../schemas/errors.js';
+import { quoteIdentifier } from './sql.js';
 
 /** One event as a projection sees it. */
 export interface DeliveredEvent<
@@ -138,7 +139,7 @@ export function render(
 ): { sql: string; params: unknown[] } {
   const text = s.fragments
     .map((f) =>
-      typeof f === 'string' ? f : `\`${f.kind === 'table' ? physical(f.name) : f.name}\``,
+      typeof f === 'string' ? f : quoteIdentifier(f.kind === 'table' ? physical(f.name) : f.name),
     )
     .join('');
   return { sql: text, params: [...s.params] };

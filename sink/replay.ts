@@ -8,21 +8,17 @@
  *
  * Refused while the consumer group has active members: stop the sinks first.
  */
-import mysql from 'mysql2/promise';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Catalog } from '../schemas/catalog.js';
 import { PipelineError } from '../schemas/errors.js';
+import { SinkAdmin } from './admin.js';
 import type { SinkConfig } from './config.js';
-import { SINK_TABLES } from './migrations.js';
-import { MysqlStore } from './mysql-store.js';
 import type { PartitionOffset } from './ports.js';
 import type { Projection } from './projection.js';
 import { createKafka, startSink } from './sink.js';
-import { projectionTables } from './validate.js';
-import { quoteIdentifier } from './sql.js';
 
-export const SHADOW_SUFFIX = '__shadow';
+export { SHADOW_SUFFIX } from './admin.js';
 
 export interface ReplayOptions {
   readonly catalog: Catalog;
@@ -127,81 +123,46 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
     await admin.disconnect();
   }
 
-  const tables = [
-    ...projectionTables(o.projections),
-    SINK_TABLES.events,
-    SINK_TABLES.aggregates,
-    SINK_TABLES.held,
-    SINK_TABLES.offsets,
-  ];
-  const q = quoteIdentifier;
-  const conn = await mysql.createConnection(config.mysqlAdminUrl);
-  const suffix = o.shadow ? SHADOW_SUFFIX : '';
   // Operators' decisions are not rebuilt (nor emptied): the shadow sink reads the live table.
-  const physical = (t: string): string => (t === SINK_TABLES.decisions ? t : `${t}${suffix}`);
+  const db = new SinkAdmin({ connection: config.mysqlAdminUrl, group, shadow: o.shadow });
   try {
-    if (o.shadow) {
-      for (const t of tables) {
-        await conn.query(`DROP TABLE IF EXISTS ${q(t + SHADOW_SUFFIX)}`);
-        await conn.query(`CREATE TABLE ${q(t + SHADOW_SUFFIX)} LIKE ${q(t)}`);
-      }
-    } else if (o.to === 'earliest') {
-      for (const t of tables.filter((x) => x !== SINK_TABLES.offsets))
-        await conn.query(`DELETE FROM ${q(t)}`);
-    }
-    const offsets = new MysqlStore({ connection: config.mysqlAdminUrl, physical });
-    try {
-      await conn.query(`DELETE FROM ${q(physical(SINK_TABLES.offsets))} WHERE consumer_group = ?`, [
-        group,
-      ]);
-      await offsets.setOffsets(group, start);
+    if (o.shadow) await db.prepareRebuild(o.projections, 'shadow');
+    else if (o.to === 'earliest') await db.prepareRebuild(o.projections, 'in-place');
+    await db.rewind(start);
 
-      o.logger.info({ group, to: o.to, shadow: o.shadow, events: Number(total) }, 'replay started');
-      o.progress?.phase(
-        'applying',
-        `${Number(total).toLocaleString('en')} events, up to the end offsets taken at start`,
-      );
-      o.progress?.applied(0, Number(total));
-      const sink = await startSink({
-        catalog: o.catalog,
-        projections: o.projections,
-        config,
-        logger: o.logger,
-        physical,
-        mysqlUrl: config.mysqlAdminUrl,
-      });
-      try {
-        for (;;) {
-          const done = await progressOf(offsets, group, topics, start, end);
-          o.progress?.applied(done, Number(total));
-          if (done >= Number(total)) break;
-          if (sink.state === 'failed') await sink.done;
-          await new Promise((r) => setTimeout(r, 1000));
-        }
-        o.progress?.phase('draining', 'the embedded sink commits and leaves the group');
-      } finally {
-        await sink.stop();
+    o.logger.info({ group, to: o.to, shadow: o.shadow, events: Number(total) }, 'replay started');
+    o.progress?.phase(
+      'applying',
+      `${Number(total).toLocaleString('en')} events, up to the end offsets taken at start`,
+    );
+    o.progress?.applied(0, Number(total));
+    const sink = await startSink({
+      catalog: o.catalog,
+      projections: o.projections,
+      config,
+      logger: o.logger,
+      physical: db.physical,
+      mysqlUrl: config.mysqlAdminUrl,
+    });
+    try {
+      for (;;) {
+        const done = await progressOf(db, topics, start, end);
+        o.progress?.applied(done, Number(total));
+        if (done >= Number(total)) break;
+        if (sink.state === 'failed') await sink.done;
+        await new Promise((r) => setTimeout(r, 1000));
       }
+      o.progress?.phase('draining', 'the embedded sink commits and leaves the group');
     } finally {
-      await offsets.close();
+      await sink.stop();
     }
     if (o.shadow) {
       o.progress?.phase('swapping', 'shadow tables in with one atomic RENAME');
       // Other groups' positions move along with the swap.
-      await conn.query(
-        `INSERT IGNORE INTO ${q(SINK_TABLES.offsets + SHADOW_SUFFIX)} SELECT * FROM ${q(SINK_TABLES.offsets)} WHERE consumer_group <> ?`,
-        [group],
-      );
-      const renames = tables.flatMap((t) => [
-        `${q(t)} TO ${q(`${t}__old`)}`,
-        `${q(t + SHADOW_SUFFIX)} TO ${q(t)}`,
-      ]);
-      for (const t of tables) await conn.query(`DROP TABLE IF EXISTS ${q(`${t}__old`)}`);
-      await conn.query(`RENAME TABLE ${renames.join(', ')}`);
-      for (const t of tables) await conn.query(`DROP TABLE IF EXISTS ${q(`${t}__old`)}`);
+      await db.swapInShadows(o.projections);
     }
   } finally {
-    await conn.end();
+    await db.close();
   }
   const result = { events: Number(total), ms: Date.now() - started, swapped: o.shadow };
   o.logger.info(result, 'replay finished');
@@ -209,15 +170,14 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
 }
 
 async function progressOf(
-  store: MysqlStore,
-  group: string,
+  db: SinkAdmin,
   topics: readonly string[],
   start: readonly PartitionOffset[],
   end: ReadonlyMap<string, bigint>,
 ): Promise<number> {
   let done = 0n;
   for (const topic of topics) {
-    const stored = await store.load(group, topic);
+    const stored = await db.offsets(topic);
     for (const s of start.filter((x) => x.topic === topic)) {
       const high = end.get(`${topic}:${s.partition}`) ?? 0n;
       const at = BigInt(stored.get(s.partition) ?? s.next);

@@ -1,5 +1,4 @@
 import type { Collection, Db } from 'mongodb';
-import { PENDING_MARKER } from '../schemas/outbox-entry.js';
 
 /**
  * Which MongoDB answers: a real `mongod` (or `mongos`), or the mongo-java-server stand-in the test
@@ -17,7 +16,8 @@ export async function mongoKind(db: Db): Promise<MongoKind> {
   return typeof info.gitVersion === 'string' ? 'mongod' : 'stand-in';
 }
 
-/** The write side's index: its conditional write `{_id, version}` (stand-in only). */
+/** The write side's only index: its conditional write `{_id, version}` (stand-in only). The
+ * relay's indexes on the same collections are the relay's (relay/mongo-indexes.ts). */
 export async function ensureWriteIndexes(collection: Collection, kind: MongoKind): Promise<void> {
   if (kind !== 'stand-in') return;
   await collection.createIndex(
@@ -25,18 +25,3 @@ export async function ensureWriteIndexes(collection: Collection, kind: MongoKind
     { unique: true, name: 'stand_in_id_version' },
   );
 }
-
-/**
- * The relay's indexes: the scan's marker (documents with a pending entry, in `_id` order), and on
- * the stand-in its fenced mark `{_id, relayFence}`.
- */
-export async function ensureRelayIndexes(collection: Collection, kind: MongoKind): Promise<void> {
-  await collection.createIndex({ ...PENDING_MARKER_KEY, _id: 1 }, { name: 'relay_pending' });
-  if (kind !== 'stand-in') return;
-  await collection.createIndex(
-    { _id: 1, relayFence: 1 },
-    { unique: true, name: 'stand_in_id_relay_fence' },
-  );
-}
-
-const PENDING_MARKER_KEY = Object.fromEntries(Object.keys(PENDING_MARKER).map((k) => [k, 1]));

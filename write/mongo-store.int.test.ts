@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { MongoClient, type Db } from 'mongodb';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
+import { RELAY_INDEXES } from '../relay/mongo-indexes.js';
 import { MongoOutboxSource } from '../relay/mongo-outbox.js';
 import type { EventCodec } from '../schemas/codec.js';
 import { isPipelineError } from '../schemas/errors.js';
@@ -315,6 +316,25 @@ describe('the store', () => {
     const names = (await profiles.indexes()).map((i) => i.name);
     if (servers.mongoKind === 'stand-in') expect(names).toContain('stand_in_id_version');
     else expect(names).not.toContain('stand_in_id_version');
+  });
+
+  it("creates none of the relay's indexes, and neither side's start changes the other's", async () => {
+    const { store, db, profiles } = setup();
+    await store.init(['Profile']);
+    const names = async (): Promise<string[]> =>
+      (await profiles.indexes()).map((i) => String(i.name)).sort();
+    const writeOnly = await names();
+    expect(writeOnly).not.toContain(RELAY_INDEXES.pending);
+    expect(writeOnly).not.toContain(RELAY_INDEXES.standInFence);
+    const relay = new MongoOutboxSource(db, { collections: { Profile: 'profile' } });
+    await relay.ensureIndexes();
+    const both = await names();
+    expect(both).toEqual(expect.arrayContaining([...writeOnly, RELAY_INDEXES.pending]));
+    // Restarts in either order leave the same indexes with the same settings.
+    const specs = await profiles.indexes();
+    await relay.ensureIndexes();
+    await new MongoWriteStore({ client, database: db.databaseName, logger }).init(['Profile']);
+    expect(await profiles.indexes()).toEqual(specs);
   });
 
   it('reports an unreachable server as a retriable database_unavailable', async () => {

@@ -1,10 +1,20 @@
 /**
- * The query side: every read the web app serves comes from MySQL (the read model and the sink's
- * bookkeeping tables), never from MongoDB, so reads keep working while MongoDB is down. Every value
- * reaches SQL as a placeholder parameter.
+ * The query side: every read the web app serves comes from MySQL (the read model, and the sink's
+ * bookkeeping through `SinkAdmin`), never from MongoDB, so reads keep working while MongoDB is
+ * down. Every value reaches SQL as a placeholder parameter.
  */
 import mysql from 'mysql2/promise';
-import { SINK_TABLES } from '../../sink/index.js';
+import {
+  SinkAdmin,
+  type AppliedEvent,
+  type HeldSummary,
+  type SinkCounts,
+} from '../../sink/index.js';
+
+export type { AppliedEvent };
+/** A dead-lettered, parked or waiting event (the sink's held table). */
+export type HeldEvent = HeldSummary;
+export type SinkBookkeeping = SinkCounts;
 
 export interface CustomerRow {
   readonly id: string;
@@ -28,37 +38,6 @@ export interface OrderRow {
   readonly totalCents: number;
   readonly version: number;
   readonly lines: readonly OrderLineRow[];
-}
-
-export interface AppliedEvent {
-  readonly eventId: string;
-  readonly appliedAt: number;
-}
-
-export interface HeldEvent {
-  readonly id: number;
-  readonly kind: string;
-  readonly aggregateType: string;
-  readonly aggregateId: string;
-  readonly version: number;
-  readonly eventId: string;
-  readonly eventType: string;
-  readonly topic: string;
-  readonly partition: number;
-  readonly offset: string;
-  readonly errorCode: string | null;
-  readonly errorMessage: string | null;
-  readonly attempts: number;
-  readonly heldAt: number;
-}
-
-export interface SinkBookkeeping {
-  readonly deadLetters: number;
-  readonly held: number;
-  readonly parked: number;
-  readonly applied: number;
-  /** Next offset per `topic:partition`, as stored by the sink in MySQL. */
-  readonly offsets: ReadonlyMap<string, bigint>;
 }
 
 /** What `tamperCustomer` changed. */
@@ -85,11 +64,9 @@ const textOrNull = (v: unknown): string | null => (v === null || v === undefined
 
 export class ReadModel {
   readonly pool: mysql.Pool;
+  private readonly sink: SinkAdmin;
 
-  constructor(
-    url: string,
-    private readonly group: string,
-  ) {
+  constructor(url: string, group: string) {
     this.pool = mysql.createPool({
       uri: url,
       connectionLimit: 4,
@@ -102,6 +79,7 @@ export class ReadModel {
     this.pool.pool.on('connection', (conn) => {
       conn.query("SET time_zone = '+00:00'");
     });
+    this.sink = new SinkAdmin({ connection: this.pool, group });
   }
 
   private async rows(sql: string, params: unknown[] = []): Promise<Row[]> {
@@ -159,81 +137,22 @@ export class ReadModel {
   }
 
   /** When the sink applied these events (its dedupe table), in ms since the epoch. */
-  async applied(eventIds: readonly string[]): Promise<AppliedEvent[]> {
-    if (eventIds.length === 0) return [];
-    const rows = await this.rows(
-      `SELECT event_id, ROUND(UNIX_TIMESTAMP(seen_at) * 1000) AS at FROM ${SINK_TABLES.events}
-        WHERE event_id IN (?)`,
-      [eventIds],
-    );
-    return rows.map((r) => ({ eventId: text(r.event_id), appliedAt: num(r.at) }));
+  applied(eventIds: readonly string[]): Promise<AppliedEvent[]> {
+    return this.sink.appliedAt(eventIds);
   }
 
   /** Dead-lettered and parked events (the sink's held table), newest first. */
-  async held(eventIds?: readonly string[], limit = 50): Promise<HeldEvent[]> {
-    if (eventIds?.length === 0) return [];
-    const where = eventIds ? 'WHERE event_id IN (?)' : "WHERE kind IN ('dead', 'parked')";
-    const rows = await this.rows(
-      `SELECT id, kind, aggregate_type, aggregate_id, version, event_id, event_type, topic,
-              kpartition, koffset, error_code, error_message, attempts,
-              ROUND(UNIX_TIMESTAMP(held_at) * 1000) AS held_at
-         FROM ${SINK_TABLES.held} ${where} ORDER BY id DESC LIMIT ?`,
-      eventIds ? [eventIds, limit] : [limit],
-    );
-    return rows.map((r) => ({
-      id: num(r.id),
-      kind: text(r.kind),
-      aggregateType: text(r.aggregate_type),
-      aggregateId: text(r.aggregate_id),
-      version: num(r.version),
-      eventId: text(r.event_id),
-      eventType: text(r.event_type),
-      topic: text(r.topic),
-      partition: num(r.kpartition),
-      offset: text(r.koffset),
-      errorCode: textOrNull(r.error_code),
-      errorMessage: textOrNull(r.error_message),
-      attempts: num(r.attempts),
-      heldAt: num(r.held_at),
-    }));
+  held(eventIds?: readonly string[], limit = 50): Promise<HeldEvent[]> {
+    return this.sink.heldEvents(eventIds, limit);
   }
 
-  async bookkeeping(): Promise<SinkBookkeeping> {
-    const [held, parked, offsets] = await Promise.all([
-      this.rows(`SELECT kind, COUNT(*) AS n FROM ${SINK_TABLES.held} GROUP BY kind`),
-      this.rows(`SELECT COUNT(*) AS n FROM ${SINK_TABLES.aggregates} WHERE status = 'parked'`),
-      this.rows(
-        `SELECT topic, kpartition, next_offset FROM ${SINK_TABLES.offsets} WHERE consumer_group = ?`,
-        [this.group],
-      ),
-    ]);
-    const byKind = new Map(held.map((r) => [text(r.kind), num(r.n)]));
-    const map = new Map<string, bigint>();
-    let applied = 0n;
-    for (const r of offsets) {
-      const next = BigInt(text(r.next_offset));
-      map.set(`${text(r.topic)}:${num(r.kpartition)}`, next);
-      applied += next;
-    }
-    return {
-      deadLetters: byKind.get('dead') ?? 0,
-      held: [...byKind.values()].reduce((a, b) => a + b, 0),
-      parked: num(parked[0]?.n),
-      applied: Number(applied),
-      offsets: map,
-    };
+  bookkeeping(): Promise<SinkBookkeeping> {
+    return this.sink.counts();
   }
 
   /** Changes whenever the sink applies, holds or releases anything: the live-update trigger. */
-  async watermark(): Promise<string> {
-    const rows = await this.rows(
-      `SELECT (SELECT COALESCE(SUM(next_offset), 0) FROM ${SINK_TABLES.offsets} WHERE consumer_group = ?) AS o,
-              (SELECT COUNT(*) FROM ${SINK_TABLES.held}) AS h,
-              (SELECT COUNT(*) FROM ${SINK_TABLES.aggregates} WHERE status <> 'ok') AS p`,
-      [this.group],
-    );
-    const r = rows[0] ?? {};
-    return `${text(r.o)}/${text(r.h)}/${text(r.p)}`;
+  watermark(): Promise<string> {
+    return this.sink.watermark();
   }
 
   close(): Promise<void> {

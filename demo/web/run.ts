@@ -20,11 +20,9 @@ import {
   type SinkConfig,
   runMigrations,
   SINK_MIGRATIONS,
-  SINK_TABLES,
-  MysqlStore,
+  SinkAdmin,
   startSink,
   type SinkHandle,
-  projectionTables,
 } from '../../sink/index.js';
 import { demoMigrations, demoProjections } from '../read-model/projections.js';
 import { loadDemoWebConfig, type DemoWebConfig } from './config.js';
@@ -132,22 +130,19 @@ export async function startDemoPipeline(o: DemoPipelineOptions): Promise<DemoPip
       replaying ??= (async () => {
         await sink?.stop();
         sink = undefined;
-        const store = new MysqlStore({ connection: sinkConfig.mysqlAdminUrl, poolSize: 1 });
+        const sinkAdmin = new SinkAdmin({
+          connection: sinkConfig.mysqlAdminUrl,
+          poolSize: 1,
+          group: sinkConfig.groupId,
+        });
         const admin = kafka.admin();
         try {
-          const tables = [
-            ...projectionTables(demoProjections),
-            SINK_TABLES.events,
-            SINK_TABLES.aggregates,
-            SINK_TABLES.held,
-          ];
-          for (const t of tables) await store.pool.query(`DELETE FROM \`${t}\``);
+          const tables = await sinkAdmin.prepareRebuild(demoProjections, 'in-place');
           await admin.connect();
           let partitions = 0;
           for (const topic of catalog.topics()) {
             const offsets = await admin.fetchTopicOffsets(topic).catch(() => []);
-            await store.setOffsets(
-              sinkConfig.groupId,
+            await sinkAdmin.setOffsets(
               offsets.map((p) => ({ topic, partition: p.partition, next: p.low })),
             );
             partitions += offsets.length;
@@ -159,7 +154,7 @@ export async function startDemoPipeline(o: DemoPipelineOptions): Promise<DemoPip
           return { tablesCleared: tables, partitionsRewound: partitions };
         } finally {
           await admin.disconnect().catch(() => undefined);
-          await store.close();
+          await sinkAdmin.close();
           sink = await runSink();
         }
       })().finally(() => {

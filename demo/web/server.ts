@@ -1,7 +1,7 @@
 /**
  * `startDemoWeb`: the web app with its clients (MongoDB for commands, MySQL for queries, Kafka for
  * lag, the registry for the codec). `npm run demo` passes the relay and sink it runs in-process;
- * `cqrs-sync demo-web` (compose) runs it alone and re-drives with an applier of its own.
+ * `cqrs-sync demo-web` (compose) runs it alone and re-drives with a `SinkAdmin` of its own.
  */
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
@@ -12,9 +12,9 @@ import { buildCatalog, type Catalog, EventCodec, ConfluentRegistry } from '../..
 import type { VerifyReport } from '../../ops/index.js';
 import { relayCollections, type RelayHandle } from '../../relay/index.js';
 import {
-  Applier,
   KafkaDeadLetterPublisher,
-  MysqlStore,
+  SinkAdmin,
+  type RedriveResult,
   type SinkHandle,
 } from '../../sink/index.js';
 import { MongoWriteStore } from '../../write/mongodb.js';
@@ -89,36 +89,37 @@ export async function startDemoWeb(o: StartDemoWebOptions): Promise<DemoWeb> {
     retry: { retries: 1 },
   });
 
-  // Re-drive with the in-process sink's applier, or with one of our own (admin account).
-  let ownApplier: { applier: Applier; close: () => Promise<void> } | undefined;
-  const applier = async (): Promise<Applier> => {
+  // Re-drive with the in-process sink's applier, or with a sink admin of our own (admin account).
+  let own: { admin: SinkAdmin; close: () => Promise<void> } | undefined;
+  const redrive = async (target: string): Promise<RedriveResult> => {
     const inProcess = o.sink?.();
-    if (inProcess && inProcess.state === 'running') return inProcess.applier;
-    if (!ownApplier) {
+    if (inProcess && inProcess.state === 'running') return inProcess.applier.redrive(target);
+    if (!own) {
       const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
       await producer.connect();
-      const mysqlStore = new MysqlStore({ connection: config.mysqlUrl, poolSize: 2 });
-      ownApplier = {
-        applier: new Applier({
-          store: mysqlStore,
-          codec,
-          catalog,
-          projections: demoProjections,
-          deadLetters: new KafkaDeadLetterPublisher(producer, config.dltTopic),
-          group: config.sinkGroupId,
-        }),
+      const admin = new SinkAdmin({
+        connection: config.mysqlUrl,
+        poolSize: 2,
+        group: config.sinkGroupId,
+        catalog,
+        projections: demoProjections,
+        codec,
+        deadLetters: new KafkaDeadLetterPublisher(producer, config.dltTopic),
+      });
+      own = {
+        admin,
         close: async () => {
           await producer.disconnect().catch(() => undefined);
-          await mysqlStore.close().catch(() => undefined);
+          await admin.close().catch(() => undefined);
         },
       };
     }
-    return ownApplier.applier;
+    return own.admin.redrive(target);
   };
   // The tamper button writes with the account migrations and re-drive use, not the read account.
   let tamperPool: mysql.Pool | undefined;
   const control: PipelineControl = {
-    redrive: async (target) => (await applier()).redrive(target),
+    redrive,
     ...(o.replay ? { replay: o.replay } : {}),
     tamper: () =>
       tamperCustomer(
@@ -164,7 +165,7 @@ export async function startDemoWeb(o: StartDemoWebOptions): Promise<DemoWeb> {
       stopping ??= (async () => {
         await app.close();
         await pipeline.close();
-        await ownApplier?.close();
+        await own?.close();
         await tamperPool?.end().catch(() => undefined);
         await readModel.close().catch(() => undefined);
         await ownMongo?.close().catch(() => undefined);

@@ -1,0 +1,62 @@
+/**
+ * The sink's own tables, one module each (its name and its statements); `MysqlStore` composes them
+ * for the sink's transactions, `SinkAdmin` for tools beside it. The tables are created by the
+ * sink's migrations (`SINK_MIGRATIONS`, sink/migrations.ts).
+ */
+import { quoteIdentifier, type Queryable } from '../sql.js';
+import { AGGREGATES_TABLE, AggregatesTable } from './aggregates.js';
+import { DECISIONS_TABLE, DecisionsTable } from './decisions.js';
+import { HELD_TABLE, HeldTable } from './held.js';
+import { OFFSETS_TABLE, OffsetsTable } from './offsets.js';
+import { SEEN_EVENTS_TABLE, SeenEventsTable } from './seen-events.js';
+
+/** The sink's own tables, by role. */
+export const SINK_TABLES = {
+  events: SEEN_EVENTS_TABLE,
+  aggregates: AGGREGATES_TABLE,
+  held: HELD_TABLE,
+  offsets: OFFSETS_TABLE,
+  /** Operators' decisions about dead letters (drop, re-drive), by event id: kept across replays. */
+  decisions: DECISIONS_TABLE,
+  /** `cqrs-sync verify` runs and what each found (ops/verify-runs.ts reads and writes it). */
+  verifyRuns: 'cqrs_sink_verify_runs',
+} as const;
+
+/** What a replay empties and rebuilds: all the bookkeeping but the operators' decisions. */
+export const REBUILT_SINK_TABLES = [
+  SINK_TABLES.events,
+  SINK_TABLES.aggregates,
+  SINK_TABLES.held,
+  SINK_TABLES.offsets,
+] as const;
+
+export interface SinkTables {
+  readonly events: SeenEventsTable;
+  readonly aggregates: AggregatesTable;
+  readonly held: HeldTable;
+  readonly offsets: OffsetsTable;
+  readonly decisions: DecisionsTable;
+  /** The quoted physical name of a table (logical name in). */
+  readonly nameOf: (logical: string) => string;
+}
+
+/** The tables on one pool or connection; `physical` maps logical to physical names (shadow
+ * rebuilds add a suffix). */
+export function sinkTables(
+  db: Queryable,
+  physical: (table: string) => string = (t) => t,
+): SinkTables {
+  const nameOf = (logical: string): string => quoteIdentifier(physical(logical));
+  return {
+    events: new SeenEventsTable(db, nameOf(SINK_TABLES.events)),
+    aggregates: new AggregatesTable(db, nameOf(SINK_TABLES.aggregates)),
+    held: new HeldTable(db, nameOf(SINK_TABLES.held)),
+    offsets: new OffsetsTable(db, nameOf(SINK_TABLES.offsets)),
+    decisions: new DecisionsTable(db, nameOf(SINK_TABLES.decisions)),
+    nameOf,
+  };
+}
+
+export { aggregateKey } from './aggregates.js';
+export { heldFromRow, type HeldRow, type HeldSummary } from './held.js';
+export type { AppliedEvent } from './seen-events.js';
