@@ -5,7 +5,7 @@ import { isPipelineError } from '../schemas/errors.js';
 import { waitFor } from '../test/support/servers.js';
 import { SinkAdmin } from './admin.js';
 import { sinkTestEnv, type SinkTestEnv } from './test-harness.js';
-import { DemoHistory, testProjections } from './testing.js';
+import { ShopHistory, testProjections } from './testing.js';
 
 let t: SinkTestEnv;
 
@@ -18,7 +18,7 @@ afterAll(async () => {
 
 it('counts, lists and re-drives what the sink applied and held', async () => {
   const sink = await t.start();
-  const h = new DemoHistory();
+  const h = new ShopHistory();
   const ok = { ...h.customerRegistered('c-ok', 'Ann', 'a@x.io'), eventId: 'admin-ok' };
   // Too long a name: dead-lettered, then the next event of the aggregate is held behind it.
   const poison = {
