@@ -169,7 +169,7 @@ export const SINK_TABLES = {
   offsets: 'cqrs_sink_offsets',
   /** Operators' decisions about dead letters (drop, re-drive), by event id: kept across replays. */
   decisions: 'cqrs_sink_decisions',
-  /** `cqrs-sync verify` runs and what each found (ops/verify-runs.ts reads and writes it). */
+  /** `cqrs-sync verify` runs and what each found (verify/runs.ts reads and writes it). */
   verifyRuns: 'cqrs_sink_verify_runs',
 } as const;
 

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
-import type { VerifyReport } from '../../ops/index.js';
+import type { VerifyReport } from '../../verify/index.js';
 import { buildCatalog } from '../../schemas/catalog.js';
 import { EventCodec } from '../../schemas/codec.js';
 import { createTestDatabase, type TestDatabase } from '../../sink/testing.js';

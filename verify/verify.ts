@@ -24,7 +24,7 @@ import { loadSinkConfig } from '../sink/config.js';
 import { SINK_TABLES } from '../sink/migrations.js';
 import { MysqlStore } from '../sink/mysql-store.js';
 import type { DeliveredEvent, Projection, RowOwnership } from '../sink/projection.js';
-import { repairDrift } from './verify-repair.js';
+import { repairDrift } from './repair.js';
 import {
   DRIFT_CLASSES,
   emptyCounts,
@@ -32,10 +32,10 @@ import {
   type DriftClass,
   type TypeReport,
   type VerifyReport,
-} from './verify-report.js';
-import { recordRun } from './verify-runs.js';
+} from './report.js';
+import { recordRun } from './runs.js';
 
-export * from './verify-report.js';
+export * from './report.js';
 
 export interface VerifyProgress {
   readonly phase: 'checking' | 'orphans' | 'settling' | 'repairing';
@@ -51,7 +51,7 @@ export interface VerifyOptions {
   readonly env?: Record<string, string | undefined>;
   /** Aggregate types to verify; default all. */
   readonly types?: readonly string[];
-  /** Publish a repair event for each drifted aggregate (ops/verify-repair.ts). */
+  /** Publish a repair event for each drifted aggregate (verify/repair.ts). */
   readonly repair?: boolean;
   /** At most this many aggregates a second (0 or absent: no limit). */
   readonly maxRate?: number;
