@@ -2,7 +2,8 @@
  * `cqrs-sync`: the domain toolkit and the declarations a user writes. Nothing imported from here
  * loads a database or broker driver (kafkajs, mysql2, mongodb; checked by
  * index.no-drivers.unit.test.ts). The adapters and processes are subpaths:
- * `cqrs-sync/mongodb` (the write store), `cqrs-sync/relay`, `cqrs-sync/sink`, `cqrs-sync/ops`.
+ * `cqrs-sync/mongodb` (the write store), `cqrs-sync/relay`, `cqrs-sync/sink`, `cqrs-sync/ops`,
+ * `cqrs-sync/verify`.
  */
 
 // Aggregate types and their events, the catalog built from them, the wire format.

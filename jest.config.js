@@ -26,12 +26,12 @@ export default {
   reporters: ['default', '<rootDir>/test/jest/servers-reporter.js'],
   coverageProvider: 'v8',
   collectCoverageFrom: [
-    '{write,relay,sink,schemas,ops,infra,bin}/**/*.ts',
+    '{write,relay,sink,schemas,ops,verify,infra,bin}/**/*.ts',
     '!**/*.test.ts',
     // No executable code of their own: port interfaces, the entry points' re-exports, child-process entry points
     // (they run in children, where coverage is not collected) and fixtures.
     '!**/ports.ts',
-    '!{relay,sink,ops}/index.ts',
+    '!{relay,sink,ops,verify}/index.ts',
     '!write/mongodb.ts',
     '!**/testing-child.ts',
     '!**/fixtures/**',

@@ -15,7 +15,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import mysql from 'mysql2/promise';
 import { startStack } from '../infra/local/stack.js';
-import { verify } from '../ops/verify.js';
+import { verify } from '../verify/verify.js';
 import { buildCatalog, defineAggregate } from '../schemas/catalog.js';
 import type { AggregateDocument } from '../schemas/outbox-entry.js';
 import { SINK_MIGRATIONS, SINK_TABLES, runMigrations } from '../sink/migrations.js';

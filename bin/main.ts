@@ -77,7 +77,7 @@ const commands: Record<string, Handler> = {
     return statusCli(argv, loaded.catalog);
   },
   verify: async (argv, loaded) => {
-    const { verifyCli } = await import('../ops/verify-cli.js');
+    const { verifyCli } = await import('../verify/cli.js');
     return verifyCli(argv, {
       catalog: loaded.catalog,
       projections: loaded.config.projections ?? [],

@@ -9,7 +9,7 @@ import type { Catalog } from '../schemas/catalog.js';
 import { loadSinkConfig } from '../sink/config.js';
 import { MysqlStore } from '../sink/mysql-store.js';
 import { createKafkaClient } from '../ops/kafka.js';
-import { lastRun, type VerifyRun } from '../ops/verify-runs.js';
+import { lastRun, type VerifyRun } from '../verify/runs.js';
 
 type Section<T> = { ok: true; value: T } | { ok: false; error: string };
 

@@ -76,7 +76,7 @@ export class SinkMetrics {
 export interface BookkeepingCounts {
   readonly parked?: () => Promise<number>;
   readonly deadLetters?: () => Promise<number>;
-  /** The last `cqrs-sync verify` run (ops/verify-runs.ts); undefined when none ran. */
+  /** The last `cqrs-sync verify` run (verify/runs.ts); undefined when none ran. */
   readonly lastVerify?: () => Promise<LastVerify | undefined>;
 }
 

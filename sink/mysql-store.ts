@@ -21,7 +21,7 @@ import type {
   SinkTransaction,
 } from './ports.js';
 import { chunks, quoteIdentifier } from './sql.js';
-import { sinkTables, type SinkTables } from './tables/index.js';
+import { sinkTables, type SinkTables, type VerifyRun } from './tables/index.js';
 
 export interface MysqlStoreOptions {
   /** A URL (the store owns the pool) or a pool it borrows. */
@@ -201,6 +201,11 @@ export class MysqlStore implements ReadModelStore, OffsetStore {
   /** Dead letters: held rows of kind `dead` (sink/tables/held.ts). */
   countDeadLetters(): Promise<number> {
     return this.tables.held.countDead();
+  }
+
+  /** The last `cqrs-sync verify` run (sink/tables/verify-runs.ts); undefined when none ran. */
+  lastVerifyRun(): Promise<VerifyRun | undefined> {
+    return this.tables.verifyRuns.last();
   }
 
   async load(group: string, topic: string): Promise<Map<number, string>> {

@@ -30,7 +30,7 @@ export interface DeliveredEvent<
   /** True when the catalog declares the event as deleting its aggregate. */
   readonly deletes: boolean;
   readonly source: { readonly topic: string; readonly partition: number; readonly offset: string };
-  /** A `verify --repair` event (ops/verify-repair.ts): the sink rebuilds the aggregate's owned rows
+  /** A `verify --repair` event (verify/repair.ts): the sink rebuilds the aggregate's owned rows
    * from its state, even at the version it has. */
   readonly repair?: boolean;
 }

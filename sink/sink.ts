@@ -30,7 +30,6 @@ import { loadSinkConfig, type SinkConfig } from './config.js';
 import { KafkaDeadLetterPublisher } from './dead-letter.js';
 import { rawRecord } from './decode.js';
 import { SinkMetrics } from './metrics.js';
-import { lastRun } from '../ops/verify-runs.js';
 import { classifyError } from './mysql-errors.js';
 import { MysqlStore } from './mysql-store.js';
 import type { Projection } from './projection.js';
@@ -177,7 +176,7 @@ export class Sink implements SinkHandle {
     this.m = new SinkMetrics({
       parked: () => store.countParked(),
       deadLetters: () => store.countDeadLetters(),
-      lastVerify: () => lastRun(store.pool),
+      lastVerify: () => store.lastVerifyRun(),
     });
     this.metrics = this.m.registry;
     this.lifecycle = new Lifecycle({

@@ -10,7 +10,7 @@ import type { Catalog } from '../../index.js';
 import type { RelayHandle } from '../../relay/index.js';
 import type { RedriveResult, SinkHandle } from '../../sink/index.js';
 import { mongoKind, type MongoKind } from '../../write/mongodb.js';
-import type { VerifyReport } from '../../ops/index.js';
+import type { VerifyReport } from '../../verify/index.js';
 import type { HeldEvent, ReadModel, TamperResult } from './queries.js';
 
 export interface PipelineStatus {

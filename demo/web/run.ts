@@ -8,7 +8,7 @@ import mysql from 'mysql2/promise';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Catalog } from '../../index.js';
-import { verify } from '../../ops/index.js';
+import { verify } from '../../verify/index.js';
 import {
   loadRelayConfig,
   type RelayConfig,

@@ -9,7 +9,7 @@ import mysql from 'mysql2/promise';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { buildCatalog, type Catalog, EventCodec, ConfluentRegistry } from '../../index.js';
-import type { VerifyReport } from '../../ops/index.js';
+import type { VerifyReport } from '../../verify/index.js';
 import { relayCollections, type RelayHandle } from '../../relay/index.js';
 import {
   KafkaDeadLetterPublisher,

@@ -5,7 +5,7 @@
  * The 409 of a second verify while one runs is checked on the app alone, with a verify held open.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { VerifyReport } from '../../ops/index.js';
+import type { VerifyReport } from '../../verify/index.js';
 import { uniqueName, waitFor } from '../../test/support/servers.js';
 import { InMemoryWriteStore } from '../../write/memory-store.js';
 import { createDemoApp } from './app.js';

@@ -9,6 +9,7 @@ import { DECISIONS_TABLE, DecisionsTable } from './decisions.js';
 import { HELD_TABLE, HeldTable } from './held.js';
 import { OFFSETS_TABLE, OffsetsTable } from './offsets.js';
 import { SEEN_EVENTS_TABLE, SeenEventsTable } from './seen-events.js';
+import { VERIFY_RUNS_TABLE, VerifyRunsTable } from './verify-runs.js';
 
 /** The sink's own tables, by role. */
 export const SINK_TABLES = {
@@ -18,8 +19,8 @@ export const SINK_TABLES = {
   offsets: OFFSETS_TABLE,
   /** Operators' decisions about dead letters (drop, re-drive), by event id: kept across replays. */
   decisions: DECISIONS_TABLE,
-  /** `cqrs-sync verify` runs and what each found (ops/verify-runs.ts reads and writes it). */
-  verifyRuns: 'cqrs_sink_verify_runs',
+  /** `cqrs-sync verify` runs and what each found (written by verify, read by status and /metrics). */
+  verifyRuns: VERIFY_RUNS_TABLE,
 } as const;
 
 /** What a replay empties and rebuilds: all the bookkeeping but the operators' decisions. */
@@ -36,6 +37,7 @@ export interface SinkTables {
   readonly held: HeldTable;
   readonly offsets: OffsetsTable;
   readonly decisions: DecisionsTable;
+  readonly verifyRuns: VerifyRunsTable;
   /** The quoted physical name of a table (logical name in). */
   readonly nameOf: (logical: string) => string;
 }
@@ -53,6 +55,7 @@ export function sinkTables(
     held: new HeldTable(db, nameOf(SINK_TABLES.held)),
     offsets: new OffsetsTable(db, nameOf(SINK_TABLES.offsets)),
     decisions: new DecisionsTable(db, nameOf(SINK_TABLES.decisions)),
+    verifyRuns: new VerifyRunsTable(db, nameOf(SINK_TABLES.verifyRuns)),
     nameOf,
   };
 }
@@ -60,3 +63,4 @@ export function sinkTables(
 export { aggregateKey } from './aggregates.js';
 export { heldFromRow, type HeldRow, type HeldSummary } from './held.js';
 export type { AppliedEvent } from './seen-events.js';
+export type { VerifyRun } from './verify-runs.js';

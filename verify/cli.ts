@@ -7,8 +7,8 @@ import { pino } from 'pino';
 import type { Catalog } from '../schemas/catalog.js';
 import { isPipelineError } from '../schemas/errors.js';
 import type { Projection } from '../sink/projection.js';
-import { ProgressReporter } from './progress.js';
-import { DRIFT_CLASSES, type VerifyReport } from './verify-report.js';
+import { ProgressReporter } from '../ops/progress.js';
+import { DRIFT_CLASSES, type VerifyReport } from './report.js';
 import { verify } from './verify.js';
 
 export const VERIFY_HELP = `Usage: cqrs-sync verify [--type <Type>]... [--repair] [--json] [--max-rate <aggregates/s>] [--settle <ms>]

@@ -16,9 +16,9 @@ import { testProjections } from '../sink/testing.js';
 import { testServers, uniqueName, waitFor } from '../test/support/servers.js';
 import { MongoWriteStore } from '../write/mongo-store.js';
 import { formatStatus, readStatus } from '../bin/status.js';
-import { lastRun } from './verify-runs.js';
+import { lastRun } from './runs.js';
 import { verify, type VerifyOptions, type VerifyReport } from './verify.js';
-import { verifyCli } from './verify-cli.js';
+import { verifyCli } from './cli.js';
 
 const servers = testServers();
 const logger = pino({ level: 'warn' });

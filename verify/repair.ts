@@ -16,7 +16,7 @@ import { EventCodec } from '../schemas/codec.js';
 import { REPAIR_HEADER, toHeaders } from '../schemas/envelope.js';
 import { isPipelineError } from '../schemas/errors.js';
 import { ConfluentRegistry } from '../schemas/registry.js';
-import type { TypeReport } from './verify-report.js';
+import type { TypeReport } from './report.js';
 
 export interface RepairDoc {
   readonly _id: string;

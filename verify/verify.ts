@@ -6,13 +6,19 @@
  * they wrote are compared column by column with the committed rows read before in the same
  * transaction. So a row edited by hand at the right version is found too.
  *
- * Both sides are read in batches (`batchSize` ids in `_id` order from MongoDB, then the same ids
- * from MySQL); rows with no aggregate are found by a second pass over each owned table in its key
- * order. Nothing holds a whole table. Aggregates whose events are still on their way (unrelayed
- * outbox entries, a version gap the sink waits on, or a version beyond the sink's while its
- * partition has lag) are in flight, not drift, and are checked again before the run ends.
+ * Both sides are read once, in key order, and merged: `batchSize` documents in `_id` order from one
+ * MongoDB cursor, then MySQL's bookkeeping and owned rows in the same key range (after the previous
+ * batch's last id, up to this one's). Keys in a range that no document of the batch has are rows
+ * with no aggregate (orphans), found as the merge walks by, with no second pass. A range holds at
+ * most a few batches' rows; one with more (many orphans) is walked in pages, so nothing holds a
+ * whole table. A key column whose collation does not sort like MongoDB (`_bin` collations and
+ * binary types do) cannot be merged by range: its table is read by id and scanned for orphans
+ * after the merge. Aggregates whose events are still on their way (unrelayed outbox entries, a
+ * version gap the sink waits on, or a version beyond the sink's while its partition has lag) are in
+ * flight, not drift, and are checked again before the run ends.
  */
-import { Kafka, Partitioners, logLevel, type Admin } from 'kafkajs';
+import { Partitioners, type Admin, type Kafka } from 'kafkajs';
+import { createKafkaClient } from '../ops/kafka.js';
 import { MongoClient, type Collection } from 'mongodb';
 import type { Logger } from 'pino';
 import { loadRelayConfig, relayCollections } from '../relay/config.js';
@@ -24,7 +30,7 @@ import { loadSinkConfig } from '../sink/config.js';
 import { SINK_TABLES } from '../sink/migrations.js';
 import { MysqlStore } from '../sink/mysql-store.js';
 import type { DeliveredEvent, Projection, RowOwnership } from '../sink/projection.js';
-import { repairDrift } from './verify-repair.js';
+import { repairDrift } from './repair.js';
 import {
   DRIFT_CLASSES,
   emptyCounts,
@@ -32,10 +38,12 @@ import {
   type DriftClass,
   type TypeReport,
   type VerifyReport,
-} from './verify-report.js';
-import { recordRun } from './verify-runs.js';
+} from './report.js';
+import { expectedWithoutMysql } from './expected.js';
+import { recordRun } from './runs.js';
+import { throttler } from './throttle.js';
 
-export * from './verify-report.js';
+export * from './report.js';
 
 export interface VerifyProgress {
   readonly phase: 'checking' | 'orphans' | 'settling' | 'repairing';
@@ -51,7 +59,7 @@ export interface VerifyOptions {
   readonly env?: Record<string, string | undefined>;
   /** Aggregate types to verify; default all. */
   readonly types?: readonly string[];
-  /** Publish a repair event for each drifted aggregate (ops/verify-repair.ts). */
+  /** Publish a repair event for each drifted aggregate (verify/repair.ts). */
   readonly repair?: boolean;
   /** At most this many aggregates a second (0 or absent: no limit). */
   readonly maxRate?: number;
@@ -85,6 +93,22 @@ interface OwnedTable extends RowOwnership {
   readonly columns: readonly string[];
   /** Primary-key columns (row identity among an aggregate's rows). */
   pk: readonly string[];
+  /** The key column sorts as MongoDB sorts `_id`, so the table is merged by key range. */
+  ordered: boolean;
+}
+
+/** Keys after `after` (null: from the first) up to `upTo` included (null: to the last). */
+export interface KeyRange {
+  readonly after: string | null;
+  readonly upTo: string | null;
+}
+
+/** The topics' end offsets, fetched at most once a second (one admin round trip per batch was a
+ * fifth of the run at 100k). */
+interface EndOffsets {
+  readonly at: number;
+  /** Per partition: its end (high) and its first offset (low, where a sink that never read it starts). */
+  readonly partitions: ReadonlyMap<number, { readonly high: number; readonly low: number }>;
 }
 
 export type Result =
@@ -103,11 +127,21 @@ export interface VerifyContext {
   readonly group: string;
   readonly handlers: readonly ProjectionHandler[];
   readonly owned: ReadonlyMap<string, readonly OwnedTable[]>;
+  /** `cqrs_sink_aggregates.aggregate_id` sorts as MongoDB sorts `_id` (it is `utf8mb4_bin`). */
+  readonly booksOrdered: boolean;
+  readonly endOffsets: Map<string, EndOffsets>;
   readonly env: Record<string, string | undefined>;
   readonly schemaRegistryUrl: string;
   readonly logger: Logger | undefined;
   close(): Promise<void>;
 }
+
+/** A batch's key range is read whole while it holds at most this many rows per id of the batch
+ * (several child rows an aggregate, a few orphans); beyond, it is read by id and walked in pages. */
+const RANGE_ROWS_PER_ID = 10;
+
+/** The merge may use the topics' end offsets of up to this long ago (partitionLag). */
+const OFFSETS_MAX_AGE_MS = 1000;
 
 const q = (name: string): string => `\`${name.replace(/`/g, '``')}\``;
 
@@ -150,10 +184,9 @@ export async function openVerifyContext(o: VerifyOptions): Promise<VerifyContext
   }
   const mongo = new MongoClient(relay.mongodbUri, { serverSelectionTimeoutMS: 10_000 });
   const store = new MysqlStore({ connection: sink.mysqlUrl, poolSize: 2 });
-  const kafka = new Kafka({
+  const kafka = createKafkaClient({
     clientId: 'cqrs-sync-verify',
-    brokers: [...sink.kafkaBrokers],
-    logLevel: logLevel.NOTHING,
+    brokers: sink.kafkaBrokers,
     connectionTimeout: 5000,
     retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 2000 },
   });
@@ -188,8 +221,12 @@ export async function openVerifyContext(o: VerifyOptions): Promise<VerifyContext
     const owned = new Map<string, OwnedTable[]>();
     for (const t of types) owned.set(t, ownedTables(o.projections, t));
     for (const list of owned.values()) {
-      for (const table of list) table.pk = await primaryKey(store, table.table);
+      for (const table of list) {
+        table.pk = await primaryKey(store, table.table);
+        table.ordered = await sortsLikeMongo(store, table.table, table.key);
+      }
     }
+    const booksOrdered = await sortsLikeMongo(store, SINK_TABLES.aggregates, 'aggregate_id');
     return {
       catalog: o.catalog,
       store,
@@ -200,6 +237,8 @@ export async function openVerifyContext(o: VerifyOptions): Promise<VerifyContext
       group: sink.groupId,
       handlers: projectionHandlers(o.catalog, o.projections),
       owned,
+      booksOrdered,
+      endOffsets: new Map(),
       env,
       schemaRegistryUrl: sink.schemaRegistryUrl,
       logger: o.logger,
@@ -223,6 +262,7 @@ function ownedTables(projections: readonly Projection[], aggregateType: string):
         ...o,
         columns: [...new Set([...(prior?.columns ?? []), ...declared])],
         pk: [],
+        ordered: false,
       });
     }
   }
@@ -238,13 +278,46 @@ async function primaryKey(store: MysqlStore, table: string): Promise<string[]> {
   return (rows as { c: string }[]).map((r) => r.c);
 }
 
-/** Unread records per partition of a topic after MySQL's offsets (where the sink stands). */
-async function partitionLag(ctx: VerifyContext, topic: string): Promise<Map<number, number>> {
+/**
+ * Whether a key column orders strings as MongoDB orders `_id` (by code point, case and accents
+ * apart): a `_bin` collation or a binary type. Other collations (`_ci`) order `a` and `B` otherwise,
+ * so a key range of MySQL would not hold the ids of a range of MongoDB.
+ */
+async function sortsLikeMongo(store: MysqlStore, table: string, column: string): Promise<boolean> {
+  const [rows] = await store.pool.query(
+    `SELECT DATA_TYPE AS t, COLLATION_NAME AS c FROM information_schema.COLUMNS
+     WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?`,
+    [table, column],
+  );
+  const r = (rows as { t: string; c: string | null }[])[0];
+  if (!r) return false;
+  return /^(var)?binary$/i.test(r.t) || (r.c !== null && /_bin$/i.test(r.c));
+}
+
+/**
+ * Unread records per partition of a topic after MySQL's offsets (where the sink stands). The end
+ * offsets may be cached, but only from `freshAfter` on: a check must see the end offsets of after its
+ * MongoDB read, or an event relayed in between counts as neither lag nor applied. The merge passes a
+ * second ago (a behind aggregate it then calls drift is checked again in `settle`, which passes the
+ * time of its own read), so the broker is asked at most once a second per topic.
+ */
+async function partitionLag(
+  ctx: VerifyContext,
+  topic: string,
+  freshAfter: number,
+): Promise<Map<number, number>> {
   const stored = await ctx.store.load(ctx.group, topic);
-  const out = new Map<number, number>();
-  for (const p of await ctx.admin.fetchTopicOffsets(topic)) {
-    out.set(p.partition, Number(p.high) - Number(stored.get(p.partition) ?? p.low));
+  let end = ctx.endOffsets.get(topic);
+  if (!end || end.at <= freshAfter) {
+    const at = Date.now();
+    const partitions = new Map<number, { high: number; low: number }>();
+    for (const p of await ctx.admin.fetchTopicOffsets(topic))
+      partitions.set(p.partition, { high: Number(p.high), low: Number(p.low) });
+    ctx.endOffsets.set(topic, (end = { at, partitions }));
   }
+  const out = new Map<number, number>();
+  for (const [partition, p] of end.partitions)
+    out.set(partition, p.high - Number(stored.get(partition) ?? p.low));
   return out;
 }
 
@@ -352,72 +425,219 @@ function diffRows(
   if (have.size > 0 && !into.extra.includes(t.table)) into.extra.push(t.table);
 }
 
+type Query = (sql: string, params?: unknown[]) => Promise<unknown[]>;
+
+/** `col > after AND col <= upTo`, either side left out when null. */
+function inRange(col: string, r: KeyRange): { where: string; params: string[] } {
+  const parts: string[] = [];
+  const params: string[] = [];
+  if (r.after !== null) {
+    parts.push(`${q(col)} > ?`);
+    params.push(r.after);
+  }
+  if (r.upTo !== null) {
+    parts.push(`${q(col)} <= ?`);
+    params.push(r.upTo);
+  }
+  return { where: parts.length > 0 ? parts.join(' AND ') : 'TRUE', params };
+}
+
+/** How one owned table was read for a batch: its batch's key range (orphans included), or by id. */
+type ReadMode = 'range' | 'ids';
+
+/**
+ * One batch's rows of each owned table, grouped by key. With a range, a table that sorts like
+ * MongoDB is read by that range, unless it holds more than `cap` rows there (then by id, and the
+ * range is walked for orphans in pages afterwards); `modes` says which, and a second read (after
+ * the projections ran) passes the first one's modes.
+ */
 async function readOwned(
-  query: (sql: string, params?: unknown[]) => Promise<unknown[]>,
+  query: Query,
   owned: readonly OwnedTable[],
   ids: readonly string[],
-): Promise<Map<string, Map<string, Row[]>>> {
-  const out = new Map<string, Map<string, Row[]>>();
+  range: KeyRange | undefined,
+  cap: number,
+  modes?: ReadonlyMap<string, ReadMode>,
+): Promise<{ rows: Map<string, Map<string, Row[]>>; modes: Map<string, ReadMode> }> {
+  const rows = new Map<string, Map<string, Row[]>>();
+  const used = new Map<string, ReadMode>();
   for (const t of owned) {
-    const rows = (await query(`SELECT * FROM ${q(t.table)} WHERE ${q(t.key)} IN (?)`, [
-      [...ids],
-    ])) as Row[];
-    out.set(t.table, groupByKey(rows, t.key));
+    let got: Row[] | undefined;
+    const want = modes?.get(t.table) ?? (range && t.ordered ? 'range' : 'ids');
+    if (range && want === 'range') {
+      const r = inRange(t.key, range);
+      // Bounded by the first read: its rows plus what the projections wrote for the batch.
+      const limit = modes ? '' : ` LIMIT ${cap + 1}`;
+      got = (await query(
+        `SELECT * FROM ${q(t.table)} WHERE ${r.where}${limit}`,
+        r.params,
+      )) as Row[];
+      if (!modes && got.length > cap) got = undefined;
+    }
+    if (got) used.set(t.table, 'range');
+    else {
+      used.set(t.table, 'ids');
+      got =
+        ids.length === 0
+          ? []
+          : ((await query(`SELECT * FROM ${q(t.table)} WHERE ${q(t.key)} IN (?)`, [
+              [...ids],
+            ])) as Row[]);
+    }
+    rows.set(t.table, groupByKey(got, t.key));
   }
-  return out;
+  return { rows, modes: used };
 }
+
+/** Keys of a batch's key range in MySQL that no document of the batch has: orphans, if MongoDB
+ * has no such aggregate either (one created since the cursor passed is not). */
+export interface OrphanCandidates {
+  /** Key -> the tables it is in (`cqrs_sink_aggregates` for a live bookkeeping row). */
+  readonly keys: Map<string, string[]>;
+  /** Tables (and the bookkeeping) whose range held too many rows to read: walk it in pages. */
+  readonly overflow: string[];
+}
+
+type BookRow = { aggregate_id: string; version: string | number; deleted: number; status: string };
 
 /**
  * Compares one batch of documents of `type` with MySQL. Reads MongoDB first, then the partitions'
  * lag, then MySQL: an event relayed before the MongoDB read is either counted in the lag or already
- * in the rows read after it, so a behind aggregate with no lag is real drift.
+ * in the rows read after it, so a behind aggregate with no lag is real drift. `freshAfter`: the
+ * topics' end offsets may be those fetched after this time (partitionLag).
+ *
+ * With `range` (the merge), MySQL is read by the batch's key range rather than by id, and the keys
+ * found there that the batch has no document for come back as orphan candidates.
  */
 export async function checkBatch(
   ctx: VerifyContext,
   type: string,
   docs: readonly Doc[],
-): Promise<Map<string, Result>> {
+  freshAfter: number,
+  range?: KeyRange,
+  inMysql = false,
+): Promise<{ results: Map<string, Result>; orphans: OrphanCandidates }> {
   const results = new Map<string, Result>();
-  if (docs.length === 0) return results;
+  const orphans: OrphanCandidates = { keys: new Map(), overflow: [] };
+  if (docs.length === 0) return { results, orphans };
   const topic = ctx.catalog.aggregate(type).topic;
-  const lag = await partitionLag(ctx, topic);
+  // Deciding (settle): the lag is read between the MongoDB and the MySQL reads. In the merge it is
+  // read only if an aggregate asks (most batches are clean), after MySQL: a verdict it gives may
+  // then be too harsh (an event applied after the rows were read), but the merge's verdicts are
+  // provisional, as `settle` checks every aggregate that was not clean again.
+  const lag = range ? undefined : await partitionLag(ctx, topic, freshAfter);
   const owned = ctx.owned.get(type) ?? [];
   const ids = docs.map((d) => d._id);
+  const cap = Math.max(ids.length * RANGE_ROWS_PER_ID, 1000);
   const handlers = ctx.handlers;
-  const { books, committed, expected } = await ctx.store.rolledBack(async (tx, query) => {
+  const { books, committed, expected, quick } = await ctx.store.rolledBack(async (tx, query) => {
     // Locked, so a sink transaction of these aggregates cannot commit between the reads below (it
     // locks the same rows first); released by the rollback.
-    const bookRows = (await query(
+    let bookRows: BookRow[] | undefined;
+    if (range && ctx.booksOrdered) {
+      const r = inRange('aggregate_id', range);
+      bookRows = (await query(
+        `SELECT aggregate_id, version, deleted, status FROM ${q(SINK_TABLES.aggregates)}
+         WHERE aggregate_type = ? AND ${r.where} LIMIT ${cap + 1} FOR UPDATE`,
+        [type, ...r.params],
+      )) as BookRow[];
+      if (bookRows.length > cap) {
+        orphans.overflow.push(SINK_TABLES.aggregates);
+        bookRows = undefined;
+      }
+    }
+    bookRows ??= (await query(
       `SELECT aggregate_id, version, deleted, status FROM ${q(SINK_TABLES.aggregates)}
        WHERE aggregate_type = ? AND aggregate_id IN (?) FOR UPDATE`,
       [type, ids],
-    )) as { aggregate_id: string; version: string | number; deleted: number; status: string }[];
+    )) as BookRow[];
     const books = new Map<string, Book>(
       bookRows.map((r) => [
         r.aggregate_id,
         { version: Number(r.version), deleted: r.deleted === 1, status: r.status },
       ]),
     );
-    const committed = await readOwned(query, owned, ids);
-    // The projections make the rows again from the current state (a repair event does the same).
+    const committed = await readOwned(query, owned, ids, range, cap);
+    // The projections make the rows again from the current state (a repair event does the same):
+    // worked out here when they only upsert (a deleted aggregate's expected rows are not needed),
+    // else run in the transaction and read back.
+    const live = docs.filter((d) => !(d.deleted || d.state === null));
+    const worked = inMysql
+      ? undefined
+      : expectedWithoutMysql(
+          handlers,
+          live.map((d) => snapshotOf(type, d)),
+          owned,
+          committed.rows,
+        );
+    if (worked) {
+      return {
+        books,
+        committed,
+        expected: { rows: worked, modes: committed.modes },
+        quick: true,
+      };
+    }
     await tx.execute(
       planProjections(
         handlers,
         docs.map((d) => snapshotOf(type, d)),
       ),
     );
-    const expected = await readOwned(query, owned, ids);
-    return { books, committed, expected };
+    const expected = await readOwned(query, owned, ids, range, cap, committed.modes);
+    return { books, committed, expected, quick: false };
   });
-  const recheck: string[] = [];
+  if (range) {
+    const mine = new Set(ids);
+    const add = (key: string, table: string): void => {
+      if (mine.has(key)) return;
+      const tables = orphans.keys.get(key);
+      if (tables) tables.push(table);
+      else orphans.keys.set(key, [table]);
+    };
+    for (const t of owned) {
+      const mode = committed.modes.get(t.table);
+      if (mode === 'range')
+        for (const key of committed.rows.get(t.table)?.keys() ?? []) add(key, t.table);
+      else if (t.ordered) orphans.overflow.push(t.table);
+    }
+    if (ctx.booksOrdered && !orphans.overflow.includes(SINK_TABLES.aggregates)) {
+      for (const [key, b] of books) if (!b.deleted) add(key, SINK_TABLES.aggregates);
+    }
+  }
+  const verdict = (doc: Doc, lagOf: (id: string) => number): Result =>
+    classify(type, doc, books.get(doc._id), owned, committed.rows, expected.rows, lagOf);
+  const asked: Doc[] = [];
   for (const doc of docs) {
-    const r = classify(type, doc, books.get(doc._id), owned, committed, expected, (id) => {
+    const ask = { lag: false };
+    const r = verdict(doc, (id) => {
+      if (!lag) {
+        ask.lag = true;
+        return 0;
+      }
       const n = lag.size;
       return n === 0 ? 0 : (lag.get(partitionOf(id, n, topic)) ?? 0);
     });
-    results.set(doc._id, r);
+    if (ask.lag) asked.push(doc);
+    else results.set(doc._id, r);
+  }
+  // Worked out without MySQL and not clean (an aggregate that asks for the lag is not): MySQL
+  // decides, as it may store a value otherwise than the projection gave it.
+  if (quick && (asked.length > 0 || [...results.values()].some((r) => r.kind !== 'clean')))
+    return checkBatch(ctx, type, docs, freshAfter, range, true);
+  if (asked.length > 0) {
+    const known = await partitionLag(ctx, topic, freshAfter);
+    const n = known.size;
+    for (const doc of asked)
+      results.set(
+        doc._id,
+        verdict(doc, (id) => (n === 0 ? 0 : (known.get(partitionOf(id, n, topic)) ?? 0))),
+      );
+  }
+  const recheck: string[] = [];
+  for (const [id, r] of results) {
     if (r.kind === 'drift' && (r.drift.class === 'ahead' || r.drift.class === 'content'))
-      recheck.push(doc._id);
+      recheck.push(id);
   }
   // MySQL read after MongoDB: a command since then may already be applied. Moved on: in flight.
   if (recheck.length > 0) {
@@ -428,7 +648,7 @@ export async function checkBatch(
         results.set(id, { kind: 'in_flight', why: 'changed in MongoDB while verified' });
     }
   }
-  return results;
+  return { results, orphans };
 }
 
 /** One aggregate's verdict. Pure. */
@@ -520,82 +740,94 @@ export function classify(
   );
 }
 
-/**
- * Keys in MySQL with no aggregate in MongoDB: each owned table in its key order, and the sink's
- * bookkeeping rows that are not marked deleted (a deleted aggregate's document may be purged).
- */
-async function findOrphans(
-  ctx: VerifyContext,
-  type: string,
-  batchSize: number,
-  throttle: (n: number) => Promise<void>,
-): Promise<Map<string, Drift>> {
-  const out = new Map<string, Drift>();
-  const sources: { table: string; sql: string; params: (after: string) => unknown[] }[] = [
-    ...(ctx.owned.get(type) ?? []).map((t) => ({
-      table: t.table,
-      sql: `SELECT DISTINCT ${q(t.key)} AS k FROM ${q(t.table)} WHERE ${q(t.key)} > ? ORDER BY ${q(t.key)} LIMIT ${batchSize}`,
-      params: (after: string) => [after],
-    })),
-    {
-      table: SINK_TABLES.aggregates,
-      sql: `SELECT aggregate_id AS k FROM ${q(SINK_TABLES.aggregates)} WHERE aggregate_type = ? AND aggregate_id > ? AND deleted = 0 ORDER BY aggregate_id LIMIT ${batchSize}`,
-      params: (after: string) => [type, after],
-    },
-  ];
-  for (const s of sources) {
-    let after = '';
-    for (;;) {
-      const [rows] = await ctx.store.pool.query(s.sql, s.params(after));
-      const keys = (rows as { k: unknown }[]).map((r) => String(r.k));
-      if (keys.length === 0) break;
-      after = keys[keys.length - 1] ?? after;
-      const found = new Set((await docsById(ctx, type, keys)).map((d) => d._id));
-      for (const k of keys) {
-        if (found.has(k)) continue;
-        const prior = out.get(k);
-        out.set(k, {
-          aggregateType: type,
-          aggregateId: k,
-          class: 'orphan',
-          mongoVersion: null,
-          mysqlVersion: prior?.mysqlVersion ?? null,
-          tables: [...(prior?.tables ?? []), s.table],
-          columns: [],
-          detail: `no ${type} ${k} in MongoDB`,
-        });
+/** Orphans of one aggregate type, by key, as they are found. */
+class Orphans {
+  readonly found = new Map<string, Drift>();
+  private readonly order: string[];
+
+  constructor(
+    private readonly ctx: VerifyContext,
+    private readonly type: string,
+  ) {
+    this.order = [...(ctx.owned.get(type) ?? []).map((t) => t.table), SINK_TABLES.aggregates];
+  }
+
+  /** Keys seen in MySQL with the tables they are in: those MongoDB has no aggregate for are
+   * orphans (asked again, for one created since the cursor passed its key). */
+  async consider(keys: ReadonlyMap<string, readonly string[]>): Promise<void> {
+    if (keys.size === 0) return;
+    const ids = [...keys.keys()];
+    const exist = new Set((await docsById(this.ctx, this.type, ids)).map((d) => d._id));
+    for (const k of ids) {
+      if (exist.has(k)) continue;
+      const prior = this.found.get(k);
+      const tables = [...new Set([...(prior?.tables ?? []), ...(keys.get(k) ?? [])])].sort(
+        (a, b) => this.order.indexOf(a) - this.order.indexOf(b),
+      );
+      this.found.set(k, {
+        aggregateType: this.type,
+        aggregateId: k,
+        class: 'orphan',
+        mongoVersion: null,
+        mysqlVersion: null,
+        tables,
+        columns: [],
+        detail: `no ${this.type} ${k} in MongoDB`,
+      });
+    }
+  }
+
+  /**
+   * Walks `tables` (owned tables, or `cqrs_sink_aggregates` for its live rows) over a key range in
+   * pages of keys, skipping `skip` (the batch's own ids): a range too full to read at once, the
+   * range after the last document, or a table that cannot be merged by range (then the whole).
+   */
+  async scan(
+    tables: readonly string[],
+    range: KeyRange,
+    skip: ReadonlySet<string>,
+    pageSize: number,
+  ): Promise<void> {
+    for (const table of tables) {
+      const t = (this.ctx.owned.get(this.type) ?? []).find((o) => o.table === table);
+      const books = table === SINK_TABLES.aggregates;
+      const key = t ? t.key : 'aggregate_id';
+      let after = range.after;
+      for (;;) {
+        const r = inRange(key, { after, upTo: range.upTo });
+        const [rows] = await this.ctx.store.pool.query(
+          books
+            ? `SELECT aggregate_id AS k FROM ${q(SINK_TABLES.aggregates)} WHERE aggregate_type = ? AND deleted = 0 AND ${r.where} ORDER BY aggregate_id LIMIT ${pageSize}`
+            : `SELECT DISTINCT ${q(key)} AS k FROM ${q(table)} WHERE ${r.where} ORDER BY ${q(key)} LIMIT ${pageSize}`,
+          books ? [this.type, ...r.params] : r.params,
+        );
+        const keys = (rows as { k: unknown }[]).map((x) => String(x.k));
+        if (keys.length === 0) break;
+        after = keys[keys.length - 1] ?? after;
+        await this.consider(new Map(keys.filter((k) => !skip.has(k)).map((k) => [k, [table]])));
+        if (keys.length < pageSize) break;
       }
-      await throttle(keys.length);
-      if (keys.length < batchSize) break;
     }
   }
-  if (out.size > 0) {
-    const [rows] = await ctx.store.pool.query(
-      `SELECT aggregate_id, version FROM ${q(SINK_TABLES.aggregates)} WHERE aggregate_type = ? AND aggregate_id IN (?)`,
-      [type, [...out.keys()]],
-    );
-    for (const r of rows as { aggregate_id: string; version: string | number }[]) {
-      const d = out.get(r.aggregate_id);
-      if (d) out.set(r.aggregate_id, { ...d, mysqlVersion: Number(r.version) });
+
+  /** The orphans found, with the sink's version where it has a bookkeeping row. */
+  async drift(pageSize: number): Promise<Map<string, Drift>> {
+    const ids = [...this.found.keys()];
+    for (let i = 0; i < ids.length; i += pageSize) {
+      const [rows] = await this.ctx.store.pool.query(
+        `SELECT aggregate_id, version FROM ${q(SINK_TABLES.aggregates)} WHERE aggregate_type = ? AND aggregate_id IN (?)`,
+        [this.type, ids.slice(i, i + pageSize)],
+      );
+      for (const r of rows as { aggregate_id: string; version: string | number }[]) {
+        const d = this.found.get(r.aggregate_id);
+        if (d) this.found.set(r.aggregate_id, { ...d, mysqlVersion: Number(r.version) });
+      }
     }
+    return this.found;
   }
-  return out;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Keeps the run at `maxRate` aggregates a second (0: no limit). */
-function throttler(maxRate: number): (n: number) => Promise<void> {
-  const started = Date.now();
-  let done = 0;
-  return async (n) => {
-    done += n;
-    if (maxRate <= 0) return;
-    const due = started + (done / maxRate) * 1000;
-    const wait = due - Date.now();
-    if (wait > 0) await sleep(wait);
-  };
-}
 
 /**
  * Verifies (and with `repair`, repairs) the read model. Rejects only when it could not run
@@ -631,17 +863,41 @@ export async function verify(o: VerifyOptions): Promise<VerifyReport> {
       // One cursor in `_id` order rather than a query per batch: the server walks the index once
       // (a `$gt` + sort + limit query per batch made the stand-in sort again each time).
       const cursor = c.find({}, { projection: DOC_FIELDS }).sort({ _id: 1 }).batchSize(batchSize);
+      const readBatch = async (): Promise<Doc[]> => {
+        const docs: Doc[] = [];
+        while (docs.length < batchSize) {
+          const d = await cursor.next();
+          if (!d) break;
+          docs.push(d);
+        }
+        return docs;
+      };
+      const orphans = new Orphans(ctx, type);
+      const owned = ctx.owned.get(type) ?? [];
+      // The merge: each batch's key range runs from the previous batch's last id to its own.
+      let after: string | null = null;
       try {
+        // The next batch is read from MongoDB while this one is checked in MySQL.
+        let next = readBatch();
         for (;;) {
-          const docs: Doc[] = [];
-          while (docs.length < batchSize) {
-            const d = await cursor.next();
-            if (!d) break;
-            docs.push(d);
-          }
+          const docs = await next;
           if (docs.length === 0) break;
-          for (const [id, r] of await checkBatch(ctx, type, docs))
-            if (r.kind !== 'clean') mine.set(id, r);
+          next = docs.length < batchSize ? Promise.resolve([]) : readBatch();
+          // Awaited next round; a rejection meanwhile (this batch failed first) is not unhandled.
+          next.catch(() => undefined);
+          const upTo = docs[docs.length - 1]?._id ?? null;
+          const range = { after, upTo };
+          const checked = await checkBatch(ctx, type, docs, Date.now() - OFFSETS_MAX_AGE_MS, range);
+          for (const [id, r] of checked.results) if (r.kind !== 'clean') mine.set(id, r);
+          await orphans.consider(checked.orphans.keys);
+          if (checked.orphans.overflow.length > 0)
+            await orphans.scan(
+              checked.orphans.overflow,
+              range,
+              new Set(docs.map((d) => d._id)),
+              batchSize,
+            );
+          after = upTo;
           report.checked += docs.length;
           o.onProgress?.({
             phase: 'checking',
@@ -650,13 +906,24 @@ export async function verify(o: VerifyOptions): Promise<VerifyReport> {
             total: Math.max(total, report.checked),
           });
           await throttle(docs.length);
-          if (docs.length < batchSize) break;
         }
       } finally {
         await cursor.close().catch(() => undefined);
       }
+      // What the merge could not see: keys after the last document, and the tables (if any) whose
+      // key column does not sort like MongoDB, whole.
       o.onProgress?.({ phase: 'orphans', aggregateType: type, done: 0, total: 0 });
-      for (const [id, d] of await findOrphans(ctx, type, batchSize, throttle)) {
+      const merged = [
+        ...owned.filter((t) => t.ordered).map((t) => t.table),
+        ...(ctx.booksOrdered ? [SINK_TABLES.aggregates] : []),
+      ];
+      const unmerged = [
+        ...owned.filter((t) => !t.ordered).map((t) => t.table),
+        ...(ctx.booksOrdered ? [] : [SINK_TABLES.aggregates]),
+      ];
+      await orphans.scan(merged, { after, upTo: null }, new Set(), batchSize);
+      await orphans.scan(unmerged, { after: null, upTo: null }, new Set(), batchSize);
+      for (const [id, d] of await orphans.drift(batchSize)) {
         if (!mine.has(id)) mine.set(id, { kind: 'drift', drift: d });
       }
     }
@@ -743,7 +1010,8 @@ async function settle(
       for (let i = 0; i < ids.length; i += batchSize) {
         const part = ids.slice(i, i + batchSize);
         const docs = await docsById(ctx, type, part);
-        const checked = await checkBatch(ctx, type, docs);
+        // The end offsets of after this read, never cached ones: this check decides.
+        const { results: checked } = await checkBatch(ctx, type, docs, Date.now());
         const found = new Set(docs.map((d) => d._id));
         for (const id of part) {
           const r = checked.get(id);
