@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import type { AggregateDocument } from '../schemas/outbox-entry.js';
 import { testServers, waitFor } from '../test/support/servers.js';
 import { KafkaPublisher } from './kafka-publisher.js';
-import { MongoLeaseStore } from './mongo-outbox.js';
+import { MIN_EMPTY_READ_INTERVAL_MS, MongoLeaseStore } from './mongo-outbox.js';
 import type { EntryRef } from './ports.js';
 import { Relay } from './relay.js';
 import { kafkaClient } from './start.js';
@@ -256,6 +256,42 @@ describe('fences read again', () => {
         });
       }
     } finally {
+      await own.close();
+    }
+  });
+});
+
+describe('change streams', () => {
+  it('reads an idle stream at most every MIN_EMPTY_READ_INTERVAL_MS, and a change still wakes the scan', async () => {
+    const { database, source, commands } = await setup();
+    const { client: own, sent } = await monitoredClient();
+    let changes = 0;
+    const feed = await source(own.db(database)).watch(undefined, {
+      onChange: () => changes++,
+      onActivity: () => undefined,
+      onToken: () => undefined,
+      onError: (e) => {
+        throw e;
+      },
+    });
+    try {
+      const reads = () => on(sent, 'getMore', 'customer');
+      await waitFor('six reads of the idle stream', () => reads().length >= 6);
+      // Five pauses between six empty reads: the stand-in answers at once, a real server after
+      // maxAwaitTimeMS; either way no two follow closer than the minimum interval.
+      const at = reads().map((r) => r.at);
+      expect((at[5] ?? 0) - (at[0] ?? 0)).toBeGreaterThanOrEqual(
+        5 * MIN_EMPTY_READ_INTERVAL_MS - 25,
+      );
+      await commands.RegisterCustomer({
+        commandId: 's-1',
+        customerId: 's',
+        name: 'A',
+        email: 's@x.io',
+      });
+      await waitFor('the change', () => changes > 0);
+    } finally {
+      await feed.close();
       await own.close();
     }
   });

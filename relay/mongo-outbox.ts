@@ -50,7 +50,20 @@ export interface MongoOutboxSourceOptions {
   /** Names the resume token (`resume:<name>`); default `outbox`. */
   readonly name?: string;
   readonly maxAwaitTimeMs?: number;
+  /** The least time between the starts of two change-stream reads that came back empty; default
+   * `MIN_EMPTY_READ_INTERVAL_MS`. */
+  readonly minEmptyReadIntervalMs?: number;
 }
+
+/**
+ * A real server answers an empty change-stream read only after waiting `maxAwaitTimeMS` for a
+ * change, so its empty reads never come back faster than this and nothing waits here: on a real
+ * replica set this changes nothing. The mongo-java-server stand-in answers at once, streaming its
+ * whole oplog each time, so an idle stream would poll it in a tight loop. A read that brings a
+ * change is followed by the next one at once; only a change that lands during the pause after an
+ * empty read waits, at most this long, on the stand-in.
+ */
+export const MIN_EMPTY_READ_INTERVAL_MS = 100;
 
 interface AggregateDoc extends Document {
   _id: string;
@@ -75,6 +88,7 @@ export class MongoOutboxSource implements OutboxSource {
   /** The scan's open cursor: its collection and the last document id it returned. */
   private scan: { type: string; lastId: string; cursor: FindCursor<AggregateDoc> } | undefined;
   private scanQueue: Promise<unknown> = Promise.resolve();
+  private readonly readTimes: StreamReadTimes;
 
   constructor(
     private readonly db: Db,
@@ -86,6 +100,10 @@ export class MongoOutboxSource implements OutboxSource {
     );
     this.state = db.collection<StateDoc>('relay_state');
     this.tokenKey = `resume:${options.name ?? 'outbox'}`;
+    this.readTimes = {
+      maxAwaitTimeMs: options.maxAwaitTimeMs ?? 500,
+      minEmptyReadIntervalMs: options.minEmptyReadIntervalMs ?? MIN_EMPTY_READ_INTERVAL_MS,
+    };
   }
 
   async ensureIndexes(): Promise<void> {
@@ -333,7 +351,7 @@ export class MongoOutboxSource implements OutboxSource {
       for (const collection of this.collections.values()) {
         const name = collection.collectionName;
         feeds.push(
-          await watchOne(collection, tokens[name], this.options.maxAwaitTimeMs ?? 500, {
+          await watchOne(collection, tokens[name], this.readTimes, {
             onChange: handlers.onChange,
             onActivity: handlers.onActivity,
             onToken: (token) => {
@@ -488,19 +506,36 @@ function relayedUpdate(
   };
 }
 
+interface StreamReadTimes {
+  readonly maxAwaitTimeMs: number;
+  readonly minEmptyReadIntervalMs: number;
+}
+
 async function watchOne(
   collection: Collection<AggregateDoc>,
   resumeToken: unknown,
-  maxAwaitTimeMs: number,
+  times: StreamReadTimes,
   handlers: ChangeFeedHandlers,
 ): Promise<ChangeFeed> {
   const stream: ChangeStream = collection.watch([], {
-    maxAwaitTimeMS: maxAwaitTimeMs,
+    maxAwaitTimeMS: times.maxAwaitTimeMs,
     ...(resumeToken ? { resumeAfter: resumeToken } : {}),
   });
-  const feed = { closed: false };
+  const feed: { closed: boolean; wake?: () => void } = { closed: false };
   const isClosed = (): boolean => feed.closed;
+  /** Waits `ms` (nothing when <= 0), or less when the feed is closed. */
+  const pause = (ms: number): Promise<void> =>
+    ms <= 0
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, ms);
+          feed.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
   // The first call opens the cursor (and fails now on a bad token).
+  let asked = Date.now();
   const first = await stream.tryNext().catch(async (e: unknown) => {
     await stream.close().catch(() => undefined);
     throw e;
@@ -509,10 +544,19 @@ async function watchOne(
     handlers.onActivity();
     handlers.onChange();
   }
+  /** When the last read that came back empty was sent; undefined after one that brought a change. */
+  let emptySince = first ? undefined : asked;
   const loop = (async () => {
     while (!feed.closed) {
       try {
+        // After an empty read faster than a real server answers one (MIN_EMPTY_READ_INTERVAL_MS).
+        if (emptySince !== undefined) {
+          await pause(times.minEmptyReadIntervalMs - (Date.now() - emptySince));
+          if (isClosed()) return;
+        }
+        asked = Date.now();
         const change = await stream.tryNext();
+        emptySince = change ? undefined : asked;
         if (change) handlers.onActivity();
         if (change && isWrite(change)) handlers.onChange();
         if (stream.resumeToken) handlers.onToken(stream.resumeToken);
@@ -528,6 +572,7 @@ async function watchOne(
   return {
     close: async () => {
       feed.closed = true;
+      feed.wake?.();
       await stream.close().catch(() => undefined);
       await loop;
     },
