@@ -1,4 +1,10 @@
 import { z } from 'zod';
+import {
+  kafkaEnvSchema,
+  kafkaSettings,
+  kafkaSettingsProblems,
+  type KafkaSettings,
+} from '../ops/kafka.js';
 import { PipelineError } from '../schemas/errors.js';
 import { aggregateCollectionName } from '../write/outbox.js';
 
@@ -48,7 +54,7 @@ const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'si
  */
 const schema = z.object({
   MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb://'),
-  KAFKA_BROKERS: z.string().min(1),
+  ...kafkaEnvSchema,
   SCHEMA_REGISTRY_URL: z.url(),
   RELAY_OUTBOX_DATABASE: z.string().min(1).default('cqrs'),
   RELAY_NAME: z.string().min(1).default('outbox'),
@@ -80,9 +86,8 @@ const schema = z.object({
   RELAY_LOG_LEVEL: logLevel.optional(),
 });
 
-export interface RelayConfig {
+export interface RelayConfig extends KafkaSettings {
   readonly mongodbUri: string;
-  readonly kafkaBrokers: readonly string[];
   readonly schemaRegistryUrl: string;
   readonly database: string;
   /** Names the lease, the resume token and the snapshot checkpoints. */
@@ -133,9 +138,7 @@ export function loadRelayConfig(
   const e = parsed.data;
   const config: RelayConfig = {
     mongodbUri: e.MONGODB_URI,
-    kafkaBrokers: e.KAFKA_BROKERS.split(',')
-      .map((b) => b.trim())
-      .filter(Boolean),
+    ...kafkaSettings(e),
     schemaRegistryUrl: e.SCHEMA_REGISTRY_URL,
     database: e.RELAY_OUTBOX_DATABASE,
     name: e.RELAY_NAME,
@@ -176,7 +179,7 @@ export function checkRelayConfig(config: RelayConfig): RelayConfig {
   if (config.retryInitialMs > config.retryMaxMs) {
     problems.push('RELAY_RETRY_INITIAL_MS must not exceed RELAY_RETRY_MAX_MS');
   }
-  if (config.kafkaBrokers.length === 0) problems.push('KAFKA_BROKERS lists no broker');
+  problems.push(...kafkaSettingsProblems(config));
   if (!Number.isInteger(config.changeStreamTries) || config.changeStreamTries < 1) {
     problems.push(
       `RELAY_CHANGE_STREAM_TRIES (${config.changeStreamTries}) must be a whole number of at least 1: 3 drops a bad resume token within seconds`,

@@ -32,6 +32,12 @@
  * - `LOG_LEVEL` (default `info`), as the relay's.
  */
 import { z } from 'zod';
+import {
+  kafkaEnvSchema,
+  kafkaSettings,
+  kafkaSettingsProblems,
+  type KafkaSettings,
+} from '../ops/kafka.js';
 import { PipelineError } from '../schemas/errors.js';
 
 const ms = (d: number) => z.coerce.number().int().min(0).default(d);
@@ -48,7 +54,7 @@ const list = z
   );
 
 const schema = z.object({
-  KAFKA_BROKERS: list.pipe(z.array(z.string()).min(1, 'give at least one host:port')),
+  ...kafkaEnvSchema,
   SCHEMA_REGISTRY_URL: z.url(),
   MYSQL_URL: mysqlUrl,
   MYSQL_SINK_URL: mysqlUrl.optional(),
@@ -77,8 +83,7 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-export interface SinkConfig {
-  readonly kafkaBrokers: readonly string[];
+export interface SinkConfig extends KafkaSettings {
   readonly schemaRegistryUrl: string;
   /** DDL-capable: migrations, replay, dlq. */
   readonly mysqlAdminUrl: string;
@@ -123,7 +128,7 @@ export function loadSinkConfig(env: NodeJS.ProcessEnv = process.env): SinkConfig
   }
   const c = parsed.data;
   return checkSinkConfig({
-    kafkaBrokers: c.KAFKA_BROKERS,
+    ...kafkaSettings(c),
     schemaRegistryUrl: c.SCHEMA_REGISTRY_URL,
     mysqlAdminUrl: c.MYSQL_URL,
     mysqlUrl: c.MYSQL_SINK_URL ?? c.MYSQL_URL,
@@ -161,6 +166,7 @@ export function checkSinkConfig(config: SinkConfig): SinkConfig {
   if (config.retryInitialMs > config.retryMaxMs) {
     problems.push('SINK_RETRY_INITIAL_MS must not exceed SINK_RETRY_MAX_MS');
   }
+  problems.push(...kafkaSettingsProblems(config));
   if (problems.length > 0) {
     throw new PipelineError(
       'config_invalid',
