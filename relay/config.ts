@@ -16,6 +16,9 @@ const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'si
  * Every environment variable the relay reads, with its default (times in milliseconds):
  * - `MONGODB_URI` (required): the write model's MongoDB.
  * - `KAFKA_BROKERS` (required): comma-separated `host:port` list.
+ * - `KAFKA_SASL_MECHANISM` (none; `plain`, `scram-sha-256`, `scram-sha-512`) with
+ *   `KAFKA_SASL_USERNAME` and `KAFKA_SASL_PASSWORD`; `KAFKA_SSL` (`false`) and `KAFKA_SSL_CA_FILE`
+ *   (none; PEM, read at start-up): the broker connection, read alike by both processes (ops/kafka.ts).
  * - `SCHEMA_REGISTRY_URL` (required): Confluent-compatible registry (decodes payloads to check them).
  * - `RELAY_OUTBOX_DATABASE` (`cqrs`): database of the aggregate collections (whose documents hold the
  *   outbox), the lease and the relay's state.
@@ -138,7 +141,7 @@ export function loadRelayConfig(
   const e = parsed.data;
   const config: RelayConfig = {
     mongodbUri: e.MONGODB_URI,
-    ...kafkaSettings(e),
+    ...kafkaSettings(e, 'relay'),
     schemaRegistryUrl: e.SCHEMA_REGISTRY_URL,
     database: e.RELAY_OUTBOX_DATABASE,
     name: e.RELAY_NAME,

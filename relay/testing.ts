@@ -26,6 +26,8 @@ export function testRelayConfig(
   return checkRelayConfig({
     mongodbUri: servers.mongodbUri,
     kafkaBrokers: servers.kafkaBrokers,
+    kafkaSasl: null,
+    kafkaSsl: false,
     schemaRegistryUrl: servers.schemaRegistryUrl,
     database,
     name: 'outbox',

@@ -3,6 +3,9 @@
  * milliseconds. Defaults:
  *
  * - `KAFKA_BROKERS` (required): comma-separated `host:port` list.
+ * - `KAFKA_SASL_MECHANISM` (none; `plain`, `scram-sha-256`, `scram-sha-512`) with
+ *   `KAFKA_SASL_USERNAME` and `KAFKA_SASL_PASSWORD`; `KAFKA_SSL` (`false`) and `KAFKA_SSL_CA_FILE`
+ *   (none; PEM, read at start-up): the broker connection, read alike by both processes (ops/kafka.ts).
  * - `SCHEMA_REGISTRY_URL` (required): Confluent-compatible registry base URL.
  * - `MYSQL_URL` (required): the read-model database. Migrations, `replay` and `dlq` use it (they
  *   need DDL); the sink applies with it too unless `MYSQL_SINK_URL` is set.
@@ -128,7 +131,7 @@ export function loadSinkConfig(env: NodeJS.ProcessEnv = process.env): SinkConfig
   }
   const c = parsed.data;
   return checkSinkConfig({
-    ...kafkaSettings(c),
+    ...kafkaSettings(c, 'sink'),
     schemaRegistryUrl: c.SCHEMA_REGISTRY_URL,
     mysqlAdminUrl: c.MYSQL_URL,
     mysqlUrl: c.MYSQL_SINK_URL ?? c.MYSQL_URL,
