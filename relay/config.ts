@@ -5,6 +5,7 @@ import {
   kafkaSettingsProblems,
   type KafkaSettings,
 } from '../ops/kafka.js';
+import { DEFAULT_CLOSE_TIMEOUT_MS } from '../ops/lifecycle.js';
 import { PipelineError } from '../schemas/errors.js';
 import { aggregateCollectionName } from '../write/outbox.js';
 
@@ -41,6 +42,8 @@ const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'si
  *   relay's own marks this long after one is deaf (a failed try); 0 turns the check off.
  * - `RELAY_STOP_GRACE_MS` (15000): `stop()` waits this long for in-flight publishes, then closes
  *   anyway (ops/lifecycle.ts). `RELAY_DRAIN_TIMEOUT_MS`, its old name, is still read (deprecated).
+ * - `RELAY_STOP_FORCE_MS` (10000): then closing the clients may take this long before `stop()` ends
+ *   regardless (the hard limit; the sink's is `SINK_STOP_FORCE_MS`).
  * - `RELAY_SEND_TIMEOUT_MS` (30000): broker ack timeout of one batch.
  * - `RELAY_TOPIC_PARTITIONS` (6), `RELAY_TOPIC_REPLICATION_FACTOR` (-1 = broker default): for topics
  *   the relay creates (existing topics are left as they are).
@@ -76,6 +79,7 @@ const schema = z.object({
   RELAY_STOP_GRACE_MS: z.coerce.number().int().positive().optional(),
   /** Deprecated: `RELAY_STOP_GRACE_MS`. */
   RELAY_DRAIN_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
+  RELAY_STOP_FORCE_MS: positive(DEFAULT_CLOSE_TIMEOUT_MS),
   RELAY_SEND_TIMEOUT_MS: positive(30_000),
   RELAY_TOPIC_PARTITIONS: positive(6),
   RELAY_TOPIC_REPLICATION_FACTOR: z.coerce.number().int().min(-1).default(-1),
@@ -111,6 +115,8 @@ export interface RelayConfig extends KafkaSettings {
   readonly changeStreamDeafMs: number;
   /** `stop()` waits this long for the work in flight, then closes anyway. */
   readonly stopGraceMs: number;
+  /** Then closing may take this long before `stop()` ends regardless (the hard limit). */
+  readonly stopForceMs: number;
   readonly sendTimeoutMs: number;
   readonly topicPartitions: number;
   readonly topicReplicationFactor: number;
@@ -158,6 +164,7 @@ export function loadRelayConfig(
     changeStreamTries: e.RELAY_CHANGE_STREAM_TRIES,
     changeStreamDeafMs: e.RELAY_CHANGE_STREAM_DEAF_MS,
     stopGraceMs: e.RELAY_STOP_GRACE_MS ?? e.RELAY_DRAIN_TIMEOUT_MS ?? 15_000,
+    stopForceMs: e.RELAY_STOP_FORCE_MS,
     sendTimeoutMs: e.RELAY_SEND_TIMEOUT_MS,
     topicPartitions: e.RELAY_TOPIC_PARTITIONS,
     topicReplicationFactor: e.RELAY_TOPIC_REPLICATION_FACTOR,

@@ -44,6 +44,7 @@ export function testRelayConfig(
     changeStreamTries: 3,
     changeStreamDeafMs: 15_000,
     stopGraceMs: 10_000,
+    stopForceMs: 10_000,
     sendTimeoutMs: 10_000,
     topicPartitions: 3,
     topicReplicationFactor: -1,

@@ -28,6 +28,8 @@
  * - `SINK_MYSQL_POOL_SIZE` (default 8).
  * - `SINK_STOP_GRACE_MS` (default 30000): how long `stop()` waits for the batch in flight, then
  *   disconnects anyway (ops/lifecycle.ts); the relay's is `RELAY_STOP_GRACE_MS`.
+ * - `SINK_STOP_FORCE_MS` (default 10000): then closing the clients may take this long before
+ *   `stop()` ends regardless (the hard limit; the relay's is `RELAY_STOP_FORCE_MS`).
  * - `SINK_STARTUP_TIMEOUT_MS` (default 0 = wait forever): at start-up the sink waits for MySQL, the
  *   broker and its topics (backoff of `SINK_RETRY_*`); after this long it gives up and exits 1.
  * - `SINK_OPS_PORT` (default: none): serve `/metrics`, `/healthz` and `/readyz` on this port (0 picks a
@@ -41,6 +43,7 @@ import {
   kafkaSettingsProblems,
   type KafkaSettings,
 } from '../ops/kafka.js';
+import { DEFAULT_CLOSE_TIMEOUT_MS } from '../ops/lifecycle.js';
 import { PipelineError } from '../schemas/errors.js';
 
 const ms = (d: number) => z.coerce.number().int().min(0).default(d);
@@ -80,6 +83,7 @@ const schema = z.object({
   SINK_LOCK_WAIT_TIMEOUT_MS: positive(10_000),
   SINK_MYSQL_POOL_SIZE: positive(8),
   SINK_STOP_GRACE_MS: positive(30_000),
+  SINK_STOP_FORCE_MS: positive(DEFAULT_CLOSE_TIMEOUT_MS),
   SINK_STARTUP_TIMEOUT_MS: ms(0),
   SINK_OPS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   SINK_OPS_HOST: z.string().min(1).default('127.0.0.1'),
@@ -110,6 +114,8 @@ export interface SinkConfig extends KafkaSettings {
   readonly poolSize: number;
   /** `stop()` waits this long for the batch in flight, then disconnects anyway. */
   readonly stopGraceMs: number;
+  /** Then closing may take this long before `stop()` ends regardless (the hard limit). */
+  readonly stopForceMs: number;
   /** Start-up gives up waiting for its dependencies after this long; 0: never. */
   readonly startupTimeoutMs: number;
   readonly logLevel: string;
@@ -151,6 +157,7 @@ export function loadSinkConfig(env: NodeJS.ProcessEnv = process.env): SinkConfig
     lockWaitTimeoutMs: c.SINK_LOCK_WAIT_TIMEOUT_MS,
     poolSize: c.SINK_MYSQL_POOL_SIZE,
     stopGraceMs: c.SINK_STOP_GRACE_MS,
+    stopForceMs: c.SINK_STOP_FORCE_MS,
     startupTimeoutMs: c.SINK_STARTUP_TIMEOUT_MS,
     logLevel: c.LOG_LEVEL,
     ...(c.SINK_OPS_PORT === undefined ? {} : { opsPort: c.SINK_OPS_PORT }),

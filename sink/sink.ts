@@ -182,6 +182,7 @@ export class Sink implements SinkHandle {
     this.lifecycle = new Lifecycle({
       log: this.log,
       graceMs: config.stopGraceMs,
+      closeTimeoutMs: config.stopForceMs,
       fields: { group: config.groupId },
       drain: async () => {
         this.abort.abort();
