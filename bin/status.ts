@@ -8,7 +8,7 @@ import { MongoLeaseStore, MongoOutboxSource } from '../relay/mongo-outbox.js';
 import type { Catalog } from '../schemas/catalog.js';
 import { loadSinkConfig } from '../sink/config.js';
 import { MysqlStore } from '../sink/mysql-store.js';
-import { createKafkaClient } from '../ops/kafka.js';
+import { createKafkaClient, kafkaClientOptions } from '../ops/kafka.js';
 import { lastRun, type VerifyRun } from '../verify/runs.js';
 
 type Section<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -168,8 +168,7 @@ export async function readStatus(
   const sink = section(async () => {
     const config = loadSinkConfig(env);
     const kafka = createKafkaClient({
-      clientId: 'cqrs-sync-status',
-      brokers: config.kafkaBrokers,
+      ...kafkaClientOptions(config, 'cqrs-sync-status'),
       connectionTimeout: 3000,
       // A fresh cluster answers "not the coordinator" while it creates its offsets topic.
       retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 2000 },

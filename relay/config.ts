@@ -1,4 +1,11 @@
 import { z } from 'zod';
+import {
+  kafkaEnvSchema,
+  kafkaSettings,
+  kafkaSettingsProblems,
+  type KafkaSettings,
+} from '../ops/kafka.js';
+import { DEFAULT_CLOSE_TIMEOUT_MS } from '../ops/lifecycle.js';
 import { PipelineError } from '../schemas/errors.js';
 import { aggregateCollectionName } from '../write/outbox.js';
 
@@ -10,6 +17,9 @@ const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'si
  * Every environment variable the relay reads, with its default (times in milliseconds):
  * - `MONGODB_URI` (required): the write model's MongoDB.
  * - `KAFKA_BROKERS` (required): comma-separated `host:port` list.
+ * - `KAFKA_SASL_MECHANISM` (none; `plain`, `scram-sha-256`, `scram-sha-512`) with
+ *   `KAFKA_SASL_USERNAME` and `KAFKA_SASL_PASSWORD`; `KAFKA_SSL` (`false`) and `KAFKA_SSL_CA_FILE`
+ *   (none; PEM, read at start-up): the broker connection, read alike by both processes (ops/kafka.ts).
  * - `SCHEMA_REGISTRY_URL` (required): Confluent-compatible registry (decodes payloads to check them).
  * - `RELAY_OUTBOX_DATABASE` (`cqrs`): database of the aggregate collections (whose documents hold the
  *   outbox), the lease and the relay's state.
@@ -32,6 +42,8 @@ const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'si
  *   relay's own marks this long after one is deaf (a failed try); 0 turns the check off.
  * - `RELAY_STOP_GRACE_MS` (15000): `stop()` waits this long for in-flight publishes, then closes
  *   anyway (ops/lifecycle.ts). `RELAY_DRAIN_TIMEOUT_MS`, its old name, is still read (deprecated).
+ * - `RELAY_STOP_FORCE_MS` (10000): then closing the clients may take this long before `stop()` ends
+ *   regardless (the hard limit; the sink's is `SINK_STOP_FORCE_MS`).
  * - `RELAY_SEND_TIMEOUT_MS` (30000): broker ack timeout of one batch.
  * - `RELAY_TOPIC_PARTITIONS` (6), `RELAY_TOPIC_REPLICATION_FACTOR` (-1 = broker default): for topics
  *   the relay creates (existing topics are left as they are).
@@ -48,7 +60,7 @@ const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'si
  */
 const schema = z.object({
   MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb://'),
-  KAFKA_BROKERS: z.string().min(1),
+  ...kafkaEnvSchema,
   SCHEMA_REGISTRY_URL: z.url(),
   RELAY_OUTBOX_DATABASE: z.string().min(1).default('cqrs'),
   RELAY_NAME: z.string().min(1).default('outbox'),
@@ -67,6 +79,7 @@ const schema = z.object({
   RELAY_STOP_GRACE_MS: z.coerce.number().int().positive().optional(),
   /** Deprecated: `RELAY_STOP_GRACE_MS`. */
   RELAY_DRAIN_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
+  RELAY_STOP_FORCE_MS: positive(DEFAULT_CLOSE_TIMEOUT_MS),
   RELAY_SEND_TIMEOUT_MS: positive(30_000),
   RELAY_TOPIC_PARTITIONS: positive(6),
   RELAY_TOPIC_REPLICATION_FACTOR: z.coerce.number().int().min(-1).default(-1),
@@ -80,9 +93,8 @@ const schema = z.object({
   RELAY_LOG_LEVEL: logLevel.optional(),
 });
 
-export interface RelayConfig {
+export interface RelayConfig extends KafkaSettings {
   readonly mongodbUri: string;
-  readonly kafkaBrokers: readonly string[];
   readonly schemaRegistryUrl: string;
   readonly database: string;
   /** Names the lease, the resume token and the snapshot checkpoints. */
@@ -103,6 +115,8 @@ export interface RelayConfig {
   readonly changeStreamDeafMs: number;
   /** `stop()` waits this long for the work in flight, then closes anyway. */
   readonly stopGraceMs: number;
+  /** Then closing may take this long before `stop()` ends regardless (the hard limit). */
+  readonly stopForceMs: number;
   readonly sendTimeoutMs: number;
   readonly topicPartitions: number;
   readonly topicReplicationFactor: number;
@@ -133,9 +147,7 @@ export function loadRelayConfig(
   const e = parsed.data;
   const config: RelayConfig = {
     mongodbUri: e.MONGODB_URI,
-    kafkaBrokers: e.KAFKA_BROKERS.split(',')
-      .map((b) => b.trim())
-      .filter(Boolean),
+    ...kafkaSettings(e, 'relay'),
     schemaRegistryUrl: e.SCHEMA_REGISTRY_URL,
     database: e.RELAY_OUTBOX_DATABASE,
     name: e.RELAY_NAME,
@@ -152,6 +164,7 @@ export function loadRelayConfig(
     changeStreamTries: e.RELAY_CHANGE_STREAM_TRIES,
     changeStreamDeafMs: e.RELAY_CHANGE_STREAM_DEAF_MS,
     stopGraceMs: e.RELAY_STOP_GRACE_MS ?? e.RELAY_DRAIN_TIMEOUT_MS ?? 15_000,
+    stopForceMs: e.RELAY_STOP_FORCE_MS,
     sendTimeoutMs: e.RELAY_SEND_TIMEOUT_MS,
     topicPartitions: e.RELAY_TOPIC_PARTITIONS,
     topicReplicationFactor: e.RELAY_TOPIC_REPLICATION_FACTOR,
@@ -176,7 +189,7 @@ export function checkRelayConfig(config: RelayConfig): RelayConfig {
   if (config.retryInitialMs > config.retryMaxMs) {
     problems.push('RELAY_RETRY_INITIAL_MS must not exceed RELAY_RETRY_MAX_MS');
   }
-  if (config.kafkaBrokers.length === 0) problems.push('KAFKA_BROKERS lists no broker');
+  problems.push(...kafkaSettingsProblems(config));
   if (!Number.isInteger(config.changeStreamTries) || config.changeStreamTries < 1) {
     problems.push(
       `RELAY_CHANGE_STREAM_TRIES (${config.changeStreamTries}) must be a whole number of at least 1: 3 drops a bad resume token within seconds`,

@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { backoffDelay, retryBackoff } from '../ops/backoff.js';
 import type { ReadinessCheck } from '../ops/http.js';
 import { ResumePolicy } from './change-stream.js';
 import type { RelayConfig } from './config.js';
@@ -16,6 +17,7 @@ export interface RelayFeedParts {
     RelayConfig,
     | 'retryInitialMs'
     | 'retryMaxMs'
+    | 'retryFactor'
     | 'scanIntervalMs'
     | 'tokenSaveIntervalMs'
     | 'changeStreamTries'
@@ -232,7 +234,8 @@ export class RelayFeed {
         { err: error, failures, tries: config.changeStreamTries },
         'change stream failed with its resume token: scanning, then trying the token again',
       );
-      this.retryAt = now + Math.min(config.retryInitialMs * 2 ** (failures - 1), config.retryMaxMs);
+      // The relay's one backoff (ops/backoff.ts): `RELAY_RETRY_*`, with jitter.
+      this.retryAt = now + backoffDelay(failures, retryBackoff(config));
     } else if (how === 'open') {
       log.warn({ err: error }, 'change stream failed to open; scans keep the relay going');
       this.retryAt = now + config.retryMaxMs;

@@ -112,6 +112,7 @@ export class Relay implements RelayHandle {
     this.lifecycle = new Lifecycle({
       log: this.log,
       graceMs: parts.config.stopGraceMs,
+      closeTimeoutMs: parts.config.stopForceMs,
       drain: async () => {
         await this.loop;
         await this.flushMarks().catch((e: unknown) => {

@@ -283,6 +283,15 @@ describe('relay config', () => {
       800,
     );
   });
+  it('limits closing after the grace period: RELAY_STOP_FORCE_MS, 10 s unless set', () => {
+    expect(loadRelayConfig(env).stopForceMs).toBe(10_000);
+    expect(loadRelayConfig({ ...env, RELAY_STOP_FORCE_MS: '2500' }).stopForceMs).toBe(2500);
+    for (const bad of ['0', '-1', 'soon']) {
+      expect(() => loadRelayConfig({ ...env, RELAY_STOP_FORCE_MS: bad })).toThrow(
+        /RELAY_STOP_FORCE_MS/,
+      );
+    }
+  });
   it('fails with advice', () => {
     const fails = (extra: Record<string, string>, re: RegExp) => {
       try {

@@ -5,7 +5,7 @@ import type { Catalog } from '../schemas/catalog.js';
 import { EventCodec } from '../schemas/codec.js';
 import { ConfluentRegistry, type RegistryPort } from '../schemas/registry.js';
 import type { OpsServer } from '../ops/http.js';
-import { createKafkaClient } from '../ops/kafka.js';
+import { createKafkaClient, kafkaClientOptions } from '../ops/kafka.js';
 import { startOpsEndpoint } from '../ops/process-runner.js';
 import { StartupWait, addressOf } from '../ops/startup.js';
 import { withAdmin } from '../ops/topics.js';
@@ -132,9 +132,7 @@ export async function startRelay(options: StartRelayOptions): Promise<RelayHandl
 /** The relay's kafkajs client (ops/kafka.ts), its calls retried up to `retryMaxMs` apart. */
 export function kafkaClient(config: RelayConfig, logger: Logger): Kafka {
   return createKafkaClient({
-    clientId: config.clientId,
-    brokers: config.kafkaBrokers,
-    logger,
+    ...kafkaClientOptions(config, config.clientId, logger),
     retry: { retries: 5, initialRetryTime: 300, maxRetryTime: config.retryMaxMs },
   });
 }

@@ -26,6 +26,8 @@ export function testRelayConfig(
   return checkRelayConfig({
     mongodbUri: servers.mongodbUri,
     kafkaBrokers: servers.kafkaBrokers,
+    kafkaSasl: null,
+    kafkaSsl: false,
     schemaRegistryUrl: servers.schemaRegistryUrl,
     database,
     name: 'outbox',
@@ -42,6 +44,7 @@ export function testRelayConfig(
     changeStreamTries: 3,
     changeStreamDeafMs: 15_000,
     stopGraceMs: 10_000,
+    stopForceMs: 10_000,
     sendTimeoutMs: 10_000,
     topicPartitions: 3,
     topicReplicationFactor: -1,

@@ -3,6 +3,9 @@
  * milliseconds. Defaults:
  *
  * - `KAFKA_BROKERS` (required): comma-separated `host:port` list.
+ * - `KAFKA_SASL_MECHANISM` (none; `plain`, `scram-sha-256`, `scram-sha-512`) with
+ *   `KAFKA_SASL_USERNAME` and `KAFKA_SASL_PASSWORD`; `KAFKA_SSL` (`false`) and `KAFKA_SSL_CA_FILE`
+ *   (none; PEM, read at start-up): the broker connection, read alike by both processes (ops/kafka.ts).
  * - `SCHEMA_REGISTRY_URL` (required): Confluent-compatible registry base URL.
  * - `MYSQL_URL` (required): the read-model database. Migrations, `replay` and `dlq` use it (they
  *   need DDL); the sink applies with it too unless `MYSQL_SINK_URL` is set.
@@ -25,6 +28,8 @@
  * - `SINK_MYSQL_POOL_SIZE` (default 8).
  * - `SINK_STOP_GRACE_MS` (default 30000): how long `stop()` waits for the batch in flight, then
  *   disconnects anyway (ops/lifecycle.ts); the relay's is `RELAY_STOP_GRACE_MS`.
+ * - `SINK_STOP_FORCE_MS` (default 10000): then closing the clients may take this long before
+ *   `stop()` ends regardless (the hard limit; the relay's is `RELAY_STOP_FORCE_MS`).
  * - `SINK_STARTUP_TIMEOUT_MS` (default 0 = wait forever): at start-up the sink waits for MySQL, the
  *   broker and its topics (backoff of `SINK_RETRY_*`); after this long it gives up and exits 1.
  * - `SINK_OPS_PORT` (default: none): serve `/metrics`, `/healthz` and `/readyz` on this port (0 picks a
@@ -32,6 +37,13 @@
  * - `LOG_LEVEL` (default `info`), as the relay's.
  */
 import { z } from 'zod';
+import {
+  kafkaEnvSchema,
+  kafkaSettings,
+  kafkaSettingsProblems,
+  type KafkaSettings,
+} from '../ops/kafka.js';
+import { DEFAULT_CLOSE_TIMEOUT_MS } from '../ops/lifecycle.js';
 import { PipelineError } from '../schemas/errors.js';
 
 const ms = (d: number) => z.coerce.number().int().min(0).default(d);
@@ -48,7 +60,7 @@ const list = z
   );
 
 const schema = z.object({
-  KAFKA_BROKERS: list.pipe(z.array(z.string()).min(1, 'give at least one host:port')),
+  ...kafkaEnvSchema,
   SCHEMA_REGISTRY_URL: z.url(),
   MYSQL_URL: mysqlUrl,
   MYSQL_SINK_URL: mysqlUrl.optional(),
@@ -71,14 +83,14 @@ const schema = z.object({
   SINK_LOCK_WAIT_TIMEOUT_MS: positive(10_000),
   SINK_MYSQL_POOL_SIZE: positive(8),
   SINK_STOP_GRACE_MS: positive(30_000),
+  SINK_STOP_FORCE_MS: positive(DEFAULT_CLOSE_TIMEOUT_MS),
   SINK_STARTUP_TIMEOUT_MS: ms(0),
   SINK_OPS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   SINK_OPS_HOST: z.string().min(1).default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-export interface SinkConfig {
-  readonly kafkaBrokers: readonly string[];
+export interface SinkConfig extends KafkaSettings {
   readonly schemaRegistryUrl: string;
   /** DDL-capable: migrations, replay, dlq. */
   readonly mysqlAdminUrl: string;
@@ -102,6 +114,8 @@ export interface SinkConfig {
   readonly poolSize: number;
   /** `stop()` waits this long for the batch in flight, then disconnects anyway. */
   readonly stopGraceMs: number;
+  /** Then closing may take this long before `stop()` ends regardless (the hard limit). */
+  readonly stopForceMs: number;
   /** Start-up gives up waiting for its dependencies after this long; 0: never. */
   readonly startupTimeoutMs: number;
   readonly logLevel: string;
@@ -123,7 +137,7 @@ export function loadSinkConfig(env: NodeJS.ProcessEnv = process.env): SinkConfig
   }
   const c = parsed.data;
   return checkSinkConfig({
-    kafkaBrokers: c.KAFKA_BROKERS,
+    ...kafkaSettings(c, 'sink'),
     schemaRegistryUrl: c.SCHEMA_REGISTRY_URL,
     mysqlAdminUrl: c.MYSQL_URL,
     mysqlUrl: c.MYSQL_SINK_URL ?? c.MYSQL_URL,
@@ -143,6 +157,7 @@ export function loadSinkConfig(env: NodeJS.ProcessEnv = process.env): SinkConfig
     lockWaitTimeoutMs: c.SINK_LOCK_WAIT_TIMEOUT_MS,
     poolSize: c.SINK_MYSQL_POOL_SIZE,
     stopGraceMs: c.SINK_STOP_GRACE_MS,
+    stopForceMs: c.SINK_STOP_FORCE_MS,
     startupTimeoutMs: c.SINK_STARTUP_TIMEOUT_MS,
     logLevel: c.LOG_LEVEL,
     ...(c.SINK_OPS_PORT === undefined ? {} : { opsPort: c.SINK_OPS_PORT }),
@@ -161,6 +176,7 @@ export function checkSinkConfig(config: SinkConfig): SinkConfig {
   if (config.retryInitialMs > config.retryMaxMs) {
     problems.push('SINK_RETRY_INITIAL_MS must not exceed SINK_RETRY_MAX_MS');
   }
+  problems.push(...kafkaSettingsProblems(config));
   if (problems.length > 0) {
     throw new PipelineError(
       'config_invalid',

@@ -25,6 +25,16 @@ describe('sink configuration', () => {
     ).toThrow(/RETRY/);
   });
 
+  it('limits closing after the grace period: SINK_STOP_FORCE_MS, 10 s unless set', () => {
+    expect(loadSinkConfig(env).stopForceMs).toBe(10_000);
+    expect(loadSinkConfig({ ...env, SINK_STOP_FORCE_MS: '2500' }).stopForceMs).toBe(2500);
+    for (const bad of ['0', '-1', 'soon']) {
+      expect(() => loadSinkConfig({ ...env, SINK_STOP_FORCE_MS: bad })).toThrow(
+        /SINK_STOP_FORCE_MS/,
+      );
+    }
+  });
+
   it('names what the relay also has as the relay does; checks configs built in code too', () => {
     const c = loadSinkConfig({ ...env, LOG_LEVEL: 'debug' });
     expect(c).toMatchObject({

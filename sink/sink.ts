@@ -35,7 +35,7 @@ import { MysqlStore } from './mysql-store.js';
 import type { Projection } from './projection.js';
 import { checkProjections, requiredTables } from './validate.js';
 import type { OpsServer, ReadinessCheck } from '../ops/http.js';
-import { createKafkaClient } from '../ops/kafka.js';
+import { createKafkaClient, kafkaClientOptions } from '../ops/kafka.js';
 import { Lifecycle, type ProcessState } from '../ops/lifecycle.js';
 import { startOpsEndpoint } from '../ops/process-runner.js';
 import { StartupWait, addressOf } from '../ops/startup.js';
@@ -80,7 +80,7 @@ export interface SinkHandle {
 
 /** The sink's kafkajs client (ops/kafka.ts). */
 export function createKafka(config: SinkConfig, logger: Logger): Kafka {
-  return createKafkaClient({ clientId: config.clientId, brokers: config.kafkaBrokers, logger });
+  return createKafkaClient(kafkaClientOptions(config, config.clientId, logger));
 }
 
 /** Starts a sink with the MySQL and Kafka adapters. Resolves once it runs; until MySQL, the broker
@@ -182,6 +182,7 @@ export class Sink implements SinkHandle {
     this.lifecycle = new Lifecycle({
       log: this.log,
       graceMs: config.stopGraceMs,
+      closeTimeoutMs: config.stopForceMs,
       fields: { group: config.groupId },
       drain: async () => {
         this.abort.abort();

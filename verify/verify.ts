@@ -18,7 +18,7 @@
  * flight, not drift, and are checked again before the run ends.
  */
 import { Partitioners, type Admin, type Kafka } from 'kafkajs';
-import { createKafkaClient } from '../ops/kafka.js';
+import { createKafkaClient, kafkaClientOptions } from '../ops/kafka.js';
 import { MongoClient, type Collection } from 'mongodb';
 import type { Logger } from 'pino';
 import { loadRelayConfig, relayCollections } from '../relay/config.js';
@@ -185,8 +185,7 @@ export async function openVerifyContext(o: VerifyOptions): Promise<VerifyContext
   const mongo = new MongoClient(relay.mongodbUri, { serverSelectionTimeoutMS: 10_000 });
   const store = new MysqlStore({ connection: sink.mysqlUrl, poolSize: 2 });
   const kafka = createKafkaClient({
-    clientId: 'cqrs-sync-verify',
-    brokers: sink.kafkaBrokers,
+    ...kafkaClientOptions(sink, 'cqrs-sync-verify'),
     connectionTimeout: 5000,
     retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 2000 },
   });
