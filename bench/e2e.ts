@@ -34,8 +34,6 @@ import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
-import { demoCommands } from '../demo/domain/commands.js';
-import { demoMigrations } from '../demo/read-model/projections.js';
 import { loadHarnessConfig } from '../infra/local/config.js';
 import { startStack } from '../infra/local/stack.js';
 import { testCatalog } from '../relay/testing.js';
@@ -44,6 +42,8 @@ import { HEADERS } from '../schemas/envelope.js';
 import { ConfluentRegistry } from '../schemas/registry.js';
 import { APPLIED_LOG_MIGRATIONS, createTestDatabase } from '../sink/testing.js';
 import { pipelineChildren } from '../test/chaos/chaos.js';
+import { shopCommands } from '../test/support/shop.js';
+import { SHOP_MIGRATIONS } from '../test/support/shop-read-model.js';
 import { MongoWriteStore } from '../write/mongo-store.js';
 import { aggregateCollectionName, type AggregateDocument } from '../write/outbox.js';
 import { lagChart, ratesChart, type StageSample } from './e2e-charts.js';
@@ -160,7 +160,7 @@ try {
     stack.env.MYSQL_URL ?? '',
     stack.env.MYSQL_SINK_URL ?? '',
     run,
-    [await demoMigrations(), APPLIED_LOG_MIGRATIONS],
+    [SHOP_MIGRATIONS, APPLIED_LOG_MIGRATIONS],
   );
   const { relay, sink } = pipelineChildren(
     run,
@@ -177,7 +177,7 @@ try {
     database: run,
     logger: pino({ level: 'error' }),
   });
-  const commands = demoCommands(store, codec);
+  const commands = shopCommands(store, codec);
   const brokers = (stack.env.KAFKA_BROKERS ?? '').split(',');
   const kafka = new Kafka({ clientId: `${run}-bench`, brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
