@@ -11,10 +11,10 @@
  *
  * Last line: `bench-verify: aggregates_per_s=<n> raw_per_s=<n> ratio=<verify/raw>`.
  */
-import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import mysql from 'mysql2/promise';
 import { startStack } from '../infra/local/stack.js';
+import { createKafkaClient } from '../ops/kafka.js';
 import { verify } from '../verify/verify.js';
 import { buildCatalog, defineAggregate } from '../schemas/catalog.js';
 import type { AggregateDocument } from '../schemas/outbox-entry.js';
@@ -93,10 +93,9 @@ try {
       : 'MongoDB: a real server (buildInfo has a gitVersion).',
   );
   const catalog = buildCatalog([Item], { topicPrefix: `${tag}.` });
-  const kafka = new Kafka({
+  const kafka = createKafkaClient({
     clientId: 'bench',
     brokers: (stack.env.KAFKA_BROKERS ?? '').split(','),
-    logLevel: logLevel.NOTHING,
   });
   await createTopics(kafka, catalog.topics(), 3);
 
