@@ -41,6 +41,7 @@ import { testCatalog } from '../relay/testing.js';
 import { EventCodec } from '../schemas/codec.js';
 import { HEADERS } from '../schemas/envelope.js';
 import { ConfluentRegistry } from '../schemas/registry.js';
+import { SinkAdmin } from '../sink/admin.js';
 import { APPLIED_LOG_MIGRATIONS, createTestDatabase } from '../sink/testing.js';
 import { pipelineChildren } from '../test/chaos/chaos.js';
 import { shopCommands } from '../test/support/shop.js';
@@ -246,6 +247,7 @@ try {
   const phases: Marker[] = [];
   const phase = (label: string): void => void phases.push({ x: since(), label });
   const sampling = new AbortController();
+  const sinkAdmin = new SinkAdmin({ connection: db.adminUrl, group: `${run}-sink`, poolSize: 1 });
   const sampleOnce = async (): Promise<void> => {
     const t = since();
     const c = committedCount;
@@ -254,11 +256,7 @@ try {
       for (const o of await admin.fetchTopicOffsets(topic).catch(() => []))
         published += Number(o.high);
     }
-    const [r] = await db.query<{ n: unknown }>(
-      'SELECT COALESCE(SUM(next_offset), 0) AS n FROM cqrs_sink_offsets WHERE consumer_group = ?',
-      [`${run}-sink`],
-    );
-    samples.push({ t, committed: c, published, applied: Number(r?.n ?? 0) });
+    samples.push({ t, committed: c, published, applied: (await sinkAdmin.counts()).applied });
   };
   const sampler = (async () => {
     while (!sampling.signal.aborted) {
@@ -402,6 +400,7 @@ try {
   await sleep(2000);
   sampling.abort();
   await sampler;
+  await sinkAdmin.close();
   await relay.kill('SIGTERM');
   await sink.kill('SIGTERM');
   await admin.disconnect();
