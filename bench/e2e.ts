@@ -31,19 +31,21 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Kafka, logLevel } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
-import { demoCommands } from '../demo/domain/commands.js';
-import { demoMigrations } from '../demo/read-model/projections.js';
 import { loadHarnessConfig } from '../infra/local/config.js';
+import { createKafkaClient } from '../ops/kafka.js';
 import { startStack } from '../infra/local/stack.js';
 import { testCatalog } from '../relay/testing.js';
 import { EventCodec } from '../schemas/codec.js';
 import { HEADERS } from '../schemas/envelope.js';
 import { ConfluentRegistry } from '../schemas/registry.js';
+import { SinkAdmin } from '../sink/admin.js';
 import { APPLIED_LOG_MIGRATIONS, createTestDatabase } from '../sink/testing.js';
 import { pipelineChildren } from '../test/chaos/chaos.js';
+import { shopCommands } from '../test/support/shop.js';
+import { SHOP_MIGRATIONS } from '../test/support/shop-read-model.js';
 import { MongoWriteStore } from '../write/mongo-store.js';
 import { aggregateCollectionName, type AggregateDocument } from '../write/outbox.js';
 import { lagChart, ratesChart, type StageSample } from './e2e-charts.js';
@@ -160,7 +162,7 @@ try {
     stack.env.MYSQL_URL ?? '',
     stack.env.MYSQL_SINK_URL ?? '',
     run,
-    [await demoMigrations(), APPLIED_LOG_MIGRATIONS],
+    [SHOP_MIGRATIONS, APPLIED_LOG_MIGRATIONS],
   );
   const { relay, sink } = pipelineChildren(
     run,
@@ -177,9 +179,9 @@ try {
     database: run,
     logger: pino({ level: 'error' }),
   });
-  const commands = demoCommands(store, codec);
+  const commands = shopCommands(store, codec);
   const brokers = (stack.env.KAFKA_BROKERS ?? '').split(',');
-  const kafka = new Kafka({ clientId: `${run}-bench`, brokers, logLevel: logLevel.NOTHING });
+  const kafka = createKafkaClient({ clientId: `${run}-bench`, brokers });
   const admin = kafka.admin();
   await admin.connect();
   const topics = catalog.topics();
@@ -245,6 +247,7 @@ try {
   const phases: Marker[] = [];
   const phase = (label: string): void => void phases.push({ x: since(), label });
   const sampling = new AbortController();
+  const sinkAdmin = new SinkAdmin({ connection: db.adminUrl, group: `${run}-sink`, poolSize: 1 });
   const sampleOnce = async (): Promise<void> => {
     const t = since();
     const c = committedCount;
@@ -253,11 +256,7 @@ try {
       for (const o of await admin.fetchTopicOffsets(topic).catch(() => []))
         published += Number(o.high);
     }
-    const [r] = await db.query<{ n: unknown }>(
-      'SELECT COALESCE(SUM(next_offset), 0) AS n FROM cqrs_sink_offsets WHERE consumer_group = ?',
-      [`${run}-sink`],
-    );
-    samples.push({ t, committed: c, published, applied: Number(r?.n ?? 0) });
+    samples.push({ t, committed: c, published, applied: (await sinkAdmin.counts()).applied });
   };
   const sampler = (async () => {
     while (!sampling.signal.aborted) {
@@ -401,6 +400,7 @@ try {
   await sleep(2000);
   sampling.abort();
   await sampler;
+  await sinkAdmin.close();
   await relay.kill('SIGTERM');
   await sink.kill('SIGTERM');
   await admin.disconnect();

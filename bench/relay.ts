@@ -168,6 +168,7 @@ async function main(): Promise<void> {
       `relay: ${ENTRIES} published and removed from their documents in ${relayMs} ms (${published} published; ${relay.stats().scans} passes; scan ${spent.scan.show()}, publish ${spent.publish.show()}, mark ${spent.mark.show()}; ${cpu()})`,
     );
 
+    // Bare kafkajs, not ops/kafka.ts: the ceiling is a plain producer with none of the relay's setup.
     const kafka = new Kafka({
       clientId: 'bench-raw',
       brokers: servers.kafkaBrokers,

@@ -138,6 +138,7 @@ async function runWorkload(w: Workload, servers: Servers, run: string): Promise<
   const catalog = buildCatalog([Customer], { topicPrefix: `${tag}.` });
   const codec = new EventCodec(catalog, new ConfluentRegistry(servers.registryUrl));
   await codec.registerAll();
+  // Bare kafkajs, not ops/kafka.ts: the read floor and consume ceiling are plain kafkajs consumers.
   const kafka = new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.NOTHING });
   const jsonTopic = `${tag}.json`;
   await createTopics(kafka, [...catalog.topics(), jsonTopic], PARTITIONS);

@@ -11,15 +11,17 @@
  *
  * Last line: `bench-verify: aggregates_per_s=<n> raw_per_s=<n> ratio=<verify/raw>`.
  */
-import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import mysql from 'mysql2/promise';
 import { startStack } from '../infra/local/stack.js';
+import { createKafkaClient } from '../ops/kafka.js';
 import { verify } from '../verify/verify.js';
 import { buildCatalog, defineAggregate } from '../schemas/catalog.js';
 import type { AggregateDocument } from '../schemas/outbox-entry.js';
 import { SINK_MIGRATIONS, SINK_TABLES, runMigrations } from '../sink/migrations.js';
+import type { AggregateRecord } from '../sink/ports.js';
 import { tableProjection } from '../sink/projection.js';
+import { sinkTables } from '../sink/tables/index.js';
 import { createTopics, withDatabase } from '../sink/testing.js';
 import { mongoKind } from '../write/mongo-server.js';
 import { aggregateCollectionName } from '../write/outbox.js';
@@ -93,10 +95,9 @@ try {
       : 'MongoDB: a real server (buildInfo has a gitVersion).',
   );
   const catalog = buildCatalog([Item], { topicPrefix: `${tag}.` });
-  const kafka = new Kafka({
+  const kafka = createKafkaClient({
     clientId: 'bench',
     brokers: (stack.env.KAFKA_BROKERS ?? '').split(','),
-    logLevel: logLevel.NOTHING,
   });
   await createTopics(kafka, catalog.topics(), 3);
 
@@ -125,7 +126,7 @@ try {
   const seed0 = performance.now();
   for (let i = 0; i < N; i += SEED_CHUNK) {
     const docs: AggregateDocument[] = [];
-    const books: unknown[][] = [];
+    const books: AggregateRecord[] = [];
     const rows: unknown[][] = [];
     for (let j = i; j < Math.min(N, i + SEED_CHUNK); j++) {
       const id = idOf(j);
@@ -145,14 +146,19 @@ try {
         relayedAt: now,
         relayFence: 1,
       });
-      books.push([TYPE, id, version, 0, 'ok', now]);
+      books.push({
+        aggregateType: TYPE,
+        aggregateId: id,
+        version,
+        deleted: false,
+        status: 'ok',
+        statusSince: now,
+        reason: null,
+      });
       rows.push([id, state.name, state.email, version]);
     }
     await collection.insertMany(docs, { ordered: false });
-    await db.query(
-      `INSERT INTO ${SINK_TABLES.aggregates} (aggregate_type, aggregate_id, version, deleted, status, status_since) VALUES ?`,
-      [books],
-    );
+    await sinkTables(db).aggregates.save(books);
     await db.query(`INSERT INTO ${TABLE} (id, name, email, version) VALUES ?`, [rows]);
   }
   say(

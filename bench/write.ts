@@ -3,7 +3,7 @@
  * write side against the raw driver operations one command needs, on the same MongoDB (the stand-in,
  * or a real one from MONGODB_URI / MONGOD_BIN), at the same concurrency, in the same run.
  *
- * - Commands: `RenameCustomer` (the demo's) through `commandHandler` over customers registered first
+ * - Commands: `RenameCustomer` (the test shop's, test/support/shop.ts) through `commandHandler` over customers registered first
  *   (the registrations are timed too, and printed, but are not in the ratio): load (`findOne` by
  *   `_id`), execute, Avro-encode, one conditional `updateOne` that sets state and version and
  *   `$push`es the outbox entry and the command record.
@@ -21,8 +21,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { MongoClient, type Collection } from 'mongodb';
-import { demoCommands } from '../demo/domain/commands.js';
-import { demoAggregates } from '../demo/domain/definitions.js';
 import { loadHarnessConfig } from '../infra/local/config.js';
 import { startStack } from '../infra/local/stack.js';
 import { buildCatalog } from '../schemas/catalog.js';
@@ -33,6 +31,7 @@ import { ensureWriteIndexes, mongoKind } from '../write/mongo-server.js';
 import { MongoWriteStore } from '../write/mongo-store.js';
 import type { WriteStore } from '../write/ports.js';
 import { InMemoryRegistry } from '../write/testing.js';
+import { shopAggregates, shopCommands } from '../test/support/shop.js';
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
@@ -118,7 +117,7 @@ try {
     `commands: RenameCustomer over ${AGGREGATES} registered customers, ${COMMANDS} timed (+${WARMUP} warm-up), ${CONCURRENCY} in flight, ${ROUNDS} interleaved rounds`,
   );
 
-  const codec = new EventCodec(buildCatalog(demoAggregates), new InMemoryRegistry());
+  const codec = new EventCodec(buildCatalog(shopAggregates), new InMemoryRegistry());
   await codec.registerAll();
   const store = new MongoWriteStore({ client, database: run });
   await store.init(['Customer']);
@@ -132,7 +131,7 @@ try {
         throw e;
       }),
   };
-  const cmd = demoCommands(counted, codec);
+  const cmd = shopCommands(counted, codec);
   const customers = db.collection<AggregateDocument>('customer');
   const raw = db.collection<AggregateDocument>('raw');
   await ensureWriteIndexes(raw as unknown as Collection, kind);

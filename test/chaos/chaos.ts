@@ -10,11 +10,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
-import { demoMigrations } from '../../demo/read-model/projections.js';
 import type { ServerHandle } from '../../infra/local/types.js';
 import { testCatalog } from '../../relay/testing.js';
 import { EventCodec } from '../../schemas/codec.js';
 import { ConfluentRegistry } from '../../schemas/registry.js';
+import { SHOP_MIGRATIONS } from '../support/shop-read-model.js';
 import {
   APPLIED_LOG_MIGRATIONS,
   createTestDatabase,
@@ -327,10 +327,10 @@ function track(model: Model, name: string, input: Record<string, unknown>): void
 }
 
 /**
- * `count` demo commands over `aggregates` ids (half customers, half orders), each valid once those
+ * `count` shop commands (test/support/shop.ts) over `aggregates` ids (half customers, half orders), each valid once those
  * before it applied: creates, renames, email changes, order lines added and removed, a few deletes.
  */
-export function demoCommandStream(
+export function shopCommandStream(
   rnd: () => number,
   count: number,
   aggregates: number,
@@ -356,7 +356,7 @@ export async function runChaos(servers: ChaosServers, o: ChaosOptions): Promise<
   const mongo = new MongoClient(servers.mongodbUri, { serverSelectionTimeoutMS: 30_000 });
   await mongo.connect();
   const db: TestDatabase = await createTestDatabase(servers.mysqlUrl, servers.mysqlSinkUrl, run, [
-    await demoMigrations(),
+    SHOP_MIGRATIONS,
     APPLIED_LOG_MIGRATIONS,
   ]);
   const { relay, sink } = pipelineChildren(run, servers, db, {
@@ -380,7 +380,7 @@ export async function runChaos(servers: ChaosServers, o: ChaosOptions): Promise<
   const children = [relay, sink];
   // The writers: each owns the aggregates `writerOf` gives it (no conflicts between them), and
   // runs a lane per aggregate inside, so the commands of one aggregate stay in order.
-  const queue = demoCommandStream(rnd, o.commands, o.aggregates);
+  const queue = shopCommandStream(rnd, o.commands, o.aggregates);
   const writerCount = Math.max(1, o.writers ?? 2);
   const lanes = Math.max(1, Math.ceil((o.concurrency ?? 8) / writerCount));
   const writers = Array.from(

@@ -14,7 +14,8 @@ import {
 import type { TestDatabase } from '../../sink/testing.js';
 import { aggregateCollectionName } from '../../write/outbox.js';
 
-export const DEMO_TYPES = ['Customer', 'Order'] as const;
+/** The shop's aggregate types (test/support/shop.ts). */
+export const SHOP_TYPES = ['Customer', 'Order'] as const;
 
 export interface AggregateView {
   readonly type: string;
@@ -28,7 +29,7 @@ export interface AggregateView {
 export async function readAggregates(
   mongo: MongoClient,
   database: string,
-  types: readonly string[] = DEMO_TYPES,
+  types: readonly string[] = SHOP_TYPES,
 ): Promise<AggregateView[]> {
   const out: AggregateView[] = [];
   for (const type of types) {
@@ -55,7 +56,7 @@ export async function readAggregates(
 export async function unrelayed(
   mongo: MongoClient,
   database: string,
-  types: readonly string[] = DEMO_TYPES,
+  types: readonly string[] = SHOP_TYPES,
 ): Promise<{ pending: number; held: number }> {
   let pending = 0;
   let held = 0;
@@ -77,7 +78,7 @@ export async function unrelayed(
 export async function versionSum(
   mongo: MongoClient,
   database: string,
-  types: readonly string[] = DEMO_TYPES,
+  types: readonly string[] = SHOP_TYPES,
 ): Promise<number> {
   let n = 0;
   for (const type of types) {

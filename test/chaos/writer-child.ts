@@ -1,7 +1,7 @@
 /**
  * A writer as its own process, for the kill -9 tests: `node --import tsx test/chaos/writer-child.ts`
  * reads commands from stdin, one JSON `{"name": "RenameCustomer", "input": {...}}` a line, runs them
- * through the demo's command handlers on a `MongoWriteStore` and reports on stdout, one line each:
+ * through the shop's command handlers (test/support/shop.ts) on a `MongoWriteStore` and reports on stdout, one line each:
  *
  *     ready                                    connected, schemas registered: reading commands
  *     sent <commandId>                         just before the handler is called
@@ -21,11 +21,11 @@
 import { createInterface } from 'node:readline';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
-import { demoCommands, type DemoCommandName } from '../../demo/domain/commands.js';
 import { testCatalog } from '../../relay/testing.js';
 import { EventCodec } from '../../schemas/codec.js';
 import { ConfluentRegistry } from '../../schemas/registry.js';
 import { MongoWriteStore } from '../../write/mongo-store.js';
+import { shopCommands, type ShopCommandName } from '../support/shop.js';
 import { aggregateIdOf, laneHash, type WriterCommand } from './writers.js';
 
 const need = (name: string): string => {
@@ -47,7 +47,7 @@ const codec = new EventCodec(
 await codec.registerAll();
 const store = new MongoWriteStore({ client, database, logger: pino({ level: 'error' }) });
 await store.init(['Customer', 'Order']);
-const commands = demoCommands(store, codec);
+const commands = shopCommands(store, codec);
 
 const errorCode = (e: unknown): string => {
   const code = (e as { code?: unknown } | null)?.code;
@@ -56,7 +56,7 @@ const errorCode = (e: unknown): string => {
 
 async function run(c: WriterCommand): Promise<void> {
   const id = c.input.commandId;
-  const handler = commands[c.name as DemoCommandName] as
+  const handler = commands[c.name as ShopCommandName] as
     ((input: unknown) => ReturnType<(typeof commands)['RenameCustomer']>) | undefined;
   if (!handler) {
     say(`refused ${id} unknown_command`);

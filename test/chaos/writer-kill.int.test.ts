@@ -9,7 +9,6 @@
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { MongoClient } from 'mongodb';
-import { demoMigrations } from '../../demo/read-model/projections.js';
 import { testCatalog } from '../../relay/testing.js';
 import { EventCodec } from '../../schemas/codec.js';
 import { ConfluentRegistry } from '../../schemas/registry.js';
@@ -21,7 +20,8 @@ import {
 } from '../../sink/testing.js';
 import { DEFAULT_AGGREGATE_LIMITS } from '../../write/limits.js';
 import { testServers, uniqueName, waitFor } from '../support/servers.js';
-import { demoCommandStream, pipelineChildren, random, type Child } from './chaos.js';
+import { SHOP_MIGRATIONS } from '../support/shop-read-model.js';
+import { pipelineChildren, random, shopCommandStream, type Child } from './chaos.js';
 import {
   checkEvents,
   compareReadModel,
@@ -55,7 +55,7 @@ beforeAll(async () => {
   mongo = new MongoClient(servers.mongodbUri, { serverSelectionTimeoutMS: 30_000 });
   await mongo.connect();
   db = await createTestDatabase(servers.mysqlUrl, servers.mysqlSinkUrl, run, [
-    await demoMigrations(),
+    SHOP_MIGRATIONS,
     APPLIED_LOG_MIGRATIONS,
   ]);
 }, 120_000);
@@ -81,7 +81,7 @@ it('keeps every command a killed writer reported, and each in-flight one whole o
   children = [relay, sink];
   relay.spawn();
   sink.spawn();
-  const commands = demoCommandStream(rnd, COMMANDS, AGGREGATES);
+  const commands = shopCommandStream(rnd, COMMANDS, AGGREGATES);
   const w = (writer = new WriterProcess('writer', commands, {
     MONGODB_URI: servers.mongodbUri,
     SCHEMA_REGISTRY_URL: servers.schemaRegistryUrl,

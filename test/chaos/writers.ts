@@ -22,7 +22,7 @@ export interface WriterOutcome {
   readonly kind: 'applied' | 'duplicate' | 'no_events';
 }
 
-/** The demo's commands name their aggregate `orderId` (orders) or `customerId` (customers). */
+/** The shop's commands name their aggregate `orderId` (orders) or `customerId` (customers). */
 export function aggregateIdOf(c: Pick<WriterCommand, 'input'>): string {
   return String(c.input.orderId ?? c.input.customerId);
 }

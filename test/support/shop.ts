@@ -2,10 +2,10 @@
  * The library tests' own domain (library tests never load demo/ code): customers and orders with
  * lines, declared from definitions, and the commands the relay's and sink's tests run.
  *
- * The contract (aggregate types, event names, fields) is the demo's on purpose: the benchmarks and
- * the chaos runs drive the demo's write side through the relay's `testCatalog`, so the two must
- * encode alike. Its rules are few, and its read model is `shop-read-model.ts`: a change to the
- * demo's rules, commands or read model breaks no library test.
+ * The benchmarks and the chaos runs drive it too (through the relay's `testCatalog` and the sink's
+ * `testProjections`). The contract (aggregate types, event names, fields) is the demo's shape, so
+ * the figures compare with a user's workload of that shape; its rules are few, and its read model is
+ * `shop-read-model.ts`: a change to the demo's rules, commands or read model breaks no library test.
  */
 import { z } from 'zod';
 import type { EventOf, StateOf } from '../../schemas/avro-types.js';
@@ -90,6 +90,12 @@ export class Customer extends AggregateRoot.of(CustomerType) {
     this.raise({ type: 'CustomerRenamed', data: { name } });
   }
 
+  /** Changing to the current email raises nothing. */
+  changeEmail(email: string): void {
+    if (this.requireState().email === email) return;
+    this.raise({ type: 'CustomerEmailChanged', data: { email } });
+  }
+
   delete(): void {
     this.requireState();
     this.raise({ type: 'CustomerDeleted', data: {} });
@@ -118,14 +124,33 @@ export class Order extends AggregateRoot.of(OrderType) {
     this.raise({ type: 'OrderCreated', data: { customerId } });
   }
 
+  /** Line ids are unique in an order: the read model's `order_lines` is keyed by them. */
   addLine(line: OrderState['lines'][number]): void {
-    this.requireState();
+    const state = this.requireState();
+    this.ensure(
+      !state.lines.some((l) => l.lineId === line.lineId),
+      `line ${line.lineId} already exists`,
+    );
     this.raise({ type: 'OrderLineAdded', data: { ...line } });
+  }
+
+  removeLine(lineId: string): void {
+    const state = this.requireState();
+    this.ensure(
+      state.lines.some((l) => l.lineId === lineId),
+      `line ${lineId} does not exist`,
+    );
+    this.raise({ type: 'OrderLineRemoved', data: { lineId } });
   }
 
   place(): void {
     this.requireState();
     this.raise({ type: 'OrderPlaced', data: {} });
+  }
+
+  delete(): void {
+    this.requireState();
+    this.raise({ type: 'OrderDeleted', data: {} });
   }
 
   protected when(state: OrderState | null, event: EventOf<typeof OrderType>): OrderState | null {
@@ -178,6 +203,15 @@ export const RenameCustomer = defineCommand(Customer, {
   },
 });
 
+export const ChangeCustomerEmail = defineCommand(Customer, {
+  name: 'ChangeCustomerEmail',
+  schema: z.object({ ...customer, email: z.string().min(3) }),
+  aggregateId: (c) => c.customerId,
+  execute: (a, c) => {
+    a.changeEmail(c.email);
+  },
+});
+
 export const DeleteCustomer = defineCommand(Customer, {
   name: 'DeleteCustomer',
   schema: z.object(customer),
@@ -211,6 +245,15 @@ export const AddOrderLine = defineCommand(Order, {
   },
 });
 
+export const RemoveOrderLine = defineCommand(Order, {
+  name: 'RemoveOrderLine',
+  schema: z.object({ ...order, lineId: z.string().min(1) }),
+  aggregateId: (c) => c.orderId,
+  execute: (a, c) => {
+    a.removeLine(c.lineId);
+  },
+});
+
 export const PlaceOrder = defineCommand(Order, {
   name: 'PlaceOrder',
   schema: z.object(order),
@@ -220,16 +263,28 @@ export const PlaceOrder = defineCommand(Order, {
   },
 });
 
+export const DeleteOrder = defineCommand(Order, {
+  name: 'DeleteOrder',
+  schema: z.object(order),
+  aggregateId: (c) => c.orderId,
+  execute: (a) => {
+    a.delete();
+  },
+});
+
+export type ShopCommandName =
+  | 'RegisterCustomer'
+  | 'RenameCustomer'
+  | 'ChangeCustomerEmail'
+  | 'DeleteCustomer'
+  | 'CreateOrder'
+  | 'AddOrderLine'
+  | 'RemoveOrderLine'
+  | 'PlaceOrder'
+  | 'DeleteOrder';
+
 export type ShopCommands = Readonly<
-  Record<
-    | 'RegisterCustomer'
-    | 'RenameCustomer'
-    | 'DeleteCustomer'
-    | 'CreateOrder'
-    | 'AddOrderLine'
-    | 'PlaceOrder',
-    (input: unknown) => Promise<CommandResult>
-  >
+  Record<ShopCommandName, (input: unknown) => Promise<CommandResult>>
 >;
 
 /** The shop's command handlers over any `WriteStore` (MongoDB, or in memory in unit tests). */
@@ -253,9 +308,12 @@ export function shopCommands(
   return {
     RegisterCustomer: commandHandler(customers, RegisterCustomer, options),
     RenameCustomer: commandHandler(customers, RenameCustomer, options),
+    ChangeCustomerEmail: commandHandler(customers, ChangeCustomerEmail, options),
     DeleteCustomer: commandHandler(customers, DeleteCustomer, options),
     CreateOrder: commandHandler(orders, CreateOrder, options),
     AddOrderLine: commandHandler(orders, AddOrderLine, options),
+    RemoveOrderLine: commandHandler(orders, RemoveOrderLine, options),
     PlaceOrder: commandHandler(orders, PlaceOrder, options),
+    DeleteOrder: commandHandler(orders, DeleteOrder, options),
   };
 }
