@@ -643,7 +643,13 @@ export class Sink implements SinkHandle {
       const chunks: KafkaMessage[][] = [];
       for (let i = 0; i < messages.length; i += config.batchSize)
         chunks.push(messages.slice(i, i + config.batchSize));
-      const prepare = (chunk: readonly KafkaMessage[]) => this.prepare(topic, partition, chunk);
+      const prepare = (chunk: readonly KafkaMessage[]): Promise<Prepared> => {
+        const ready = this.prepare(topic, partition, chunk);
+        // A failed decode (the registry unreachable) is retried when its chunk's turn comes; a
+        // chunk abandoned first (stop, rebalance) never awaits it: not an unhandled rejection.
+        ready.catch(() => undefined);
+        return ready;
+      };
       let ahead = chunks[0] ? prepare(chunks[0]) : undefined;
       for (let i = 0; i < chunks.length; i++) {
         const chunk = chunks[i];
@@ -666,9 +672,6 @@ export class Sink implements SinkHandle {
         // offset.
         const following = chunks[i + 1];
         ahead = following ? prepare(following) : undefined;
-        // A failed decode ahead (the registry unreachable) is retried when its turn comes;
-        // meanwhile it is not an unhandled rejection.
-        ahead?.catch(() => undefined);
         if (!(await applying)) return;
         const after = String(BigInt(last.offset) + 1n);
         stored.set(tp, after);
