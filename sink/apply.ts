@@ -150,25 +150,43 @@ export class Applier {
     return decodeRecord(raw, this.deps.codec, this.deps.catalog);
   }
 
-  /** Applies records of one partition (offset order). Throws only retriable errors. */
-  async applyBatch(records: readonly RawRecord[]): Promise<OutcomeCounts> {
-    if (records.length === 0) return emptyCounts();
+  /**
+   * Decodes records (offset order). Pure: what a record decodes to depends on its bytes and its
+   * writer schema only, never on MySQL, so the sink may decode a chunk while the previous chunk's
+   * transaction is in flight. With `slice`, yields to the event loop after every `slice` records,
+   * so that the transaction's replies are handled between slices instead of after all of them.
+   * Throws only retriable errors (the registry unreachable).
+   */
+  async decodeAll(records: readonly RawRecord[], slice = Infinity): Promise<Decoded[]> {
     const decoded: Decoded[] = [];
     for (const r of records) {
+      if (decoded.length > 0 && decoded.length % slice === 0) await yieldToIo();
       // Awaits only the first record of a writer schema not loaded yet.
       const d = decodeRecord(r, this.deps.codec, this.deps.catalog);
       decoded.push(d instanceof Promise ? await d : d);
     }
+    return decoded;
+  }
+
+  /** Applies records of one partition (offset order). Throws only retriable errors. */
+  async applyBatch(records: readonly RawRecord[]): Promise<OutcomeCounts> {
+    return this.applyDecoded(await this.decodeAll(records));
+  }
+
+  /** Applies decoded records of one partition (offset order, from `decodeAll`). Throws only
+   * retriable errors. */
+  async applyDecoded(decoded: readonly Decoded[]): Promise<OutcomeCounts> {
+    if (decoded.length === 0) return emptyCounts();
     try {
       return await this.runBatch(decoded, new Map());
     } catch (e) {
       const err = classifyError(e);
       if (err.retriable) throw err;
       if (decoded.length === 1)
-        return this.runBatch(decoded, new Map([[records[0]?.offset ?? '', err]]));
+        return this.runBatch(decoded, new Map([[decoded[0]?.raw.offset ?? '', err]]));
       // Find the poison event: one transaction per event.
       const total = emptyCounts();
-      for (const d of decoded) add(total, await this.applyBatch([d.raw]));
+      for (const d of decoded) add(total, await this.applyDecoded([d]));
       return total;
     }
   }
@@ -435,6 +453,12 @@ export function rawOfHeld(h: HeldRecord): RawRecord {
     headers: h.headers,
   };
 }
+
+/** After the I/O callbacks already due (setImmediate runs after the poll phase). */
+const yieldToIo = (): Promise<void> =>
+  new Promise((resolve) => {
+    setImmediate(resolve);
+  });
 
 function uniqueKeys(keys: readonly AggregateKey[]): AggregateKey[] {
   const m = new Map<string, AggregateKey>();

@@ -16,8 +16,9 @@ import {
   trace,
   type Context,
   type Link,
+  type Span,
 } from '@opentelemetry/api';
-import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Catalog } from '../schemas/catalog.js';
@@ -32,6 +33,7 @@ import { rawRecord } from './decode.js';
 import { SinkMetrics } from './metrics.js';
 import { classifyError } from './mysql-errors.js';
 import { MysqlStore } from './mysql-store.js';
+import type { Decoded } from './planner.js';
 import type { Projection } from './projection.js';
 import { checkProjections, requiredTables } from './validate.js';
 import type { OpsServer, ReadinessCheck } from '../ops/http.js';
@@ -131,6 +133,18 @@ export interface SinkParts {
 
 type Offsets = Map<string, string | null>;
 type Records = ReturnType<typeof rawRecord>[];
+/** A chunk converted to records and decoded, ready for its transaction. */
+interface Prepared {
+  readonly records: Records;
+  readonly decoded: Decoded[];
+}
+/** Where a chunk starts, for log lines and errors. */
+type Where = {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string | undefined;
+  readonly count: number;
+};
 
 export class Sink implements SinkHandle {
   readonly counts = emptyCounts();
@@ -509,34 +523,73 @@ export class Sink implements SinkHandle {
     }
   }
 
-  private async applyWithRetry(p: EachBatchPayload, records: Records): Promise<boolean> {
+  /**
+   * Converts and decodes a chunk (`Applier.decodeAll`), yielding every `DECODE_SLICE` records so
+   * that, started while the previous chunk's transaction is in flight, it runs in that
+   * transaction's waits for MariaDB instead of delaying its next statement.
+   */
+  private async prepare(
+    topic: string,
+    partition: number,
+    chunk: readonly KafkaMessage[],
+  ): Promise<Prepared> {
+    await yieldToIo();
+    const records: Records = [];
+    for (const m of chunk) {
+      if (records.length > 0 && records.length % DECODE_SLICE === 0) await yieldToIo();
+      records.push(rawRecord(topic, partition, m));
+    }
+    return { records, decoded: await this.applier.decodeAll(records, DECODE_SLICE) };
+  }
+
+  /**
+   * Applies one chunk, retrying it until it commits or the sink stops (false). `ahead` is its
+   * decode started earlier; a decode that failed (the registry unreachable) is retried with the
+   * transaction, through `again`.
+   */
+  private async applyWithRetry(
+    p: EachBatchPayload,
+    ahead: Promise<Prepared>,
+    again: () => Promise<Prepared>,
+    at: Where,
+  ): Promise<boolean> {
     const { config } = this.parts;
     const applier = this.applier;
+    let pending: Promise<Prepared> | undefined = ahead;
+    let prepared: Prepared | undefined;
     for (let attempt = 1; ; attempt++) {
       if (this.aborted() || !p.isRunning() || p.isStale()) return false;
       const started = process.hrtime.bigint();
-      // One span per transaction, linked to each event's trace (W3C headers from the command), and
-      // a child of that trace when all its events come from one. A no-op unless the application
-      // registers an OpenTelemetry SDK and propagator.
-      const links = traceLinks(records);
-      const span = tracer.startSpan(
-        'cqrs-sync sink apply',
-        {
-          kind: SpanKind.CONSUMER,
-          links,
-          attributes: {
-            'messaging.system': 'kafka',
-            'messaging.destination.name': records[0]?.topic ?? '',
-            'messaging.kafka.destination.partition': records[0]?.partition ?? -1,
-            'messaging.batch.message_count': records.length,
-            'cqrs_sync.attempt': attempt,
-          },
-        },
-        parentOf(links),
-      );
+      let span: Span | undefined;
       try {
-        const got = await applier.applyBatch(records).finally(() => {
-          span.end();
+        if (!prepared) {
+          const next = pending ?? again();
+          pending = undefined;
+          prepared = await next;
+        }
+        const { records, decoded } = prepared;
+        // One span per transaction, linked to each event's trace (W3C headers from the command),
+        // and a child of that trace when all its events come from one. A no-op unless the
+        // application registers an OpenTelemetry SDK and propagator.
+        const links = traceLinks(records);
+        const s = tracer.startSpan(
+          'cqrs-sync sink apply',
+          {
+            kind: SpanKind.CONSUMER,
+            links,
+            attributes: {
+              'messaging.system': 'kafka',
+              'messaging.destination.name': at.topic,
+              'messaging.kafka.destination.partition': at.partition,
+              'messaging.batch.message_count': records.length,
+              'cqrs_sync.attempt': attempt,
+            },
+          },
+          parentOf(links),
+        );
+        span = s;
+        const got = await applier.applyDecoded(decoded).finally(() => {
+          s.end();
         });
         this.retryingSince = undefined;
         this.m.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
@@ -545,19 +598,19 @@ export class Sink implements SinkHandle {
         this.observeCommitted(records);
         if (got.dead_lettered > 0)
           this.log.warn(
-            { ...where(records), deadLettered: got.dead_lettered },
+            { ...at, deadLettered: got.dead_lettered },
             'events dead-lettered, aggregates parked',
           );
         return true;
       } catch (e) {
-        const err = classifyError(e, where(records));
-        span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+        const err = classifyError(e, at);
+        span?.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
         if (!err.retriable) throw err;
         this.m.retries.inc();
         this.retryingSince ??= Date.now();
         const delay = backoffDelay(attempt, retryBackoff(config));
         this.log.warn(
-          { ...where(records), attempt, delayMs: delay, err: err.message },
+          { ...at, attempt, delayMs: delay, err: err.message },
           'batch failed, retrying',
         );
         // Back off while heartbeating: the partition stays ours, nothing is committed or skipped.
@@ -574,6 +627,9 @@ export class Sink implements SinkHandle {
     const { config } = this.parts;
     const { topic, partition } = p.batch;
     const tp = `${topic}:${partition}`;
+    // Kafka's committed offset is only a hint (MySQL holds the truth): its commits are chained in
+    // order off the critical path, and the batch ends once the last is answered.
+    let kafkaCommits = Promise.resolve();
     try {
       const stored = await this.assignedOffsets(p);
       // Stale: a seek to MySQL's offset is pending, and kafkajs fetches again from there.
@@ -585,38 +641,73 @@ export class Sink implements SinkHandle {
         const from = BigInt(next);
         messages = messages.filter((m) => BigInt(m.offset) >= from);
       }
-      for (let i = 0; i < messages.length; i += config.batchSize) {
-        const chunk = messages.slice(i, i + config.batchSize);
-        const last = chunk[chunk.length - 1];
-        if (!last) break;
-        const ok = await this.applyWithRetry(
-          p,
-          chunk.map((m) => rawRecord(topic, partition, m)),
-        );
-        if (!ok) return;
+      const chunks: KafkaMessage[][] = [];
+      for (let i = 0; i < messages.length; i += config.batchSize)
+        chunks.push(messages.slice(i, i + config.batchSize));
+      const prepare = (chunk: readonly KafkaMessage[]): Promise<Prepared> => {
+        const ready = this.prepare(topic, partition, chunk);
+        // A failed decode (the registry unreachable) is retried when its chunk's turn comes; a
+        // chunk abandoned first (stop, rebalance) never awaits it: not an unhandled rejection.
+        ready.catch(() => undefined);
+        return ready;
+      };
+      let ahead = chunks[0] ? prepare(chunks[0]) : undefined;
+      for (let i = 0; i < chunks.length; i++) {
+        const chunk = chunks[i];
+        const last = chunk?.[chunk.length - 1];
+        if (!chunk || !last || !ahead) break;
+        const applying = this.applyWithRetry(p, ahead, () => prepare(chunk), {
+          topic,
+          partition,
+          offset: chunk[0]?.offset,
+          count: chunk.length,
+        });
+        // Pipelining: the next chunk is decoded while this one's transaction is in flight, and
+        // only decoded. Planning it reads what MySQL knows (seen event ids, aggregate versions
+        // and statuses, held events), which this chunk's commit changes when both touch an
+        // aggregate, so it is planned inside its own transaction, after this one committed: the
+        // chunks of a partition still commit one at a time, in offset order, each with its
+        // offset. A decode reads only the record and its writer schema, and writes nothing: a
+        // chunk decoded ahead and then abandoned (stop, rebalance, a pending seek, a failure)
+        // leaves nothing behind, and its records are fetched and applied again from MySQL's
+        // offset.
+        const following = chunks[i + 1];
+        ahead = following ? prepare(following) : undefined;
+        if (!(await applying)) return;
         const after = String(BigInt(last.offset) + 1n);
         stored.set(tp, after);
         p.resolveOffset(last.offset);
         const labels = { topic, partition: String(partition) };
         this.m.lastOffset.set(labels, Number(last.offset));
         this.m.lag.set(labels, Math.max(0, Number(BigInt(p.batch.highWatermark) - BigInt(after))));
-        await this.consumer
-          ?.commitOffsets([{ topic, partition, offset: after }])
-          .catch((e: unknown) => {
-            this.log.debug(
-              { err: e, topic, partition },
-              'kafka offset commit failed (MySQL has it)',
-            );
-          });
+        kafkaCommits = kafkaCommits.then(() => this.commitToKafka(topic, partition, after));
         await p.heartbeat();
       }
     } catch (e) {
       if (isRebalance(e)) throw e;
       if (isPipelineError(e) && e.retriable) throw e;
       this.fail(e);
+    } finally {
+      await kafkaCommits;
     }
   }
+
+  /** Never rejects: a failed commit to Kafka costs nothing but a re-filtered fetch. */
+  private async commitToKafka(topic: string, partition: number, offset: string): Promise<void> {
+    await this.consumer?.commitOffsets([{ topic, partition, offset }]).catch((e: unknown) => {
+      this.log.debug({ err: e, topic, partition }, 'kafka offset commit failed (MySQL has it)');
+    });
+  }
 }
+
+/** Records decoded per turn of the event loop when a chunk is decoded ahead. */
+const DECODE_SLICE = 250;
+
+/** After the I/O callbacks already due (setImmediate runs after the poll phase). */
+const yieldToIo = (): Promise<void> =>
+  new Promise((resolve) => {
+    setImmediate(resolve);
+  });
 
 const tracer = trace.getTracer('cqrs-sync-sink');
 
@@ -635,15 +726,6 @@ function parentOf(links: readonly Link[]): Context | undefined {
   const first = links[0]?.context;
   if (!first || links.some((l) => l.context.traceId !== first.traceId)) return undefined;
   return trace.setSpanContext(ROOT_CONTEXT, first);
-}
-
-function where(records: readonly { topic: string; partition: number; offset: string }[]) {
-  return {
-    topic: records[0]?.topic,
-    partition: records[0]?.partition,
-    offset: records[0]?.offset,
-    count: records.length,
-  };
 }
 
 function isRebalance(e: unknown): boolean {
