@@ -210,8 +210,9 @@ export class Applier {
         guess.aggregates.every((a) => a.status === 'ok') &&
         (await tx.insertNewAggregates(guess.aggregates));
       if (guess) this.newBackoff = inserted ? 0 : NEW_AGGREGATES_BACKOFF;
-      const plan =
-        inserted && guess ? guess : planBatch({ ...input, ...(await this.lockedState(tx, keys)) });
+      const plan = inserted
+        ? guess
+        : planBatch({ ...input, ...(await this.lockedState(tx, keys)) });
       if (!claimed && !(await tx.markSeen(plan.markSeen))) {
         // Rolls the batch back; the retry finds that event seen and counts it as a duplicate.
         throw new PipelineError(
