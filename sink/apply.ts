@@ -16,6 +16,7 @@ import {
   type Decoded,
   type HeldDecoded,
   type Outcome,
+  type PlanInput,
   type RawRecord,
 } from './planner.js';
 import {
@@ -132,9 +133,14 @@ export function planProjections(
   return ops;
 }
 
+/** Batches planned on locked records after `insertNewAggregates` found a known aggregate, before
+ * the next try: where aggregates repeat, the try costs a second plan and a failed statement. */
+const NEW_AGGREGATES_BACKOFF = 8;
+
 export class Applier {
   private readonly handlers: ProjectionHandler[];
   private readonly now: () => Date;
+  private newBackoff = 0;
 
   constructor(private readonly deps: ApplierDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -207,20 +213,24 @@ export class Applier {
       // Dead letters dropped or re-driven before (a replay brings them again).
       const decisions = await tx.decisions(ids);
       const keys = uniqueKeys(decoded.map((d) => (d.ok ? d.event.metadata : d.key)));
-      const aggregates = await tx.lockAggregates(keys);
-      const held = await this.heldFor(
-        tx,
-        [...aggregates.values()].filter((a) => a.status === 'gap'),
-      );
-      const plan = planBatch({
-        records: decoded,
-        seen,
-        aggregates,
-        held,
-        forcedDead,
-        decisions,
-        now: this.now(),
-      });
+      const now = this.now();
+      const input = { records: decoded, seen, forcedDead, decisions, now };
+      // New aggregates only (a first load, one event each): plan as if none had a record and insert
+      // them in one statement instead of a lock and a save; when one has a record, the insert
+      // writes nothing and the batch is planned on the locked records as usual.
+      const guess =
+        claimed && this.tryNew()
+          ? planBatch({ ...input, aggregates: new Map(), held: new Map() })
+          : undefined;
+      const inserted =
+        guess !== undefined &&
+        guess.aggregates.length === keys.length &&
+        guess.aggregates.every((a) => a.status === 'ok') &&
+        (await tx.insertNewAggregates(guess.aggregates));
+      if (guess) this.newBackoff = inserted ? 0 : NEW_AGGREGATES_BACKOFF;
+      const plan = inserted
+        ? guess
+        : planBatch({ ...input, ...(await this.lockedState(tx, keys)) });
       if (!claimed && !(await tx.markSeen(plan.markSeen))) {
         // Rolls the batch back; the retry finds that event seen and counts it as a duplicate.
         throw new PipelineError(
@@ -230,7 +240,7 @@ export class Applier {
         );
       }
       await tx.execute(this.plan(plan.apply));
-      await tx.saveAggregates(plan.aggregates);
+      if (!inserted) await tx.saveAggregates(plan.aggregates);
       await tx.hold(plan.hold);
       await tx.release(plan.releaseIds);
       for (const d of plan.deadHeld) await this.deadHeld(tx, d.id, d.error);
@@ -247,6 +257,22 @@ export class Applier {
       counts.released = plan.released;
       return counts;
     });
+  }
+
+  /** The batch's aggregates, locked, and the held events of those waiting for a gap. */
+  private async lockedState(
+    tx: SinkTransaction,
+    keys: readonly AggregateKey[],
+  ): Promise<Pick<PlanInput, 'aggregates' | 'held'>> {
+    const aggregates = await tx.lockAggregates(keys);
+    const gaps = [...aggregates.values()].filter((a) => a.status === 'gap');
+    return { aggregates, held: await this.heldFor(tx, gaps) };
+  }
+
+  private tryNew(): boolean {
+    if (this.newBackoff === 0) return true;
+    this.newBackoff--;
+    return false;
   }
 
   private async deadHeld(tx: SinkTransaction, id: number, error: PipelineError): Promise<void> {

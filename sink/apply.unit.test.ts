@@ -222,6 +222,60 @@ describe('the version gate', () => {
   });
 });
 
+describe('a batch of new aggregates', () => {
+  it('is inserted without a lock; a known aggregate is planned on its locked record, and the next tries wait', async () => {
+    const calls: string[] = [];
+    const counting = new Applier({
+      store: {
+        transaction: (fn) =>
+          store.transaction((tx) =>
+            fn(
+              new Proxy(tx, {
+                get: (target, key) => {
+                  if (key === 'insertNewAggregates') calls.push('insert');
+                  if (key === 'lockAggregates') calls.push('lock');
+                  const v: unknown = Reflect.get(target, key);
+                  return typeof v === 'function'
+                    ? (v as (...a: unknown[]) => unknown).bind(target)
+                    : v;
+                },
+              }),
+            ),
+          ),
+        checkTables: () => Promise.resolve(),
+        close: () => Promise.resolve(),
+      },
+      codec,
+      catalog: codec.catalog,
+      projections: [profiles],
+      deadLetters: { publish: () => Promise.resolve() },
+      group: GROUP,
+      now: () => new Date(1000),
+    });
+    expect(counted(await counting.applyBatch([created('a'), created('b')]))).toEqual({
+      applied: 2,
+    });
+    expect(calls.splice(0)).toEqual(['insert']);
+    // `a` is known: nothing of the try is left, the locked plan applies both (v2 is not a gap).
+    expect(counted(await counting.applyBatch([renamed('a', 2, 'A2'), created('c')]))).toEqual({
+      applied: 2,
+    });
+    expect(calls.splice(0)).toEqual(['insert', 'lock']);
+    expect(store.aggregate('Profile', 'a')).toMatchObject({ version: 2, status: 'ok' });
+    for (let i = 0; i < 8; i++) await counting.applyBatch([created(`n${i}`)]);
+    expect(calls.splice(0)).toEqual(Array<string>(8).fill('lock'));
+    await counting.applyBatch([created('z')]);
+    expect(calls).toEqual(['insert']);
+    expect(names().map(([id, , v]) => `${String(id)}@${String(v)}`)).toEqual([
+      'a@2',
+      'b@1',
+      'c@1',
+      ...Array.from({ length: 8 }, (_, i) => `n${i}@1`),
+      'z@1',
+    ]);
+  });
+});
+
 describe('a retriable failure', () => {
   it('is thrown and rolls the whole batch back', async () => {
     deadlocked.add('b-v1');

@@ -21,7 +21,7 @@ import type {
   SinkTransaction,
 } from './ports.js';
 import { chunks, quoteIdentifier } from './sql.js';
-import { sinkTables, type SinkTables, type VerifyRun } from './tables/index.js';
+import { aggregateKey, sinkTables, type SinkTables, type VerifyRun } from './tables/index.js';
 
 export interface MysqlStoreOptions {
   /** A URL (the store owns the pool) or a pool it borrows. */
@@ -229,6 +229,7 @@ export class MysqlStore implements ReadModelStore, OffsetStore {
 /** One transaction: the port's methods, each on the table module that holds its table's SQL. */
 class MysqlTransaction implements SinkTransaction {
   private readonly tables: SinkTables;
+  private readonly waiting = new Set<string>();
 
   constructor(
     private readonly conn: mysql.PoolConnection,
@@ -249,12 +250,18 @@ class MysqlTransaction implements SinkTransaction {
     return this.tables.events.markSeen(eventIds);
   }
 
-  lockAggregates(keys: readonly AggregateKey[]): Promise<Map<string, AggregateRecord>> {
-    return this.tables.aggregates.lock(keys);
+  async lockAggregates(keys: readonly AggregateKey[]): Promise<Map<string, AggregateRecord>> {
+    const read = await this.tables.aggregates.lock(keys);
+    this.noteWaiting(read.values());
+    return read;
+  }
+
+  insertNewAggregates(records: readonly AggregateRecord[]): Promise<boolean> {
+    return this.tables.aggregates.insertNew(records);
   }
 
   saveAggregates(records: readonly AggregateRecord[]): Promise<void> {
-    return this.tables.aggregates.save(records);
+    return this.tables.aggregates.save(records, this.waiting);
   }
 
   heldOf(keys: readonly AggregateKey[]): Promise<HeldRecord[]> {
@@ -273,8 +280,16 @@ class MysqlTransaction implements SinkTransaction {
     return this.tables.held.release(ids);
   }
 
-  aggregatesWithStatus(status: AggregateStatus, before: Date): Promise<AggregateRecord[]> {
-    return this.tables.aggregates.withStatus(status, before);
+  async aggregatesWithStatus(status: AggregateStatus, before: Date): Promise<AggregateRecord[]> {
+    const read = await this.tables.aggregates.withStatus(status, before);
+    this.noteWaiting(read);
+    return read;
+  }
+
+  /** Remembers which aggregates this transaction read (and locked) not `ok`: saving them writes
+   * their status, the others' saves only their version. */
+  private noteWaiting(read: Iterable<AggregateRecord>): void {
+    for (const a of read) if (a.status !== 'ok') this.waiting.add(aggregateKey(a));
   }
 
   findHeldAggregate(target: string): Promise<AggregateKey | undefined> {

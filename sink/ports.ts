@@ -87,6 +87,13 @@ export interface SinkTransaction {
   markSeen(eventIds: readonly string[]): Promise<boolean>;
   /** Reads and locks the records of these aggregates (missing ones are absent from the map). */
   lockAggregates(keys: readonly AggregateKey[]): Promise<Map<string, AggregateRecord>>;
+  /**
+   * Records these aggregates (all `ok`) when none of them has a record yet (a batch of new
+   * aggregates: one statement instead of a lock and a save) and returns true; records none and
+   * returns false when any has one (then `lockAggregates` and `saveAggregates` decide).
+   */
+  insertNewAggregates(records: readonly AggregateRecord[]): Promise<boolean>;
+  /** Writes these records; a lower version never replaces a higher one. */
   saveAggregates(records: readonly AggregateRecord[]): Promise<void>;
   heldOf(keys: readonly AggregateKey[]): Promise<HeldRecord[]>;
   hold(records: readonly HeldRecord[]): Promise<void>;

@@ -44,6 +44,11 @@ export function requiredTables(projections: readonly Projection[]): TableRequire
       columns: ['aggregate_type', 'aggregate_id', 'version', 'status'],
       where,
     },
+    {
+      table: SINK_TABLES.waiting,
+      columns: ['aggregate_type', 'aggregate_id', 'status', 'status_since'],
+      where,
+    },
     { table: SINK_TABLES.held, columns: ['id', 'kind', 'event_id'], where },
     { table: SINK_TABLES.offsets, columns: ['consumer_group', 'next_offset'], where },
     { table: SINK_TABLES.decisions, columns: ['event_id', 'decision'], where },

@@ -1,11 +1,15 @@
 /**
  * `cqrs_sink_aggregates`: one row per aggregate, the version gate (highest applied version, also
- * after a delete) and the parking state (`ok`, `gap`, `parked`).
+ * after a delete) and the parking state (`ok`, `gap`, `parked`). `cqrs_sink_waiting` holds a row
+ * only for the aggregates not `ok` (their status, indexed), written in the same transaction as the
+ * aggregate row whenever a status changes: the row written for every event stays narrow, and the
+ * gap timeouts, counts and `dlq list` read the small table.
  */
 import type { AggregateKey, AggregateRecord, AggregateStatus } from '../ports.js';
-import { chunks, num, rowsOf, type Queryable } from '../sql.js';
+import { chunks, isDuplicateKey, num, rowsOf, type Queryable } from '../sql.js';
 
 export const AGGREGATES_TABLE = 'cqrs_sink_aggregates';
+export const WAITING_TABLE = 'cqrs_sink_waiting';
 
 export const aggregateKey = (k: AggregateKey): string => `${k.aggregateType}\u0000${k.aggregateId}`;
 
@@ -36,10 +40,11 @@ function aggregateFromRow(r: AggregateRow): AggregateRecord {
 export type WaitingRow = Record<string, unknown>;
 
 export class AggregatesTable {
-  /** `name`: the quoted physical name. */
+  /** `name`, `waitingName`: the quoted physical names of the two tables. */
   constructor(
     private readonly db: Queryable,
     private readonly name: string,
+    private readonly waitingName: string,
   ) {}
 
   /** Reads and locks these aggregates' rows (`FOR UPDATE`); missing ones are absent. */
@@ -68,12 +73,75 @@ export class AggregatesTable {
     return out;
   }
 
-  async save(records: readonly AggregateRecord[]): Promise<void> {
-    for (const part of chunks(records, 2000)) {
+  /**
+   * Records aggregates that have no row yet, all `ok`, and returns true; records none and returns
+   * false when any has a row already (then `lock` and `save` decide). The inserted rows stay locked
+   * by this transaction, as `lock` would have locked them.
+   */
+  async insertNew(records: readonly AggregateRecord[]): Promise<boolean> {
+    // One statement, so all or nothing: InnoDB rolls back the failed statement, not the
+    // transaction (the few rows it wrote until the duplicate are undone).
+    try {
+      if (records.length > 0) {
+        await this.db.query(
+          `INSERT INTO ${this.name} (aggregate_type, aggregate_id, version, deleted, status_since) VALUES ?`,
+          [
+            records.map((r) => [
+              r.aggregateType,
+              r.aggregateId,
+              r.version,
+              r.deleted ? 1 : 0,
+              r.statusSince,
+            ]),
+          ],
+        );
+      }
+      return true;
+    } catch (e) {
+      if (isDuplicateKey(e)) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * Writes these records. `wasWaiting`: keys (`aggregateKey`) this transaction read with a status
+   * other than `ok`. A record `ok` that was not waiting (nearly all of them) writes only its version
+   * and `deleted` (the status columns keep what they hold: `ok` for a new row); the others write the
+   * whole row and their `cqrs_sink_waiting` row (upserted, or deleted when `ok` again). The version
+   * is gated in the statement: a lower one never replaces a higher one.
+   */
+  async save(
+    records: readonly AggregateRecord[],
+    wasWaiting: ReadonlySet<string> = new Set(),
+  ): Promise<void> {
+    const narrow: AggregateRecord[] = [];
+    const wide: AggregateRecord[] = [];
+    for (const r of records) {
+      (r.status === 'ok' && !wasWaiting.has(aggregateKey(r)) ? narrow : wide).push(r);
+    }
+    // `deleted` before `version`: an assignment sees the columns assigned before it.
+    const gated = `deleted = IF(VALUES(version) >= version, VALUES(deleted), deleted)`;
+    const version = `version = GREATEST(version, VALUES(version))`;
+    for (const part of chunks(narrow, 2000)) {
+      await this.db.query(
+        `INSERT INTO ${this.name} (aggregate_type, aggregate_id, version, deleted, status_since) VALUES ?
+         ON DUPLICATE KEY UPDATE ${gated}, ${version}`,
+        [
+          part.map((r) => [
+            r.aggregateType,
+            r.aggregateId,
+            r.version,
+            r.deleted ? 1 : 0,
+            r.statusSince,
+          ]),
+        ],
+      );
+    }
+    for (const part of chunks(wide, 2000)) {
       await this.db.query(
         `INSERT INTO ${this.name} (aggregate_type, aggregate_id, version, deleted, status, status_since, reason) VALUES ?
-         ON DUPLICATE KEY UPDATE version = VALUES(version), deleted = VALUES(deleted), status = VALUES(status),
-           status_since = VALUES(status_since), reason = VALUES(reason)`,
+         ON DUPLICATE KEY UPDATE ${gated}, status = VALUES(status), status_since = VALUES(status_since),
+           reason = VALUES(reason), ${version}`,
         [
           part.map((r) => [
             r.aggregateType,
@@ -86,6 +154,21 @@ export class AggregatesTable {
           ]),
         ],
       );
+      const waiting = part.filter((r) => r.status !== 'ok');
+      const ok = part.filter((r) => r.status === 'ok');
+      if (waiting.length > 0) {
+        await this.db.query(
+          `INSERT INTO ${this.waitingName} (aggregate_type, aggregate_id, status, status_since) VALUES ?
+           ON DUPLICATE KEY UPDATE status = VALUES(status), status_since = VALUES(status_since)`,
+          [waiting.map((r) => [r.aggregateType, r.aggregateId, r.status, r.statusSince])],
+        );
+      }
+      if (ok.length > 0) {
+        await this.db.query(
+          `DELETE FROM ${this.waitingName} WHERE (aggregate_type, aggregate_id) IN (?)`,
+          [ok.map((r) => [r.aggregateType, r.aggregateId])],
+        );
+      }
     }
   }
 
@@ -93,8 +176,10 @@ export class AggregatesTable {
   async withStatus(status: AggregateStatus, before: Date): Promise<AggregateRecord[]> {
     const rows = await rowsOf<AggregateRow>(
       this.db,
-      `SELECT aggregate_type, aggregate_id, version, deleted, status, status_since, reason FROM ${this.name}
-       WHERE status = ? AND status_since < ? ORDER BY status_since LIMIT 1000 FOR UPDATE`,
+      `SELECT a.aggregate_type, a.aggregate_id, a.version, a.deleted, a.status, a.status_since, a.reason
+       FROM ${this.waitingName} w JOIN ${this.name} a
+         ON a.aggregate_type = w.aggregate_type AND a.aggregate_id = w.aggregate_id
+       WHERE w.status = ? AND w.status_since < ? ORDER BY w.status_since LIMIT 1000 FOR UPDATE`,
       [status, before],
     );
     return rows.map(aggregateFromRow);
@@ -104,17 +189,14 @@ export class AggregatesTable {
   async countParked(): Promise<number> {
     const rows = await rowsOf(
       this.db,
-      `SELECT COUNT(*) AS n FROM ${this.name} WHERE status = 'parked'`,
+      `SELECT COUNT(*) AS n FROM ${this.waitingName} WHERE status = 'parked'`,
     );
     return num(rows[0]?.n);
   }
 
   /** Aggregates parked or waiting for a gap to close. */
   async countNotOk(): Promise<number> {
-    const rows = await rowsOf(
-      this.db,
-      `SELECT COUNT(*) AS n FROM ${this.name} WHERE status <> 'ok'`,
-    );
+    const rows = await rowsOf(this.db, `SELECT COUNT(*) AS n FROM ${this.waitingName}`);
     return num(rows[0]?.n);
   }
 
@@ -125,9 +207,11 @@ export class AggregatesTable {
       this.db,
       `SELECT a.aggregate_type, a.aggregate_id, a.version, a.status, a.status_since, a.reason,
          GROUP_CONCAT(h.id ORDER BY h.version, h.id) AS held_ids
-       FROM ${this.name} a LEFT JOIN ${held} h
+       FROM ${this.waitingName} w JOIN ${this.name} a
+         ON a.aggregate_type = w.aggregate_type AND a.aggregate_id = w.aggregate_id
+       LEFT JOIN ${held} h
          ON h.aggregate_type = a.aggregate_type AND h.aggregate_id = a.aggregate_id
-       WHERE a.status <> 'ok' GROUP BY a.aggregate_type, a.aggregate_id, a.version, a.status, a.status_since, a.reason
+       GROUP BY a.aggregate_type, a.aggregate_id, a.version, a.status, a.status_since, a.reason
        ORDER BY a.status_since`,
     );
   }

@@ -4,7 +4,7 @@
  * sink's migrations (`SINK_MIGRATIONS`, sink/migrations.ts).
  */
 import { quoteIdentifier, type Queryable } from '../sql.js';
-import { AGGREGATES_TABLE, AggregatesTable } from './aggregates.js';
+import { AGGREGATES_TABLE, AggregatesTable, WAITING_TABLE } from './aggregates.js';
 import { DECISIONS_TABLE, DecisionsTable } from './decisions.js';
 import { HELD_TABLE, HeldTable } from './held.js';
 import { OFFSETS_TABLE, OffsetsTable } from './offsets.js';
@@ -15,6 +15,8 @@ import { VERIFY_RUNS_TABLE, VerifyRunsTable } from './verify-runs.js';
 export const SINK_TABLES = {
   events: SEEN_EVENTS_TABLE,
   aggregates: AGGREGATES_TABLE,
+  /** The aggregates not `ok` (parked, waiting for a gap), indexed by status: see aggregates.ts. */
+  waiting: WAITING_TABLE,
   held: HELD_TABLE,
   offsets: OFFSETS_TABLE,
   /** Operators' decisions about dead letters (drop, re-drive), by event id: kept across replays. */
@@ -27,6 +29,7 @@ export const SINK_TABLES = {
 export const REBUILT_SINK_TABLES = [
   SINK_TABLES.events,
   SINK_TABLES.aggregates,
+  SINK_TABLES.waiting,
   SINK_TABLES.held,
   SINK_TABLES.offsets,
 ] as const;
@@ -51,7 +54,11 @@ export function sinkTables(
   const nameOf = (logical: string): string => quoteIdentifier(physical(logical));
   return {
     events: new SeenEventsTable(db, nameOf(SINK_TABLES.events)),
-    aggregates: new AggregatesTable(db, nameOf(SINK_TABLES.aggregates)),
+    aggregates: new AggregatesTable(
+      db,
+      nameOf(SINK_TABLES.aggregates),
+      nameOf(SINK_TABLES.waiting),
+    ),
     held: new HeldTable(db, nameOf(SINK_TABLES.held)),
     offsets: new OffsetsTable(db, nameOf(SINK_TABLES.offsets)),
     decisions: new DecisionsTable(db, nameOf(SINK_TABLES.decisions)),
