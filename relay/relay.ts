@@ -331,16 +331,26 @@ export class Relay implements RelayHandle {
     this.held = new Set(await source.heldAggregates());
     this.m.held.set(this.held.size);
     let next = source.scanPending(undefined, config.batchSize);
+    let backlog = false;
     for (;;) {
       const page = await next;
       if (page.next) {
         next = source.scanPending(page.next, config.batchSize);
         next.catch(() => undefined);
+        // More than a page pending: a backlog, which this pass drains without the feed's help.
+        if (!backlog && page.entries.length > 0) {
+          backlog = true;
+          await this.feed.drainStarted();
+        }
       }
       if (page.entries.length > 0) await this.processPage(page.entries, lease);
       if (!page.next || this.stopping) break;
     }
     await this.flushMarks();
+    // After a backlog the next pass follows at once and finds what came during this one; a pass of
+    // one page means the backlog is gone, and the feed reopens.
+    if (backlog) this.scanRequested = true;
+    else this.feed.drained();
   }
 
   private async processPage(page: readonly ScannedEntry[], lease: Lease): Promise<void> {
