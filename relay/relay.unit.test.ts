@@ -79,7 +79,7 @@ describe('relay core', () => {
   });
 
   it('closes the change feed while it drains a backlog of more than a page, then reopens it from now', async () => {
-    // Two documents of 10 entries, pages of 7: a pass of two pages.
+    // 20 entries, pages of 7: more than a page's worth in one pass.
     outbox.insert(...entries('a', 1, 10), ...entries('b', 1, 10));
     outbox.token = { t: -1 };
     const r = relay();
