@@ -46,6 +46,8 @@ export class RelayFeed {
   private lastError: string | undefined;
   /** The stored token the current feed resumed from (JSON), to tell an echo from a new token. */
   private resumedFrom: string | undefined;
+  /** Closed while the relay drains a backlog; reopened from "now" (no token) once it is drained. */
+  private draining = false;
   private readonly policy: ResumePolicy;
   private readonly failures: Counter;
 
@@ -92,7 +94,34 @@ export class RelayFeed {
 
   /** When the feed next needs a turn (to open, or to be found deaf). */
   dueAt(): number {
+    if (this.draining) return Infinity;
     return this.feed ? (this.policy.deafAt() ?? Infinity) : this.retryAt;
+  }
+
+  /**
+   * A scan pass found more than a page of work: the scan drains it on its own, and the feed, which
+   * only wakes the scan, would read back every one of the relay's own marks meanwhile (a stand-in
+   * streams its whole oplog for each read). So the feed closes and its token is dropped; `drained()`
+   * reopens it from "now" and asks for one more scan, which finds whatever was written between the
+   * two. Nothing is lost: the scan is the source of truth, and a token is only a shortcut.
+   */
+  async drainStarted(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    this.pendingToken = undefined;
+    this.tokenAt = undefined;
+    await this.close();
+    await this.parts.source.saveResumeToken(null).catch((e: unknown) => {
+      // A stale token left behind costs a resumed stream's trial later, never an event.
+      this.parts.log.warn({ err: e }, 'resume token not dropped before draining');
+    });
+  }
+
+  /** A scan pass found no more than a page: reopen the feed (from now), then scan once more. */
+  drained(): void {
+    if (!this.draining) return;
+    this.draining = false;
+    this.retryAt = 0;
   }
 
   /** One turn of the relay's loop while active: opens the feed when due, fails a deaf one. */
@@ -112,7 +141,7 @@ export class RelayFeed {
       }
       return;
     }
-    if (now >= this.retryAt) await this.openNow();
+    if (!this.draining && now >= this.retryAt) await this.openNow();
   }
 
   /** The relay marked entries relayed (writes to the watched documents). */
@@ -152,6 +181,7 @@ export class RelayFeed {
     }
     if (this.feed) return { ok: true, detail: this.policy.onTrial ? 'open (resumed)' : 'open' };
     if (!active) return { ok: true, detail: 'closed (standby)' };
+    if (this.draining) return { ok: true, detail: 'closed while the scan drains a backlog' };
     return {
       ok: true,
       detail: `degraded: polling every ${scanIntervalMs} ms (${this.lastError ?? 'change stream not open'})`,
@@ -176,6 +206,8 @@ export class RelayFeed {
     try {
       this.feed = await source.watch(token, this.handlers(generation));
       log.info({ resumed }, 'change stream open');
+      // Opened from "now" (no token): what was written before it opened is the scan's to find.
+      if (!resumed) this.parts.requestScan();
     } catch (e) {
       await this.failed(e, source.isHistoryLost(e), 'open');
     }

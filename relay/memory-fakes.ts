@@ -162,12 +162,16 @@ export class MemoryOutbox implements OutboxSource {
     return Promise.resolve(n);
   }
 
+  /** Feeds opened so far (the relay closes its feed while it drains a backlog). */
+  watchesOpened = 0;
+
   watch(resumeToken: unknown, handlers: ChangeFeedHandlers): Promise<ChangeFeed> {
     if (resumeToken && this.historyLost) {
       this.historyLost = false;
       return Promise.reject(Object.assign(new Error('history lost'), { code: 286 }));
     }
     this.handlers = handlers;
+    this.watchesOpened++;
     handlers.onToken({ t: this.docs.length });
     return Promise.resolve({
       close: () => {

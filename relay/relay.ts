@@ -332,19 +332,32 @@ export class Relay implements RelayHandle {
     this.held = new Set(await source.heldAggregates());
     this.m.held.set(this.held.size);
     let next = source.scanPending(undefined, config.batchSize);
+    // More than a page's worth moved in one pass: a backlog, which the scan drains without the
+    // feed's help (held entries, which stay, do not count).
+    let moved = 0;
+    let backlog = false;
     for (;;) {
       const page = await next;
       if (page.next) {
         next = source.scanPending(page.next, config.batchSize);
         next.catch(() => undefined);
       }
-      if (page.entries.length > 0) await this.processPage(page.entries, lease);
+      if (page.entries.length > 0) moved += await this.processPage(page.entries, lease);
+      if (!backlog && moved > config.batchSize) {
+        backlog = true;
+        await this.feed.drainStarted();
+      }
       if (!page.next || this.stopping) break;
     }
     await this.flushMarks();
+    // After a backlog the next pass follows at once and finds what came during this one; a pass
+    // that moves a page or less means the backlog is gone, and the feed reopens.
+    if (backlog) this.scanRequested = true;
+    else this.feed.drained();
   }
 
-  private async processPage(page: readonly ScannedEntry[], lease: Lease): Promise<void> {
+  /** Publishes and marks what it can of one page; returns how many entries it moved. */
+  private async processPage(page: readonly ScannedEntry[], lease: Lease): Promise<number> {
     const { catalog, codec } = this.parts;
     const checked = await Promise.all(page.map((s) => checkEntry(s, catalog, codec)));
     const plan = planPage({
@@ -374,6 +387,7 @@ export class Relay implements RelayHandle {
       // An earlier version is still pending behind a held one: look again soon.
       this.nextScanAt = Math.min(this.nextScanAt, Date.now() + 250);
     }
+    return refs.length;
   }
 
   private async fail(bad: BadEntry, lease: Lease): Promise<void> {

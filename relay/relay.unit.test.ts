@@ -78,6 +78,24 @@ describe('relay core', () => {
     await r.stop();
   });
 
+  it('closes the change feed while it drains a backlog of more than a page, then reopens it from now', async () => {
+    // 20 entries, pages of 7: more than a page's worth in one pass.
+    outbox.insert(...entries('a', 1, 10), ...entries('b', 1, 10));
+    outbox.token = { t: -1 };
+    const r = relay();
+    await r.start();
+    await waitFor('backlog', () => publisher.records.length === 20);
+    await waitFor('the feed reopened', () => outbox.watchesOpened === 2);
+    // The stored token (from before the drain) was dropped, and the reopened feed's saved.
+    await waitFor('its token saved', () => JSON.stringify(outbox.token) === '{"t":20}');
+    expect((await r.readiness()).changeStream).toEqual({ ok: true, detail: 'open' });
+    // A change after the drain still wakes the scan.
+    outbox.insert(...entries('a', 11, 11));
+    await waitFor('the insert', () => publisher.records.length === 21);
+    expect(outbox.watchesOpened).toBe(2);
+    await r.stop();
+  });
+
   it('publishes the backlog and later inserts in version order, then marks them relayed', async () => {
     outbox.insert(...entries('a', 1, 10), ...entries('b', 1, 5));
     const r = relay();
@@ -92,6 +110,8 @@ describe('relay core', () => {
     expect(checkOrder(records()).duplicates).toBe(0);
     expect(r.role).toBe('active');
     expect(r.stats()).toMatchObject({ published: 18, failedEntries: 0, leaseToken: 1 });
+    // The backlog (more than a page) closed the feed and dropped its token; reopened, it saves one.
+    await waitFor('a token', () => outbox.token !== undefined);
     expect(outbox.token).toBeDefined();
     // Backlog and readiness read the outbox itself (the documents' pending entries).
     expect(await r.metrics.getSingleMetricAsString('cqrs_sync_relay_outbox_backlog')).toMatch(
