@@ -369,7 +369,7 @@ export class Relay implements RelayHandle {
       held: this.held,
     });
     for (const key of plan.held) this.held.add(key);
-    for (const bad of plan.fail) await this.fail(bad, lease);
+    if (plan.fail.length > 0) await this.failAll(plan.fail, lease);
 
     if (plan.publish.length > 0) {
       this.lease.require();
@@ -390,9 +390,15 @@ export class Relay implements RelayHandle {
     return refs.length;
   }
 
-  private async fail(bad: BadEntry, lease: Lease): Promise<void> {
+  /** Marks a page's bad entries failed: one flush of the marks before them and one lease check
+   * for the page (each mark is fenced on its document as well), then one write per entry. */
+  private async failAll(bad: readonly BadEntry[], lease: Lease): Promise<void> {
     await this.flushMarks();
     await this.lease.confirm(lease, 'lease taken over before marking a failed entry');
+    for (const b of bad) await this.fail(b, lease);
+  }
+
+  private async fail(bad: BadEntry, lease: Lease): Promise<void> {
     await this.parts.source.markFailed(
       bad.ref,
       { code: bad.code, reason: bad.reason, at: new Date() },
