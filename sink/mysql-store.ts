@@ -72,13 +72,14 @@ export class MysqlStore implements ReadModelStore, OffsetStore {
 
   /**
    * Runs `fn` in a transaction that is always rolled back: `cqrs-sync verify` lets projections write
-   * the rows they would make, reads them, and leaves nothing behind. `query` reads on the same
-   * connection.
+   * the rows they would make, reads them, and leaves nothing behind. `query` (the read model's own
+   * tables) and `tables` (the sink's) read on the same connection.
    */
   async rolledBack<T>(
     fn: (
       tx: SinkTransaction,
       query: (sql: string, params?: unknown[]) => Promise<unknown[]>,
+      tables: SinkTables,
     ) => Promise<T>,
   ): Promise<T> {
     return this.run(fn, false);
@@ -88,6 +89,7 @@ export class MysqlStore implements ReadModelStore, OffsetStore {
     fn: (
       tx: SinkTransaction,
       query: (sql: string, params?: unknown[]) => Promise<unknown[]>,
+      tables: SinkTables,
     ) => Promise<T>,
     commit: boolean,
   ): Promise<T> {
@@ -113,7 +115,8 @@ export class MysqlStore implements ReadModelStore, OffsetStore {
         const c = conn;
         const query = async (sql: string, params: unknown[] = []): Promise<unknown[]> =>
           (await c.query(sql, params))[0] as unknown[];
-        const result = await fn(new MysqlTransaction(conn, this.physical), query);
+        const tx = new MysqlTransaction(conn, this.physical);
+        const result = await fn(tx, query, tx.tables);
         if (commit) await conn.commit();
         else await conn.rollback();
         return result;
@@ -228,7 +231,8 @@ export class MysqlStore implements ReadModelStore, OffsetStore {
 
 /** One transaction: the port's methods, each on the table module that holds its table's SQL. */
 class MysqlTransaction implements SinkTransaction {
-  private readonly tables: SinkTables;
+  /** The sink's tables on this transaction's connection. */
+  readonly tables: SinkTables;
   private readonly waiting = new Set<string>();
 
   constructor(

@@ -22,6 +22,28 @@ export async function rowsOf<T = Record<string, unknown>>(
   return rows as T[];
 }
 
+/** Keys after `after` (null: from the first) up to `upTo` included (null: to the last). */
+export interface KeyRange {
+  readonly after: string | null;
+  readonly upTo: string | null;
+}
+
+/** `column > after AND column <= upTo` (either side left out when null; `TRUE` when both are) and
+ * its parameters. */
+export function inKeyRange(column: string, r: KeyRange): { where: string; params: string[] } {
+  const parts: string[] = [];
+  const params: string[] = [];
+  if (r.after !== null) {
+    parts.push(`${quoteIdentifier(column)} > ?`);
+    params.push(r.after);
+  }
+  if (r.upTo !== null) {
+    parts.push(`${quoteIdentifier(column)} <= ?`);
+    params.push(r.upTo);
+  }
+  return { where: parts.length > 0 ? parts.join(' AND ') : 'TRUE', params };
+}
+
 /** Slices of at most `size` items: statements stay under MySQL's placeholder and packet limits. */
 export function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];

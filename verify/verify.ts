@@ -29,6 +29,9 @@ import { planProjections, projectionHandlers, type ProjectionHandler } from '../
 import { loadSinkConfig } from '../sink/config.js';
 import { SINK_TABLES } from '../sink/migrations.js';
 import { MysqlStore } from '../sink/mysql-store.js';
+import { inKeyRange, quoteIdentifier, type KeyRange } from '../sink/sql.js';
+import type { AggregateState } from '../sink/tables/aggregates.js';
+import { sinkTables, type SinkTables } from '../sink/tables/index.js';
 import type { DeliveredEvent, Projection, RowOwnership } from '../sink/projection.js';
 import { repairDrift } from './repair.js';
 import {
@@ -97,11 +100,7 @@ interface OwnedTable extends RowOwnership {
   ordered: boolean;
 }
 
-/** Keys after `after` (null: from the first) up to `upTo` included (null: to the last). */
-export interface KeyRange {
-  readonly after: string | null;
-  readonly upTo: string | null;
-}
+export type { KeyRange };
 
 /** The topics' end offsets, fetched at most once a second (one admin round trip per batch was a
  * fifth of the run at 100k). */
@@ -127,6 +126,9 @@ export interface VerifyContext {
   readonly group: string;
   readonly handlers: readonly ProjectionHandler[];
   readonly owned: ReadonlyMap<string, readonly OwnedTable[]>;
+  /** The sink's bookkeeping (`cqrs_sink_aggregates`) on the pool: verify reads it through its
+   * table module, never with SQL of its own. */
+  readonly aggregates: SinkTables['aggregates'];
   /** `cqrs_sink_aggregates.aggregate_id` sorts as MongoDB sorts `_id` (it is `utf8mb4_bin`). */
   readonly booksOrdered: boolean;
   readonly endOffsets: Map<string, EndOffsets>;
@@ -143,7 +145,7 @@ const RANGE_ROWS_PER_ID = 10;
 /** The merge may use the topics' end offsets of up to this long ago (partitionLag). */
 const OFFSETS_MAX_AGE_MS = 1000;
 
-const q = (name: string): string => `\`${name.replace(/`/g, '``')}\``;
+const q = quoteIdentifier;
 
 /** A value as compared: dates, buffers and numbers as text, so both reads compare alike. */
 export function canon(v: unknown): string {
@@ -225,7 +227,9 @@ export async function openVerifyContext(o: VerifyOptions): Promise<VerifyContext
         table.ordered = await sortsLikeMongo(store, table.table, table.key);
       }
     }
-    const booksOrdered = await sortsLikeMongo(store, SINK_TABLES.aggregates, 'aggregate_id');
+    const aggregates = sinkTables(store.pool).aggregates;
+    const idColumn = await aggregates.idColumn();
+    const booksOrdered = idColumn ? collatesLikeMongo(idColumn.type, idColumn.collation) : false;
     return {
       catalog: o.catalog,
       store,
@@ -236,6 +240,7 @@ export async function openVerifyContext(o: VerifyOptions): Promise<VerifyContext
       group: sink.groupId,
       handlers: projectionHandlers(o.catalog, o.projections),
       owned,
+      aggregates,
       booksOrdered,
       endOffsets: new Map(),
       env,
@@ -289,8 +294,13 @@ async function sortsLikeMongo(store: MysqlStore, table: string, column: string):
     [table, column],
   );
   const r = (rows as { t: string; c: string | null }[])[0];
-  if (!r) return false;
-  return /^(var)?binary$/i.test(r.t) || (r.c !== null && /_bin$/i.test(r.c));
+  return r ? collatesLikeMongo(r.t, r.c) : false;
+}
+
+/** The rule of `sortsLikeMongo`, for a column's type (`varbinary` or `varbinary(191)`) and
+ * collation. */
+function collatesLikeMongo(type: string, collation: string | null): boolean {
+  return /^(var)?binary\b/i.test(type) || (collation !== null && /_bin$/i.test(collation));
 }
 
 /**
@@ -426,21 +436,6 @@ function diffRows(
 
 type Query = (sql: string, params?: unknown[]) => Promise<unknown[]>;
 
-/** `col > after AND col <= upTo`, either side left out when null. */
-function inRange(col: string, r: KeyRange): { where: string; params: string[] } {
-  const parts: string[] = [];
-  const params: string[] = [];
-  if (r.after !== null) {
-    parts.push(`${q(col)} > ?`);
-    params.push(r.after);
-  }
-  if (r.upTo !== null) {
-    parts.push(`${q(col)} <= ?`);
-    params.push(r.upTo);
-  }
-  return { where: parts.length > 0 ? parts.join(' AND ') : 'TRUE', params };
-}
-
 /** How one owned table was read for a batch: its batch's key range (orphans included), or by id. */
 type ReadMode = 'range' | 'ids';
 
@@ -464,7 +459,7 @@ async function readOwned(
     let got: Row[] | undefined;
     const want = modes?.get(t.table) ?? (range && t.ordered ? 'range' : 'ids');
     if (range && want === 'range') {
-      const r = inRange(t.key, range);
+      const r = inKeyRange(t.key, range);
       // Bounded by the first read: its rows plus what the projections wrote for the batch.
       const limit = modes ? '' : ` LIMIT ${cap + 1}`;
       got = (await query(
@@ -497,8 +492,6 @@ export interface OrphanCandidates {
   readonly overflow: string[];
 }
 
-type BookRow = { aggregate_id: string; version: string | number; deleted: number; status: string };
-
 /**
  * Compares one batch of documents of `type` with MySQL. Reads MongoDB first, then the partitions'
  * lag, then MySQL: an event relayed before the MongoDB read is either counted in the lag or already
@@ -529,31 +522,23 @@ export async function checkBatch(
   const ids = docs.map((d) => d._id);
   const cap = Math.max(ids.length * RANGE_ROWS_PER_ID, 1000);
   const handlers = ctx.handlers;
-  const { books, committed, expected, quick } = await ctx.store.rolledBack(async (tx, query) => {
+  const read = await ctx.store.rolledBack(async (tx, query, tables) => {
     // Locked, so a sink transaction of these aggregates cannot commit between the reads below (it
     // locks the same rows first); released by the rollback.
-    let bookRows: BookRow[] | undefined;
+    let bookRows: AggregateState[] | undefined;
     if (range && ctx.booksOrdered) {
-      const r = inRange('aggregate_id', range);
-      bookRows = (await query(
-        `SELECT aggregate_id, version, deleted, status FROM ${q(SINK_TABLES.aggregates)}
-         WHERE aggregate_type = ? AND ${r.where} LIMIT ${cap + 1} FOR UPDATE`,
-        [type, ...r.params],
-      )) as BookRow[];
+      bookRows = await tables.aggregates.lockRange(type, range, cap + 1);
       if (bookRows.length > cap) {
         orphans.overflow.push(SINK_TABLES.aggregates);
         bookRows = undefined;
       }
     }
-    bookRows ??= (await query(
-      `SELECT aggregate_id, version, deleted, status FROM ${q(SINK_TABLES.aggregates)}
-       WHERE aggregate_type = ? AND aggregate_id IN (?) FOR UPDATE`,
-      [type, ids],
-    )) as BookRow[];
+    const keys = ids.map((aggregateId) => ({ aggregateType: type, aggregateId }));
+    bookRows ??= [...(await tables.aggregates.lock(keys)).values()];
     const books = new Map<string, Book>(
       bookRows.map((r) => [
-        r.aggregate_id,
-        { version: Number(r.version), deleted: r.deleted === 1, status: r.status },
+        r.aggregateId,
+        { version: r.version, deleted: r.deleted, status: r.status },
       ]),
     );
     const committed = await readOwned(query, owned, ids, range, cap);
@@ -586,6 +571,7 @@ export async function checkBatch(
     const expected = await readOwned(query, owned, ids, range, cap, committed.modes);
     return { books, committed, expected, quick: false };
   });
+  const { books, committed, expected, quick } = read;
   if (range) {
     const mine = new Set(ids);
     const add = (key: string, table: string): void => {
@@ -793,14 +779,17 @@ class Orphans {
       const key = t ? t.key : 'aggregate_id';
       let after = range.after;
       for (;;) {
-        const r = inRange(key, { after, upTo: range.upTo });
-        const [rows] = await this.ctx.store.pool.query(
-          books
-            ? `SELECT aggregate_id AS k FROM ${q(SINK_TABLES.aggregates)} WHERE aggregate_type = ? AND deleted = 0 AND ${r.where} ORDER BY aggregate_id LIMIT ${pageSize}`
-            : `SELECT DISTINCT ${q(key)} AS k FROM ${q(table)} WHERE ${r.where} ORDER BY ${q(key)} LIMIT ${pageSize}`,
-          books ? [this.type, ...r.params] : r.params,
-        );
-        const keys = (rows as { k: unknown }[]).map((x) => String(x.k));
+        const page = { after, upTo: range.upTo };
+        let keys: string[];
+        if (books) keys = await this.ctx.aggregates.liveIds(this.type, page, pageSize);
+        else {
+          const r = inKeyRange(key, page);
+          const [rows] = await this.ctx.store.pool.query(
+            `SELECT DISTINCT ${q(key)} AS k FROM ${q(table)} WHERE ${r.where} ORDER BY ${q(key)} LIMIT ${pageSize}`,
+            r.params,
+          );
+          keys = (rows as { k: unknown }[]).map((x) => String(x.k));
+        }
         if (keys.length === 0) break;
         after = keys[keys.length - 1] ?? after;
         await this.consider(new Map(keys.filter((k) => !skip.has(k)).map((k) => [k, [table]])));
@@ -813,13 +802,10 @@ class Orphans {
   async drift(pageSize: number): Promise<Map<string, Drift>> {
     const ids = [...this.found.keys()];
     for (let i = 0; i < ids.length; i += pageSize) {
-      const [rows] = await this.ctx.store.pool.query(
-        `SELECT aggregate_id, version FROM ${q(SINK_TABLES.aggregates)} WHERE aggregate_type = ? AND aggregate_id IN (?)`,
-        [this.type, ids.slice(i, i + pageSize)],
-      );
-      for (const r of rows as { aggregate_id: string; version: string | number }[]) {
-        const d = this.found.get(r.aggregate_id);
-        if (d) this.found.set(r.aggregate_id, { ...d, mysqlVersion: Number(r.version) });
+      const versions = await this.ctx.aggregates.versions(this.type, ids.slice(i, i + pageSize));
+      for (const [id, version] of versions) {
+        const d = this.found.get(id);
+        if (d) this.found.set(id, { ...d, mysqlVersion: version });
       }
     }
     return this.found;

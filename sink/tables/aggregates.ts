@@ -6,7 +6,17 @@
  * gap timeouts, counts and `dlq list` read the small table.
  */
 import type { AggregateKey, AggregateRecord, AggregateStatus } from '../ports.js';
-import { chunks, isDuplicateKey, num, rowsOf, type Queryable } from '../sql.js';
+import {
+  chunks,
+  inKeyRange,
+  isDuplicateKey,
+  num,
+  rowsOf,
+  text,
+  textOrNull,
+  type KeyRange,
+  type Queryable,
+} from '../sql.js';
 
 export const AGGREGATES_TABLE = 'cqrs_sink_aggregates';
 export const WAITING_TABLE = 'cqrs_sink_waiting';
@@ -34,6 +44,12 @@ function aggregateFromRow(r: AggregateRow): AggregateRecord {
     reason: r.reason,
   };
 }
+
+/** An aggregate's version gate and status, without the parking details: what verify compares. */
+export type AggregateState = Pick<
+  AggregateRecord,
+  'aggregateId' | 'version' | 'deleted' | 'status'
+>;
 
 /** An aggregate not `ok` (parked or waiting for a gap), with its held rows' ids, as `dlq list`
  * shows it: values as mysql2 returns them. */
@@ -183,6 +199,76 @@ export class AggregatesTable {
       [status, before],
     );
     return rows.map(aggregateFromRow);
+  }
+
+  // `cqrs-sync verify` compares these rows with MongoDB's documents, one aggregate type at a time.
+
+  /**
+   * Reads and locks (`FOR UPDATE`) at most `limit` rows of `type` with an id in `range`, in no
+   * particular order: verify's merge reads a batch's key range so, orphans included. Only the
+   * columns verify compares: this read runs for every aggregate checked.
+   */
+  async lockRange(type: string, range: KeyRange, limit: number): Promise<AggregateState[]> {
+    const r = inKeyRange('aggregate_id', range);
+    const rows = await rowsOf<Omit<AggregateRow, 'aggregate_type' | 'status_since' | 'reason'>>(
+      this.db,
+      `SELECT aggregate_id, version, deleted, status FROM ${this.name}
+       WHERE aggregate_type = ? AND ${r.where} LIMIT ? FOR UPDATE`,
+      [type, ...r.params, limit],
+    );
+    return rows.map((row) => ({
+      aggregateId: row.aggregate_id,
+      version: Number(row.version),
+      deleted: row.deleted === 1,
+      status: row.status,
+    }));
+  }
+
+  /** Ids of `type`'s aggregates not deleted, in `range`, in id order, at most `limit`: verify
+   * walks a range for orphans in such pages. */
+  async liveIds(type: string, range: KeyRange, limit: number): Promise<string[]> {
+    const r = inKeyRange('aggregate_id', range);
+    const rows = await rowsOf<{ k: unknown }>(
+      this.db,
+      `SELECT aggregate_id AS k FROM ${this.name}
+       WHERE aggregate_type = ? AND deleted = 0 AND ${r.where} ORDER BY aggregate_id LIMIT ?`,
+      [type, ...r.params, limit],
+    );
+    return rows.map((row) => text(row.k));
+  }
+
+  /** The recorded version of these aggregates of `type`, by id; ids with no row are absent. */
+  async versions(type: string, ids: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const part of chunks([...new Set(ids)], 2000)) {
+      const rows = await rowsOf<{ aggregate_id: unknown; version: unknown }>(
+        this.db,
+        `SELECT aggregate_id, version FROM ${this.name} WHERE aggregate_type = ? AND aggregate_id IN (?)`,
+        [type, part],
+      );
+      for (const r of rows) out.set(text(r.aggregate_id), num(r.version));
+    }
+    return out;
+  }
+
+  /**
+   * The type (`varchar(191)`) and collation of the `aggregate_id` column, as the server declares
+   * them (verify merges by key range only when ids sort as MongoDB sorts `_id`); undefined when the
+   * table does not exist.
+   */
+  async idColumn(): Promise<{ type: string; collation: string | null } | undefined> {
+    try {
+      const rows = await rowsOf<{ Type: unknown; Collation: unknown }>(
+        this.db,
+        `SHOW FULL COLUMNS FROM ${this.name} WHERE Field = 'aggregate_id'`,
+      );
+      const r = rows[0];
+      return r ? { type: text(r.Type), collation: textOrNull(r.Collation) } : undefined;
+    } catch (e) {
+      // ER_NO_SUCH_TABLE: the reads that need the table say so.
+      if ((e as { errno?: number }).errno === 1146) return undefined;
+      throw e;
+    }
   }
 
   /** Aggregates parked behind a dead-lettered event. */
