@@ -101,15 +101,7 @@ export class AggregatesTable {
       if (records.length > 0) {
         await this.db.query(
           `INSERT INTO ${this.name} (aggregate_type, aggregate_id, version, deleted, status_since) VALUES ?`,
-          [
-            records.map((r) => [
-              r.aggregateType,
-              r.aggregateId,
-              r.version,
-              r.deleted ? 1 : 0,
-              r.statusSince,
-            ]),
-          ],
+          [records.map(narrowRow)],
         );
       }
       return true;
@@ -142,15 +134,7 @@ export class AggregatesTable {
       await this.db.query(
         `INSERT INTO ${this.name} (aggregate_type, aggregate_id, version, deleted, status_since) VALUES ?
          ON DUPLICATE KEY UPDATE ${gated}, ${version}`,
-        [
-          part.map((r) => [
-            r.aggregateType,
-            r.aggregateId,
-            r.version,
-            r.deleted ? 1 : 0,
-            r.statusSince,
-          ]),
-        ],
+        [part.map(narrowRow)],
       );
     }
     for (const part of chunks(wide, 2000)) {
@@ -302,3 +286,12 @@ export class AggregatesTable {
     );
   }
 }
+
+/** The columns a row without a waiting status writes (status keeps its default, `ok`). */
+const narrowRow = (r: AggregateRecord): unknown[] => [
+  r.aggregateType,
+  r.aggregateId,
+  r.version,
+  r.deleted ? 1 : 0,
+  r.statusSince,
+];
