@@ -23,6 +23,8 @@
  * - `SINK_GAP_TIMEOUT_MS` (default 60000): how long events after a missing version are held before
  *   the aggregate is dead-lettered as `version_gap`.
  * - `SINK_GAP_CHECK_INTERVAL_MS` (default 5000): how often held gaps are checked for that timeout.
+ * - `SINK_KAFKA_COMMIT_INTERVAL_MS` (default 1000): how often the applied offsets are also committed
+ *   to Kafka (a hint for tools; MySQL's offsets are the truth), off the batches' path.
  * - `SINK_SESSION_TIMEOUT_MS` (default 30000), `SINK_HEARTBEAT_INTERVAL_MS` (default 3000).
  * - `SINK_LOCK_WAIT_TIMEOUT_MS` (default 10000): MySQL lock wait per statement (rounded up to s).
  * - `SINK_MYSQL_POOL_SIZE` (default 8).
@@ -78,6 +80,7 @@ const schema = z.object({
   SINK_RETRY_FACTOR: z.coerce.number().min(1).default(2),
   SINK_GAP_TIMEOUT_MS: ms(60_000),
   SINK_GAP_CHECK_INTERVAL_MS: positive(5_000),
+  SINK_KAFKA_COMMIT_INTERVAL_MS: positive(1_000),
   SINK_SESSION_TIMEOUT_MS: positive(30_000),
   SINK_HEARTBEAT_INTERVAL_MS: positive(3_000),
   SINK_LOCK_WAIT_TIMEOUT_MS: positive(10_000),
@@ -108,6 +111,8 @@ export interface SinkConfig extends KafkaSettings {
   readonly retryFactor: number;
   readonly gapTimeoutMs: number;
   readonly gapCheckIntervalMs: number;
+  /** How often the applied offsets are committed to Kafka too (a hint; MySQL's are the truth). */
+  readonly kafkaCommitIntervalMs: number;
   readonly sessionTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
   readonly lockWaitTimeoutMs: number;
@@ -152,6 +157,7 @@ export function loadSinkConfig(env: NodeJS.ProcessEnv = process.env): SinkConfig
     retryFactor: c.SINK_RETRY_FACTOR,
     gapTimeoutMs: c.SINK_GAP_TIMEOUT_MS,
     gapCheckIntervalMs: c.SINK_GAP_CHECK_INTERVAL_MS,
+    kafkaCommitIntervalMs: c.SINK_KAFKA_COMMIT_INTERVAL_MS,
     sessionTimeoutMs: c.SINK_SESSION_TIMEOUT_MS,
     heartbeatIntervalMs: c.SINK_HEARTBEAT_INTERVAL_MS,
     lockWaitTimeoutMs: c.SINK_LOCK_WAIT_TIMEOUT_MS,

@@ -35,6 +35,16 @@ describe('sink configuration', () => {
     }
   });
 
+  it('commits the Kafka offset hint every SINK_KAFKA_COMMIT_INTERVAL_MS, 1 s unless set', () => {
+    expect(loadSinkConfig(env).kafkaCommitIntervalMs).toBe(1000);
+    expect(
+      loadSinkConfig({ ...env, SINK_KAFKA_COMMIT_INTERVAL_MS: '250' }).kafkaCommitIntervalMs,
+    ).toBe(250);
+    expect(() => loadSinkConfig({ ...env, SINK_KAFKA_COMMIT_INTERVAL_MS: '0' })).toThrow(
+      /SINK_KAFKA_COMMIT_INTERVAL_MS/,
+    );
+  });
+
   it('names what the relay also has as the relay does; checks configs built in code too', () => {
     const c = loadSinkConfig({ ...env, LOG_LEVEL: 'debug' });
     expect(c).toMatchObject({

@@ -160,6 +160,19 @@ export class Sink implements SinkHandle {
   private producer: Producer | undefined;
   private consumer: Consumer | undefined;
   private gapTimer: NodeJS.Timeout | undefined;
+  /**
+   * Kafka's committed offsets are only a hint (MySQL holds the truth, and every assignment starts
+   * from MySQL's): the newest applied offset of each partition waits here and is committed every
+   * `kafkaCommitIntervalMs` and at stop, off the batches' path. Committing after every batch cost
+   * each partition a broker round trip before kafkajs fetched again.
+   */
+  private readonly kafkaHints = new Map<
+    string,
+    { topic: string; partition: number; offset: string }
+  >();
+  private kafkaHintTimer: NodeJS.Timeout | undefined;
+  /** The commits of hints, in order; never rejects. */
+  private kafkaHintCommits: Promise<void> = Promise.resolve();
   /** The gap check under way: stop waits for it, so it never logs or queries after the sink stopped. */
   private gapCheck: Promise<void> | undefined;
   private ops: OpsServer | undefined;
@@ -201,6 +214,8 @@ export class Sink implements SinkHandle {
       drain: async () => {
         this.abort.abort();
         await this.consumer?.stop();
+        if (this.kafkaHintTimer) clearInterval(this.kafkaHintTimer);
+        await this.commitKafkaHints();
       },
       close: () => this.cleanup(),
     });
@@ -330,6 +345,11 @@ export class Sink implements SinkHandle {
       throw e;
     }
     this.startGapChecks();
+    this.kafkaHintTimer = setInterval(
+      () => void this.commitKafkaHints(),
+      config.kafkaCommitIntervalMs,
+    );
+    this.kafkaHintTimer.unref();
     this.checksRunning = true;
     this.lifecycle.running({ topics });
   }
@@ -351,6 +371,8 @@ export class Sink implements SinkHandle {
   private async cleanup(): Promise<void> {
     await this.ops?.close().catch(() => undefined);
     if (this.gapTimer) clearInterval(this.gapTimer);
+    if (this.kafkaHintTimer) clearInterval(this.kafkaHintTimer);
+    await this.kafkaHintCommits;
     await this.gapCheck?.catch(() => undefined);
     await this.consumer?.disconnect().catch((e: unknown) => {
       this.log.warn({ err: e }, 'consumer disconnect failed');
@@ -433,6 +455,10 @@ export class Sink implements SinkHandle {
     this.brokerSeenAt = Date.now();
     this.log.info({ assignment: partitions }, 'partitions assigned');
     const current = ++this.generation;
+    const mine = new Set(
+      Object.entries(partitions).flatMap(([topic, ps]) => ps.map((p) => `${topic}:${p}`)),
+    );
+    for (const tp of this.kafkaHints.keys()) if (!mine.has(tp)) this.kafkaHints.delete(tp);
     const a: typeof this.assignment = { ready: this.loadOffsets(partitions) };
     this.assignment = a;
     a.ready = a.ready.then((offsets) => {
@@ -627,9 +653,6 @@ export class Sink implements SinkHandle {
     const { config } = this.parts;
     const { topic, partition } = p.batch;
     const tp = `${topic}:${partition}`;
-    // Kafka's committed offset is only a hint (MySQL holds the truth): its commits are chained in
-    // order off the critical path, and the batch ends once the last is answered.
-    let kafkaCommits = Promise.resolve();
     try {
       const stored = await this.assignedOffsets(p);
       // Stale: a seek to MySQL's offset is pending, and kafkajs fetches again from there.
@@ -680,23 +703,35 @@ export class Sink implements SinkHandle {
         const labels = { topic, partition: String(partition) };
         this.m.lastOffset.set(labels, Number(last.offset));
         this.m.lag.set(labels, Math.max(0, Number(BigInt(p.batch.highWatermark) - BigInt(after))));
-        kafkaCommits = kafkaCommits.then(() => this.commitToKafka(topic, partition, after));
+        this.kafkaHints.set(tp, { topic, partition, offset: after });
         await p.heartbeat();
       }
     } catch (e) {
       if (isRebalance(e)) throw e;
       if (isPipelineError(e) && e.retriable) throw e;
       this.fail(e);
-    } finally {
-      await kafkaCommits;
     }
   }
 
-  /** Never rejects: a failed commit to Kafka costs nothing but a re-filtered fetch. */
-  private async commitToKafka(topic: string, partition: number, offset: string): Promise<void> {
-    await this.consumer?.commitOffsets([{ topic, partition, offset }]).catch((e: unknown) => {
-      this.log.debug({ err: e, topic, partition }, 'kafka offset commit failed (MySQL has it)');
+  /**
+   * Commits the waiting hints (`kafkaHints`) in one request, after the commits before. Never
+   * rejects: a failed commit costs nothing but a re-filtered fetch, and its hints wait for the next
+   * one unless a newer offset or a rebalance replaced them.
+   */
+  private commitKafkaHints(): Promise<void> {
+    this.kafkaHintCommits = this.kafkaHintCommits.then(async () => {
+      const hints = [...this.kafkaHints.entries()];
+      if (hints.length === 0 || !this.consumer) return;
+      this.kafkaHints.clear();
+      const generation = this.generation;
+      await this.consumer.commitOffsets(hints.map(([, h]) => h)).catch((e: unknown) => {
+        this.log.debug({ err: e }, 'kafka offset commit failed (MySQL has the offsets)');
+        // After a rebalance the partitions may be another member's: its own commits replace these.
+        if (generation !== this.generation) return;
+        for (const [tp, h] of hints) if (!this.kafkaHints.has(tp)) this.kafkaHints.set(tp, h);
+      });
     });
+    return this.kafkaHintCommits;
   }
 }
 
