@@ -6,6 +6,11 @@
  * (b) the consume ceiling: the same records fetched with kafkajs and decoded (the sink's decoder),
  *     then the bare upsert of each batch's final rows, with nothing else (no dedupe, no version
  *     gate, no offsets in MySQL): what any kafkajs sink pays before its own guarantees;
+ * (g) the guarded ceiling: the consume ceiling plus, in one transaction per batch on the partition's
+ *     connection, the bare statements of the sink's guarantees on tables shaped like its own: every
+ *     event id inserted (the dedupe), each aggregate's version upserted and gated (`GREATEST`), the
+ *     rows' upsert gated by version, the partition's offset: what any sink that keeps these
+ *     guarantees in MySQL pays at least (printed as `bench-sink-guarded:`, before the last line);
  * (c) the peer: Debezium's JDBC sink connector on Kafka Connect standalone consuming equivalent
  *     records (JSON with schemas) into the same MariaDB (upsert mode, its defaults otherwise).
  *
@@ -37,6 +42,7 @@ import { SINK_MIGRATIONS, runMigrations } from '../sink/migrations.js';
 import { tableProjection } from '../sink/projection.js';
 import { startSink } from '../sink/sink.js';
 import { createTopics, eventRecord, produce, withDatabase } from '../sink/testing.js';
+import { nextEventId } from '../write/outbox.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const N = Number(process.argv[2] ?? 100_000);
@@ -122,6 +128,7 @@ interface Figures {
   readonly sink: number;
   readonly raw: number;
   readonly consume: number;
+  readonly guarded: number;
   readonly debezium: number | undefined;
 }
 
@@ -154,6 +161,8 @@ async function runWorkload(w: Workload, servers: Servers, run: string): Promise<
       const state = { id: r.id, name: r.name, email: r.email };
       specs.push(
         eventRecord(codec, catalog, {
+          // The ids the write side gives its events (UUIDv7, time-ordered), as the relay publishes them.
+          eventId: nextEventId(),
           aggregateId: r.id,
           version: r.version,
           ...(r.version === 1
@@ -185,7 +194,15 @@ async function runWorkload(w: Workload, servers: Servers, run: string): Promise<
           {
             version: 1,
             name: 'customers',
-            sql: [TABLE('customers'), TABLE('customers_raw'), TABLE('customers_consume')],
+            sql: [
+              TABLE('customers'),
+              TABLE('customers_raw'),
+              TABLE('customers_consume'),
+              TABLE('customers_guarded'),
+              'CREATE TABLE guarded_events LIKE cqrs_sink_events',
+              'CREATE TABLE guarded_aggregates LIKE cqrs_sink_aggregates',
+              'CREATE TABLE guarded_offsets LIKE cqrs_sink_offsets',
+            ],
           },
         ],
       },
@@ -204,7 +221,7 @@ async function runWorkload(w: Workload, servers: Servers, run: string): Promise<
       MYSQL_URL: dbUrl,
       SINK_GROUP_ID: `${tag}-sink`,
       SINK_DLT_TOPIC: `${tag}.dlt`,
-      SINK_BATCH_SIZE: '2000',
+      SINK_BATCH_SIZE: '5000',
       SINK_PARTITIONS_CONCURRENTLY: String(PARTITIONS),
       LOG_LEVEL: 'warn',
     });
@@ -241,6 +258,12 @@ async function runWorkload(w: Workload, servers: Servers, run: string): Promise<
     log(`[${w.name}] consume: ${w.events} events in ${consumeMs} ms (${cpu()})`);
     await checkRows(db, 'customers_consume', rows.length, versionSum);
 
+    // (g) the guarded ceiling
+    cpu();
+    const guardedMs = await guardedCeiling(kafka, catalog, codec, `${tag}-guarded`, dbUrl, w);
+    log(`[${w.name}] guarded: ${w.events} events in ${guardedMs} ms (${cpu()})`);
+    await checkRows(db, 'customers_guarded', rows.length, versionSum);
+
     // (c) Debezium's JDBC sink on Kafka Connect standalone
     let dbzMs: number | undefined;
     try {
@@ -255,6 +278,7 @@ async function runWorkload(w: Workload, servers: Servers, run: string): Promise<
       sink: eps(s.last - s.first),
       raw: eps(rawMs),
       consume: eps(consumeMs),
+      guarded: eps(guardedMs),
       debezium: dbzMs === undefined ? undefined : eps(dbzMs),
     };
   } finally {
@@ -304,6 +328,9 @@ async function main(): Promise<void> {
     console.log(
       `bench-sink-many: events=${MANY_EVENTS} aggregates=${MANY_AGGREGATES} ${line(many)}`,
     );
+    const guarded = (f: Figures): string =>
+      `guarded_eps=${r(f.guarded)} vs_guarded=${ratio(f.sink, f.guarded)} guarded_vs_consume=${ratio(f.guarded, f.consume)}`;
+    console.log(`bench-sink-guarded: many-events ${guarded(many)} one-event ${guarded(one)}`);
     console.log(`bench-sink: ${line(one)}`);
   } finally {
     await stack.stop();
@@ -392,6 +419,86 @@ async function consumeCeiling(
   }
 }
 
+const GUARDED_UPSERT = `INSERT INTO customers_guarded (id, name, email, version) VALUES ?
+  ON DUPLICATE KEY UPDATE name = IF(VALUES(version) > version, VALUES(name), name),
+    email = IF(VALUES(version) > version, VALUES(email), email),
+    version = GREATEST(version, VALUES(version))`;
+
+/**
+ * The guarded ceiling: the consume ceiling's fetch, decode and newest rows, plus the sink's
+ * guarantees as bare SQL, all in one transaction per fetched batch: the event ids (a repeat fails
+ * the insert: the dedupe), the aggregates' versions (gated), the rows (gated), the offset.
+ */
+async function guardedCeiling(
+  kafka: Kafka,
+  catalog: Catalog,
+  codec: EventCodec,
+  groupId: string,
+  dbUrl: string,
+  w: Workload,
+): Promise<number> {
+  const pool = mysql.createPool({ uri: dbUrl, connectionLimit: PARTITIONS });
+  const consumer = kafka.consumer({ groupId, maxBytesPerPartition: 4 * 1024 * 1024 });
+  await consumer.connect();
+  try {
+    for (const topic of catalog.topics()) await consumer.subscribe({ topic, fromBeginning: true });
+    let n = 0;
+    let first = 0;
+    let last = 0;
+    await consumer.run({
+      partitionsConsumedConcurrently: PARTITIONS,
+      eachBatch: async ({ batch }) => {
+        if (first === 0) first = Date.now();
+        const ids: string[][] = [];
+        const newest = new Map<string, unknown[]>();
+        for (const m of batch.messages) {
+          let d = decodeRecord(rawRecord(batch.topic, batch.partition, m), codec, catalog);
+          if (d instanceof Promise) d = await d;
+          if (!d.ok) throw d.error;
+          const state = d.event.state as { id: string; name: string; email: string };
+          const { aggregateId: id, eventId, version } = d.event.metadata;
+          ids.push([eventId]);
+          newest.set(id, [id, state.name, state.email, version]);
+        }
+        const rows = [...newest.values()];
+        const conn = await pool.getConnection();
+        try {
+          await conn.beginTransaction();
+          for (let i = 0; i < ids.length; i += 2000) {
+            await conn.query('INSERT INTO guarded_events (event_id) VALUES ?', [
+              ids.slice(i, i + 2000),
+            ]);
+          }
+          for (let i = 0; i < rows.length; i += 2000) {
+            const part = rows.slice(i, i + 2000);
+            await conn.query(
+              `INSERT INTO guarded_aggregates (aggregate_type, aggregate_id, version, deleted, status_since)
+               VALUES ? ON DUPLICATE KEY UPDATE version = GREATEST(version, VALUES(version))`,
+              [part.map((r) => ['BenchCustomer', r[0], r[3], 0, new Date()])],
+            );
+            await conn.query(GUARDED_UPSERT, [part]);
+          }
+          await conn.query(
+            `INSERT INTO guarded_offsets (consumer_group, topic, kpartition, next_offset) VALUES (?, ?, ?, ?)
+             ON DUPLICATE KEY UPDATE next_offset = GREATEST(next_offset, VALUES(next_offset))`,
+            [groupId, batch.topic, batch.partition, String(BigInt(batch.lastOffset()) + 1n)],
+          );
+          await conn.commit();
+        } finally {
+          conn.release();
+        }
+        n += batch.messages.length;
+        last = Date.now();
+      },
+    });
+    await poll('guarded ceiling', () => Promise.resolve(n), w.events);
+    return last - first;
+  } finally {
+    await consumer.disconnect();
+    await pool.end();
+  }
+}
+
 const str = (field: string, optional = false) => ({ type: 'string', optional, field });
 function keyRecord(id: string) {
   return {
@@ -441,7 +548,7 @@ async function debezium(
       'value.converter.schemas.enable=true',
       `offset.storage.file.filename=${path.join(dir, 'offsets')}`,
       'offset.flush.interval.ms=1000',
-      'consumer.max.poll.records=2000',
+      'consumer.max.poll.records=5000',
       'consumer.auto.offset.reset=earliest',
       'plugin.discovery=only_scan',
       'listeners=http://127.0.0.1:0',
@@ -462,7 +569,7 @@ async function debezium(
       'primary.key.fields=id',
       'schema.evolution=basic',
       'table.name.format=customers_dbz',
-      'batch.size=2000',
+      'batch.size=5000',
     ].join('\n'),
   );
   writeFileSync(
