@@ -33,9 +33,10 @@ interface AggregateRow {
   reason: string | null;
 }
 
-function aggregateFromRow(r: AggregateRow): AggregateRecord {
+/** `type`: when the query selected it as a parameter, not a column. */
+function aggregateFromRow(r: AggregateRow, type = r.aggregate_type): AggregateRecord {
   return {
-    aggregateType: r.aggregate_type,
+    aggregateType: type,
     aggregateId: r.aggregate_id,
     version: Number(r.version),
     deleted: r.deleted === 1,
@@ -81,7 +82,7 @@ export class AggregatesTable {
           [type, part],
         );
         for (const r of rows) {
-          const rec = aggregateFromRow({ ...r, aggregate_type: type });
+          const rec = aggregateFromRow(r, type);
           out.set(aggregateKey(rec), rec);
         }
       }
@@ -182,7 +183,7 @@ export class AggregatesTable {
        WHERE w.status = ? AND w.status_since < ? ORDER BY w.status_since LIMIT 1000 FOR UPDATE`,
       [status, before],
     );
-    return rows.map(aggregateFromRow);
+    return rows.map((r) => aggregateFromRow(r));
   }
 
   // `cqrs-sync verify` compares these rows with MongoDB's documents, one aggregate type at a time.
