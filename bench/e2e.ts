@@ -189,6 +189,16 @@ try {
   /** Commands whose handler returned, for the per-second samples. */
   let committedCount = 0;
   let failures = 0;
+  /** Why commands failed: error code (or name) -> count, printed with the failure counts. */
+  const failedWhy = new Map<string, number>();
+  const failed = (e: unknown): void => {
+    failures++;
+    const code = (e as { code?: unknown }).code;
+    const why = typeof code === 'string' ? code : e instanceof Error ? e.name : 'unknown';
+    failedWhy.set(why, (failedWhy.get(why) ?? 0) + 1);
+  };
+  const whyFailed = (): string =>
+    failedWhy.size === 0 ? '' : ` (${[...failedWhy].map(([k, n]) => `${k}: ${n}`).join(', ')})`;
   /** commandId -> when its handler returned (committed). */
   const committed = new Map<string, number>();
   /** One command: new customers mostly, renames of recent ones. */
@@ -291,9 +301,7 @@ try {
     }
     inFlight++;
     const p = command()
-      .catch(() => {
-        failures++;
-      })
+      .catch(failed)
       .finally(() => {
         inFlight--;
         pending.delete(p);
@@ -342,7 +350,7 @@ try {
   relayShare.sort((a, b) => a - b);
   sinkShare.sort((a, b) => a - b);
   say(
-    `steady: ${steadyCommands} commands in ${sent.toFixed(1)} s (${Math.round(steadyCommands / sent)}/s offered; ${behind} waited for a free lane), ${steadyEvents} events; lag p50=${Math.round(p50)} ms p95=${Math.round(p95)} ms p99=${Math.round(p99)} ms max=${Math.round(lags[lags.length - 1] ?? NaN)} ms`,
+    `steady: ${steadyCommands} commands in ${sent.toFixed(1)} s (${Math.round(steadyCommands / sent)}/s offered; ${behind} waited for a free lane; ${failures} failed${whyFailed()}), ${steadyEvents} events; lag p50=${Math.round(p50)} ms p95=${Math.round(p95)} ms p99=${Math.round(p99)} ms max=${Math.round(lags[lags.length - 1] ?? NaN)} ms`,
   );
   say(
     `  lag split (${relayShare.length} events): commit -> published (relay) ${summary(relayShare)}; published -> applied (sink) ${summary(sinkShare)}`,
@@ -369,15 +377,12 @@ try {
   phase('backlog write');
   const writeStart = Date.now();
   const lanes = Array.from({ length: 16 }, async () => {
-    while (n < steadyCommands + backlog)
-      await command().catch(() => {
-        failures++;
-      });
+    while (n < steadyCommands + backlog) await command().catch(failed);
   });
   await Promise.all(lanes);
   const total = await committedEvents();
   say(
-    `  written in ${((Date.now() - writeStart) / 1000).toFixed(1)} s; ${total} events in all; ${failures} commands failed`,
+    `  written in ${((Date.now() - writeStart) / 1000).toFixed(1)} s; ${total} events in all; ${failures} commands failed${whyFailed()}`,
   );
   // One cursor over every aggregate document, as a relay with nothing else to do would read them:
   // the MongoDB part of the relay's ceiling, on the same server and documents.

@@ -10,7 +10,8 @@
  *     connection, the bare statements of the sink's guarantees on tables shaped like its own: every
  *     event id inserted (the dedupe), each aggregate's version upserted and gated (`GREATEST`), the
  *     rows' upsert gated by version, the partition's offset: what any sink that keeps these
- *     guarantees in MySQL pays at least (printed as `bench-sink-guarded:`, before the last line);
+ *     guarantees in MySQL pays at least (printed as `bench-sink-guarded:`, before the last line),
+ *     and the same without the event ids (`undeduped`), which is what the dedupe alone costs;
  * (c) the peer: Debezium's JDBC sink connector on Kafka Connect standalone consuming equivalent
  *     records (JSON with schemas) into the same MariaDB (upsert mode, its defaults otherwise).
  *
@@ -129,6 +130,7 @@ interface Figures {
   readonly raw: number;
   readonly consume: number;
   readonly guarded: number;
+  readonly undeduped: number;
   readonly debezium: number | undefined;
 }
 
@@ -198,10 +200,12 @@ async function runWorkload(w: Workload, servers: Servers, run: string): Promise<
               TABLE('customers'),
               TABLE('customers_raw'),
               TABLE('customers_consume'),
-              TABLE('customers_guarded'),
-              'CREATE TABLE guarded_events LIKE cqrs_sink_events',
-              'CREATE TABLE guarded_aggregates LIKE cqrs_sink_aggregates',
-              'CREATE TABLE guarded_offsets LIKE cqrs_sink_offsets',
+              ...['guarded', 'undeduped'].flatMap((g) => [
+                TABLE(`customers_${g}`),
+                `CREATE TABLE ${g}_events LIKE cqrs_sink_events`,
+                `CREATE TABLE ${g}_aggregates LIKE cqrs_sink_aggregates`,
+                `CREATE TABLE ${g}_offsets LIKE cqrs_sink_offsets`,
+              ]),
             ],
           },
         ],
@@ -260,9 +264,15 @@ async function runWorkload(w: Workload, servers: Servers, run: string): Promise<
 
     // (g) the guarded ceiling
     cpu();
-    const guardedMs = await guardedCeiling(kafka, catalog, codec, `${tag}-guarded`, dbUrl, w);
+    const guardedMs = await guardedCeiling(kafka, catalog, codec, tag, dbUrl, w, 'guarded');
     log(`[${w.name}] guarded: ${w.events} events in ${guardedMs} ms (${cpu()})`);
     await checkRows(db, 'customers_guarded', rows.length, versionSum);
+    cpu();
+    const undedupedMs = await guardedCeiling(kafka, catalog, codec, tag, dbUrl, w, 'undeduped');
+    log(
+      `[${w.name}] guarded without the event ids: ${w.events} events in ${undedupedMs} ms (${cpu()})`,
+    );
+    await checkRows(db, 'customers_undeduped', rows.length, versionSum);
 
     // (c) Debezium's JDBC sink on Kafka Connect standalone
     let dbzMs: number | undefined;
@@ -279,6 +289,7 @@ async function runWorkload(w: Workload, servers: Servers, run: string): Promise<
       raw: eps(rawMs),
       consume: eps(consumeMs),
       guarded: eps(guardedMs),
+      undeduped: eps(undedupedMs),
       debezium: dbzMs === undefined ? undefined : eps(dbzMs),
     };
   } finally {
@@ -329,7 +340,7 @@ async function main(): Promise<void> {
       `bench-sink-many: events=${MANY_EVENTS} aggregates=${MANY_AGGREGATES} ${line(many)}`,
     );
     const guarded = (f: Figures): string =>
-      `guarded_eps=${r(f.guarded)} vs_guarded=${ratio(f.sink, f.guarded)} guarded_vs_consume=${ratio(f.guarded, f.consume)}`;
+      `guarded_eps=${r(f.guarded)} undeduped_eps=${r(f.undeduped)} vs_guarded=${ratio(f.sink, f.guarded)} guarded_vs_consume=${ratio(f.guarded, f.consume)} undeduped_vs_consume=${ratio(f.undeduped, f.consume)}`;
     console.log(`bench-sink-guarded: many-events ${guarded(many)} one-event ${guarded(one)}`);
     console.log(`bench-sink: ${line(one)}`);
   } finally {
@@ -419,7 +430,9 @@ async function consumeCeiling(
   }
 }
 
-const GUARDED_UPSERT = `INSERT INTO customers_guarded (id, name, email, version) VALUES ?
+const GUARDED_UPSERT = (
+  g: string,
+) => `INSERT INTO customers_${g} (id, name, email, version) VALUES ?
   ON DUPLICATE KEY UPDATE name = IF(VALUES(version) > version, VALUES(name), name),
     email = IF(VALUES(version) > version, VALUES(email), email),
     version = GREATEST(version, VALUES(version))`;
@@ -428,15 +441,18 @@ const GUARDED_UPSERT = `INSERT INTO customers_guarded (id, name, email, version)
  * The guarded ceiling: the consume ceiling's fetch, decode and newest rows, plus the sink's
  * guarantees as bare SQL, all in one transaction per fetched batch: the event ids (a repeat fails
  * the insert: the dedupe), the aggregates' versions (gated), the rows (gated), the offset.
+ * `undeduped`: the same without the event ids.
  */
 async function guardedCeiling(
   kafka: Kafka,
   catalog: Catalog,
   codec: EventCodec,
-  groupId: string,
+  tag: string,
   dbUrl: string,
   w: Workload,
+  g: 'guarded' | 'undeduped',
 ): Promise<number> {
+  const groupId = `${tag}-${g}`;
   const pool = mysql.createPool({ uri: dbUrl, connectionLimit: PARTITIONS });
   const consumer = kafka.consumer({ groupId, maxBytesPerPartition: 4 * 1024 * 1024 });
   await consumer.connect();
@@ -464,22 +480,22 @@ async function guardedCeiling(
         const conn = await pool.getConnection();
         try {
           await conn.beginTransaction();
-          for (let i = 0; i < ids.length; i += 2000) {
-            await conn.query('INSERT INTO guarded_events (event_id) VALUES ?', [
+          for (let i = 0; g === 'guarded' && i < ids.length; i += 2000) {
+            await conn.query(`INSERT INTO ${g}_events (event_id) VALUES ?`, [
               ids.slice(i, i + 2000),
             ]);
           }
           for (let i = 0; i < rows.length; i += 2000) {
             const part = rows.slice(i, i + 2000);
             await conn.query(
-              `INSERT INTO guarded_aggregates (aggregate_type, aggregate_id, version, deleted, status_since)
+              `INSERT INTO ${g}_aggregates (aggregate_type, aggregate_id, version, deleted, status_since)
                VALUES ? ON DUPLICATE KEY UPDATE version = GREATEST(version, VALUES(version))`,
               [part.map((r) => ['BenchCustomer', r[0], r[3], 0, new Date()])],
             );
-            await conn.query(GUARDED_UPSERT, [part]);
+            await conn.query(GUARDED_UPSERT(g), [part]);
           }
           await conn.query(
-            `INSERT INTO guarded_offsets (consumer_group, topic, kpartition, next_offset) VALUES (?, ?, ?, ?)
+            `INSERT INTO ${g}_offsets (consumer_group, topic, kpartition, next_offset) VALUES (?, ?, ?, ?)
              ON DUPLICATE KEY UPDATE next_offset = GREATEST(next_offset, VALUES(next_offset))`,
             [groupId, batch.topic, batch.partition, String(BigInt(batch.lastOffset()) + 1n)],
           );
@@ -491,7 +507,7 @@ async function guardedCeiling(
         last = Date.now();
       },
     });
-    await poll('guarded ceiling', () => Promise.resolve(n), w.events);
+    await poll(`${g} ceiling`, () => Promise.resolve(n), w.events);
     return last - first;
   } finally {
     await consumer.disconnect();
