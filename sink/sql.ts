@@ -62,5 +62,12 @@ export const text = (v: unknown): string => {
 };
 export const textOrNull = (v: unknown): string | null =>
   v === null || v === undefined ? null : text(v);
+/**
+ * SQL for a DATETIME column's milliseconds since the epoch. The sink writes its DATETIMEs in UTC (a
+ * `+00:00` session, UTC parameters); arithmetic from the epoch reads them as UTC in any session,
+ * where `UNIX_TIMESTAMP` would read them in the session's time zone.
+ */
+export const epochMs = (column: string): string =>
+  `(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', ${column}) DIV 1000)`;
 /** A numeric column (BIGINTs come as strings); NULL is 0. */
 export const num = (v: unknown): number => Number(v ?? 0);

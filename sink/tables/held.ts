@@ -4,7 +4,7 @@
  * one; `gap`: waiting for an earlier version.
  */
 import type { AggregateKey, HeldKind, HeldRecord } from '../ports.js';
-import { chunks, num, rowsOf, text, textOrNull, type Queryable } from '../sql.js';
+import { chunks, epochMs, num, rowsOf, text, textOrNull, type Queryable } from '../sql.js';
 
 export const HELD_TABLE = 'cqrs_sink_held';
 
@@ -217,7 +217,7 @@ export class HeldTable {
       this.db,
       `SELECT id, kind, aggregate_type, aggregate_id, version, event_id, event_type, topic,
               kpartition, koffset, error_code, error_message, attempts,
-              ROUND(UNIX_TIMESTAMP(held_at) * 1000) AS held_at
+              ${epochMs('held_at')} AS held_at
          FROM ${this.name} ${where} ORDER BY id DESC LIMIT ?`,
       eventIds ? [eventIds, limit] : [limit],
     );

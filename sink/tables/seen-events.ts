@@ -2,13 +2,13 @@
  * `cqrs_sink_events`: the ids of every event the sink applied (or saw), its dedupe. A repeat of an
  * id is a `duplicate`; `seen_at` is when the sink applied it.
  */
-import { chunks, isDuplicateKey, num, rowsOf, text, type Queryable } from '../sql.js';
+import { chunks, epochMs, isDuplicateKey, num, rowsOf, text, type Queryable } from '../sql.js';
 
 export const SEEN_EVENTS_TABLE = 'cqrs_sink_events';
 
 export interface AppliedEvent {
   readonly eventId: string;
-  /** When the sink applied it, ms since the epoch (needs a UTC session, as the sink's). */
+  /** When the sink applied it, ms since the epoch. */
   readonly appliedAt: number;
 }
 
@@ -68,7 +68,7 @@ export class SeenEventsTable {
     if (eventIds.length === 0) return [];
     const rows = await rowsOf(
       this.db,
-      `SELECT event_id, ROUND(UNIX_TIMESTAMP(seen_at) * 1000) AS at FROM ${this.name}
+      `SELECT event_id, ${epochMs('seen_at')} AS at FROM ${this.name}
         WHERE event_id IN (?)`,
       [eventIds],
     );
