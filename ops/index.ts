@@ -1,5 +1,5 @@
-/** `cqrs-sync/ops`: the operations endpoint (`/metrics`, `/healthz`, `/readyz`) and the redacting
- * logger the processes use. */
+/** `cqrs-sync/ops`: the operations endpoint (`/metrics`, `/healthz`, `/readyz`), the redacting
+ * logger and the Kafka client factory the processes use. */
 export {
   mergeRegistries,
   startOpsServer,
@@ -8,3 +8,13 @@ export {
   type ReadinessCheck,
 } from './http.js';
 export { createLogger } from './logger.js';
+/** The broker connection section (`KAFKA_*`: brokers, SASL, TLS) and the kafkajs client built from it,
+ * as the relay and the sink build theirs. */
+export {
+  createKafkaClient,
+  kafkaClientOptions,
+  kafkaEnvSchema,
+  kafkaSettings,
+  type KafkaClientOptions,
+  type KafkaSettings,
+} from './kafka.js';

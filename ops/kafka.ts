@@ -65,7 +65,8 @@ export type KafkaEnv = z.infer<z.ZodObject<typeof kafkaEnvSchema>>;
  */
 export function kafkaSettings(
   env: KafkaEnv,
-  owner: 'relay' | 'sink',
+  /** Names the configuration in the error: `relay`, `sink`, `demo`. */
+  owner: string,
   readFile: (path: string) => string = (p) => readFileSync(p, 'utf8'),
 ): KafkaSettings {
   const problems: string[] = [];

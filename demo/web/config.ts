@@ -9,6 +9,8 @@
  * - `MYSQL_URL` (required): the read model. The web app reads it; migrations and re-drive use it.
  * - `MYSQL_READ_URL` (default `MYSQL_URL`): the account the query endpoints read with.
  * - `KAFKA_BROKERS` (required), `SCHEMA_REGISTRY_URL` (required): consumer lag, re-drive, the codec.
+ *   `KAFKA_SASL_MECHANISM`, `KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD`, `KAFKA_SSL`,
+ *   `KAFKA_SSL_CA_FILE`: the broker connection, read as the relay and the sink read them.
  * - `SINK_GROUP_ID` (`cqrs-sync-sink`), `SINK_DLT_TOPIC` (`cqrs.sink.dlt`): the sink whose lag, dead
  *   letters and parked aggregates the pipeline panel shows.
  * - `DEMO_HOST` (`127.0.0.1`), `DEMO_PORT` (3000; 0 picks a free port).
@@ -19,6 +21,7 @@
  */
 import { z } from 'zod';
 import { PipelineError } from '../../index.js';
+import { kafkaEnvSchema, kafkaSettings, type KafkaSettings } from '../../ops/index.js';
 
 const positive = (d: number) => z.coerce.number().int().positive().default(d);
 const mysqlUrl = z.string().regex(/^mysql:\/\//, 'must start with mysql://');
@@ -29,7 +32,7 @@ const schema = z.object({
   RELAY_NAME: z.string().min(1).default('outbox'),
   MYSQL_URL: mysqlUrl,
   MYSQL_READ_URL: mysqlUrl.optional(),
-  KAFKA_BROKERS: z.string().min(1, 'give at least one host:port'),
+  ...kafkaEnvSchema,
   SCHEMA_REGISTRY_URL: z.url(),
   SINK_GROUP_ID: z.string().min(1).default('cqrs-sync-sink'),
   SINK_DLT_TOPIC: z.string().min(1).default('cqrs.sink.dlt'),
@@ -41,13 +44,12 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-export interface DemoWebConfig {
+export interface DemoWebConfig extends KafkaSettings {
   readonly mongodbUri: string;
   readonly mongoDatabase: string;
   readonly relayName: string;
   readonly mysqlUrl: string;
   readonly mysqlReadUrl: string;
-  readonly kafkaBrokers: readonly string[];
   readonly schemaRegistryUrl: string;
   readonly sinkGroupId: string;
   readonly dltTopic: string;
@@ -81,9 +83,7 @@ export function loadDemoWebConfig(
     relayName: e.RELAY_NAME,
     mysqlUrl: e.MYSQL_URL,
     mysqlReadUrl: e.MYSQL_READ_URL ?? e.MYSQL_URL,
-    kafkaBrokers: e.KAFKA_BROKERS.split(',')
-      .map((b) => b.trim())
-      .filter(Boolean),
+    ...kafkaSettings(e, 'demo'),
     schemaRegistryUrl: e.SCHEMA_REGISTRY_URL,
     sinkGroupId: e.SINK_GROUP_ID,
     dltTopic: e.SINK_DLT_TOPIC,

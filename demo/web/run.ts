@@ -2,12 +2,12 @@
  * The whole demo pipeline in one process, over servers that already run: migrations, relay, sink
  * and web app. `npm run demo` runs it on the harness's servers; the e2e tests run it on theirs.
  */
-import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import mysql from 'mysql2/promise';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Catalog } from '../../index.js';
+import { createKafkaClient, kafkaClientOptions } from '../../ops/index.js';
 import { verify } from '../../verify/index.js';
 import {
   loadRelayConfig,
@@ -117,11 +117,7 @@ export async function startDemoPipeline(o: DemoPipelineOptions): Promise<DemoPip
       await sink?.stop();
     });
 
-    const kafka = new Kafka({
-      clientId: 'cqrs-sync-demo',
-      brokers: [...sinkConfig.kafkaBrokers],
-      logLevel: logLevel.NOTHING,
-    });
+    const kafka = createKafkaClient(kafkaClientOptions(sinkConfig, 'cqrs-sync-demo'));
     /** Rebuilds the read model from the topics: stop the sink, empty the projections' tables and
      * the sink's bookkeeping, rewind its stored offsets to each partition's earliest, start again.
      * Events carry their aggregate's state, so even a compacted topic rebuilds every row. */

@@ -3,13 +3,13 @@
  * lag, the registry for the codec). `npm run demo` passes the relay and sink it runs in-process;
  * `cqrs-sync demo-web` (compose) runs it alone and re-drives with a `SinkAdmin` of its own.
  */
-import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import mysql from 'mysql2/promise';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { buildCatalog, type Catalog, EventCodec, ConfluentRegistry } from '../../index.js';
 import type { VerifyReport } from '../../verify/index.js';
+import { createKafkaClient, kafkaClientOptions } from '../../ops/index.js';
 import { relayCollections, type RelayHandle } from '../../relay/index.js';
 import {
   KafkaDeadLetterPublisher,
@@ -81,10 +81,8 @@ export async function startDemoWeb(o: StartDemoWebOptions): Promise<DemoWeb> {
   await store.init(types);
 
   const readModel = new ReadModel(config.mysqlReadUrl, config.sinkGroupId);
-  const kafka = new Kafka({
-    clientId: 'cqrs-sync-demo-web',
-    brokers: [...config.kafkaBrokers],
-    logLevel: logLevel.NOTHING,
+  const kafka = createKafkaClient({
+    ...kafkaClientOptions(config, 'cqrs-sync-demo-web'),
     connectionTimeout: 3000,
     retry: { retries: 1 },
   });
