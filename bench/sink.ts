@@ -380,18 +380,29 @@ async function readFloor(
   }
 }
 
+/** One fetched batch of a kafkajs ceiling, decoded: its event ids and each customer's newest row
+ * (`[id, name, email, version]`), in the batch's order. */
+interface CeilingBatch {
+  readonly topic: string;
+  readonly partition: number;
+  readonly nextOffset: string;
+  readonly eventIds: string[][];
+  readonly rows: unknown[][];
+}
+
 /**
- * The consume ceiling, as simply as a kafkajs sink can be: per fetched batch, decode every record,
- * keep each customer's newest row and upsert those rows (1 000 a statement) on the partition's own
- * connection. Offsets stay kafkajs' (committed to Kafka), nothing is deduplicated or gated.
+ * A kafkajs consumer as simply as a sink can be: per fetched batch (3 partitions concurrently),
+ * decode every record with the sink's decoder and keep each customer's newest row, then `write`
+ * the batch. Returns the ms from the first batch to the last.
  */
-async function consumeCeiling(
+async function kafkajsCeiling(
   kafka: Kafka,
   catalog: Catalog,
   codec: EventCodec,
   groupId: string,
   dbUrl: string,
   w: Workload,
+  write: (pool: mysql.Pool, batch: CeilingBatch) => Promise<void>,
 ): Promise<number> {
   const pool = mysql.createPool({ uri: dbUrl, connectionLimit: PARTITIONS });
   const consumer = kafka.consumer({ groupId, maxBytesPerPartition: 4 * 1024 * 1024 });
@@ -405,29 +416,54 @@ async function consumeCeiling(
       partitionsConsumedConcurrently: PARTITIONS,
       eachBatch: async ({ batch }) => {
         if (first === 0) first = Date.now();
+        const eventIds: string[][] = [];
         const newest = new Map<string, unknown[]>();
         for (const m of batch.messages) {
           let d = decodeRecord(rawRecord(batch.topic, batch.partition, m), codec, catalog);
           if (d instanceof Promise) d = await d;
           if (!d.ok) throw d.error;
           const state = d.event.state as { id: string; name: string; email: string };
-          const id = d.event.metadata.aggregateId;
-          newest.set(id, [id, state.name, state.email, d.event.metadata.version]);
+          const { aggregateId: id, eventId, version } = d.event.metadata;
+          eventIds.push([eventId]);
+          newest.set(id, [id, state.name, state.email, version]);
         }
-        const rows = [...newest.values()];
-        for (let i = 0; i < rows.length; i += 1000) {
-          await pool.query(UPSERT('customers_consume'), [rows.slice(i, i + 1000)]);
-        }
+        await write(pool, {
+          topic: batch.topic,
+          partition: batch.partition,
+          nextOffset: String(BigInt(batch.lastOffset()) + 1n),
+          eventIds,
+          rows: [...newest.values()],
+        });
         n += batch.messages.length;
         last = Date.now();
       },
     });
-    await poll('consume ceiling', () => Promise.resolve(n), w.events);
+    await poll(`${groupId} ceiling`, () => Promise.resolve(n), w.events);
     return last - first;
   } finally {
     await consumer.disconnect();
     await pool.end();
   }
+}
+
+/**
+ * The consume ceiling: `kafkajsCeiling` upserting each batch's newest rows (1 000 a statement) on
+ * the partition's own connection. Offsets stay kafkajs' (committed to Kafka), nothing is
+ * deduplicated or gated.
+ */
+function consumeCeiling(
+  kafka: Kafka,
+  catalog: Catalog,
+  codec: EventCodec,
+  groupId: string,
+  dbUrl: string,
+  w: Workload,
+): Promise<number> {
+  return kafkajsCeiling(kafka, catalog, codec, groupId, dbUrl, w, async (pool, { rows }) => {
+    for (let i = 0; i < rows.length; i += 1000) {
+      await pool.query(UPSERT('customers_consume'), [rows.slice(i, i + 1000)]);
+    }
+  });
 }
 
 const GUARDED_UPSERT = (
@@ -438,12 +474,12 @@ const GUARDED_UPSERT = (
     version = GREATEST(version, VALUES(version))`;
 
 /**
- * The guarded ceiling: the consume ceiling's fetch, decode and newest rows, plus the sink's
- * guarantees as bare SQL, all in one transaction per fetched batch: the event ids (a repeat fails
- * the insert: the dedupe), the aggregates' versions (gated), the rows (gated), the offset.
- * `undeduped`: the same without the event ids.
+ * The guarded ceiling: `kafkajsCeiling` plus the sink's guarantees as bare SQL, all in one
+ * transaction per fetched batch: the event ids (a repeat fails the insert: the dedupe), the
+ * aggregates' versions (gated), the rows (gated), the offset. `undeduped`: the same without the
+ * event ids.
  */
-async function guardedCeiling(
+function guardedCeiling(
   kafka: Kafka,
   catalog: Catalog,
   codec: EventCodec,
@@ -453,66 +489,35 @@ async function guardedCeiling(
   g: 'guarded' | 'undeduped',
 ): Promise<number> {
   const groupId = `${tag}-${g}`;
-  const pool = mysql.createPool({ uri: dbUrl, connectionLimit: PARTITIONS });
-  const consumer = kafka.consumer({ groupId, maxBytesPerPartition: 4 * 1024 * 1024 });
-  await consumer.connect();
-  try {
-    for (const topic of catalog.topics()) await consumer.subscribe({ topic, fromBeginning: true });
-    let n = 0;
-    let first = 0;
-    let last = 0;
-    await consumer.run({
-      partitionsConsumedConcurrently: PARTITIONS,
-      eachBatch: async ({ batch }) => {
-        if (first === 0) first = Date.now();
-        const ids: string[][] = [];
-        const newest = new Map<string, unknown[]>();
-        for (const m of batch.messages) {
-          let d = decodeRecord(rawRecord(batch.topic, batch.partition, m), codec, catalog);
-          if (d instanceof Promise) d = await d;
-          if (!d.ok) throw d.error;
-          const state = d.event.state as { id: string; name: string; email: string };
-          const { aggregateId: id, eventId, version } = d.event.metadata;
-          ids.push([eventId]);
-          newest.set(id, [id, state.name, state.email, version]);
-        }
-        const rows = [...newest.values()];
-        const conn = await pool.getConnection();
-        try {
-          await conn.beginTransaction();
-          for (let i = 0; g === 'guarded' && i < ids.length; i += 2000) {
-            await conn.query(`INSERT INTO ${g}_events (event_id) VALUES ?`, [
-              ids.slice(i, i + 2000),
-            ]);
-          }
-          for (let i = 0; i < rows.length; i += 2000) {
-            const part = rows.slice(i, i + 2000);
-            await conn.query(
-              `INSERT INTO ${g}_aggregates (aggregate_type, aggregate_id, version, deleted, status_since)
-               VALUES ? ON DUPLICATE KEY UPDATE version = GREATEST(version, VALUES(version))`,
-              [part.map((r) => ['BenchCustomer', r[0], r[3], 0, new Date()])],
-            );
-            await conn.query(GUARDED_UPSERT(g), [part]);
-          }
-          await conn.query(
-            `INSERT INTO ${g}_offsets (consumer_group, topic, kpartition, next_offset) VALUES (?, ?, ?, ?)
-             ON DUPLICATE KEY UPDATE next_offset = GREATEST(next_offset, VALUES(next_offset))`,
-            [groupId, batch.topic, batch.partition, String(BigInt(batch.lastOffset()) + 1n)],
-          );
-          await conn.commit();
-        } finally {
-          conn.release();
-        }
-        n += batch.messages.length;
-        last = Date.now();
-      },
-    });
-    await poll(`${g} ceiling`, () => Promise.resolve(n), w.events);
-    return last - first;
-  } finally {
-    await consumer.disconnect();
-    await pool.end();
-  }
+  return kafkajsCeiling(kafka, catalog, codec, groupId, dbUrl, w, async (pool, batch) => {
+    const { eventIds, rows } = batch;
+    const conn = await pool.getConnection();
+    try {
+      await conn.beginTransaction();
+      for (let i = 0; g === 'guarded' && i < eventIds.length; i += 2000) {
+        await conn.query(`INSERT INTO ${g}_events (event_id) VALUES ?`, [
+          eventIds.slice(i, i + 2000),
+        ]);
+      }
+      for (let i = 0; i < rows.length; i += 2000) {
+        const part = rows.slice(i, i + 2000);
+        await conn.query(
+          `INSERT INTO ${g}_aggregates (aggregate_type, aggregate_id, version, deleted, status_since)
+           VALUES ? ON DUPLICATE KEY UPDATE version = GREATEST(version, VALUES(version))`,
+          [part.map((r) => ['BenchCustomer', r[0], r[3], 0, new Date()])],
+        );
+        await conn.query(GUARDED_UPSERT(g), [part]);
+      }
+      await conn.query(
+        `INSERT INTO ${g}_offsets (consumer_group, topic, kpartition, next_offset) VALUES (?, ?, ?, ?)
+         ON DUPLICATE KEY UPDATE next_offset = GREATEST(next_offset, VALUES(next_offset))`,
+        [groupId, batch.topic, batch.partition, batch.nextOffset],
+      );
+      await conn.commit();
+    } finally {
+      conn.release();
+    }
+  });
 }
 
 const str = (field: string, optional = false) => ({ type: 'string', optional, field });

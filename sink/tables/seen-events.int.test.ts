@@ -3,35 +3,26 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import mysql from 'mysql2/promise';
 import { testServers, uniqueName } from '../../test/support/servers.js';
-import { runMigrations, SINK_MIGRATIONS } from '../migrations.js';
-import { withDatabase } from '../testing.js';
+import { createTestDatabase, type TestDatabase } from '../testing.js';
 import { sinkTables } from './index.js';
 
-const name = uniqueName('seenevents');
-let url: string;
+let db: TestDatabase;
 
 beforeAll(async () => {
-  const root = await mysql.createConnection(testServers().mysqlUrl);
-  await root.query(`CREATE DATABASE \`${name}\``);
-  await root.end();
-  url = withDatabase(testServers().mysqlUrl, name);
-  const conn = await mysql.createConnection({ uri: url, timezone: 'Z' });
-  await runMigrations(conn, [SINK_MIGRATIONS]);
-  await conn.query(
+  const s = testServers();
+  db = await createTestDatabase(s.mysqlUrl, s.mysqlSinkUrl, uniqueName('seenevents'), []);
+  await db.query(
     `INSERT INTO cqrs_sink_events (event_id, seen_at) VALUES ('e-1', '2026-12-01 10:00:00.250')`,
   );
-  await conn.end();
 });
 afterAll(async () => {
-  const root = await mysql.createConnection(testServers().mysqlUrl);
-  await root.query(`DROP DATABASE \`${name}\``);
-  await root.end();
+  await db.drop();
 });
 
 it('gives when an event was applied as UTC milliseconds, whatever the session time zone', async () => {
   const at = Date.parse('2026-12-01T10:00:00.250Z');
   for (const zone of ['+00:00', '+05:30', '-08:00']) {
-    const conn = await mysql.createConnection({ uri: url, timezone: 'Z' });
+    const conn = await mysql.createConnection({ uri: db.sinkUrl, timezone: 'Z' });
     try {
       await conn.query(`SET time_zone = '${zone}'`);
       expect(await sinkTables(conn).events.appliedAt(['e-1', 'never'])).toEqual([
