@@ -125,12 +125,13 @@ async function poll(
   }
 }
 
+/** Events per second; undefined when not measured, or too few events to time (all in one poll). */
 interface Figures {
-  readonly sink: number;
-  readonly raw: number;
-  readonly consume: number;
-  readonly guarded: number;
-  readonly undeduped: number;
+  readonly sink: number | undefined;
+  readonly raw: number | undefined;
+  readonly consume: number | undefined;
+  readonly guarded: number | undefined;
+  readonly undeduped: number | undefined;
   readonly debezium: number | undefined;
 }
 
@@ -283,7 +284,7 @@ async function runWorkload(w: Workload, servers: Servers, run: string): Promise<
       log(`[${w.name}] debezium: not measured: ${(e as Error).message}`);
     }
     await db.query(`DROP DATABASE ${tag}`);
-    const eps = (ms: number): number => w.events / (ms / 1000);
+    const eps = (ms: number): number | undefined => (ms > 0 ? w.events / (ms / 1000) : undefined);
     return {
       sink: eps(s.last - s.first),
       raw: eps(rawMs),
@@ -332,8 +333,8 @@ async function main(): Promise<void> {
     );
     const one = await runWorkload({ name: 'one-event', events: N, aggregates: N }, servers, run);
     const r = (x: number | undefined): string => (x === undefined ? 'n/a' : String(Math.round(x)));
-    const ratio = (a: number, b: number | undefined): string =>
-      b === undefined ? 'n/a' : (a / b).toFixed(2);
+    const ratio = (a: number | undefined, b: number | undefined): string =>
+      a === undefined || b === undefined ? 'n/a' : (a / b).toFixed(2);
     const line = (f: Figures): string =>
       `sink_eps=${r(f.sink)} raw_eps=${r(f.raw)} consume_eps=${r(f.consume)} debezium_eps=${r(f.debezium)} vs_raw=${ratio(f.sink, f.raw)} vs_consume=${ratio(f.sink, f.consume)} vs_debezium=${ratio(f.sink, f.debezium)}`;
     console.log(
