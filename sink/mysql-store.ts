@@ -8,6 +8,7 @@ import mysql from 'mysql2/promise';
 import { PipelineError, isPipelineError } from '../schemas/errors.js';
 import { classifyError } from './mysql-errors.js';
 import { render, type Operation } from './projection.js';
+import { aggregateKeyOf } from './ports.js';
 import type {
   AggregateKey,
   AggregateRecord,
@@ -21,7 +22,7 @@ import type {
   SinkTransaction,
 } from './ports.js';
 import { chunks, quoteIdentifier } from './sql.js';
-import { aggregateKey, sinkTables, type SinkTables, type VerifyRun } from './tables/index.js';
+import { sinkTables, type SinkTables, type VerifyRun } from './tables/index.js';
 
 export interface MysqlStoreOptions {
   /** A URL (the store owns the pool) or a pool it borrows. */
@@ -293,7 +294,7 @@ class MysqlTransaction implements SinkTransaction {
   /** Remembers which aggregates this transaction read (and locked) not `ok`: saving them writes
    * their status, the others' saves only their version. */
   private noteWaiting(read: Iterable<AggregateRecord>): void {
-    for (const a of read) if (a.status !== 'ok') this.waiting.add(aggregateKey(a));
+    for (const a of read) if (a.status !== 'ok') this.waiting.add(aggregateKeyOf(a));
   }
 
   findHeldAggregate(target: string): Promise<AggregateKey | undefined> {

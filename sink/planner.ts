@@ -24,6 +24,7 @@ import { snapshotEventType } from '../schemas/catalog.js';
 import { REPAIR_HEADER } from '../schemas/envelope.js';
 import type { PipelineError } from '../schemas/errors.js';
 import type { DeliveredEvent } from './projection.js';
+import { aggregateKeyOf } from './ports.js';
 import type {
   AggregateKey,
   AggregateRecord,
@@ -33,8 +34,7 @@ import type {
   HeldRecord,
 } from './ports.js';
 
-export const aggregateKeyOf = (k: AggregateKey): string =>
-  `${k.aggregateType}\u0000${k.aggregateId}`;
+export { aggregateKeyOf };
 
 /** The raw record, as kept for holding and dead-lettering. */
 export interface RawRecord {

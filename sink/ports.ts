@@ -9,6 +9,10 @@ export interface AggregateKey {
   readonly aggregateId: string;
 }
 
+/** One string per aggregate, for maps and sets: the planner's, the store's and the tables' alike. */
+export const aggregateKeyOf = (k: AggregateKey): string =>
+  `${k.aggregateType}\u0000${k.aggregateId}`;
+
 export type AggregateStatus = 'ok' | 'gap' | 'parked';
 
 /** The sink's record of one aggregate: the version gate and the parking state. */

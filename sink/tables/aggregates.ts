@@ -5,7 +5,12 @@
  * aggregate row whenever a status changes: the row written for every event stays narrow, and the
  * gap timeouts, counts and `dlq list` read the small table.
  */
-import type { AggregateKey, AggregateRecord, AggregateStatus } from '../ports.js';
+import {
+  aggregateKeyOf,
+  type AggregateKey,
+  type AggregateRecord,
+  type AggregateStatus,
+} from '../ports.js';
 import {
   chunks,
   inKeyRange,
@@ -20,8 +25,6 @@ import {
 
 export const AGGREGATES_TABLE = 'cqrs_sink_aggregates';
 export const WAITING_TABLE = 'cqrs_sink_waiting';
-
-export const aggregateKey = (k: AggregateKey): string => `${k.aggregateType}\u0000${k.aggregateId}`;
 
 interface AggregateRow {
   aggregate_type: string;
@@ -83,7 +86,7 @@ export class AggregatesTable {
         );
         for (const r of rows) {
           const rec = aggregateFromRow(r, type);
-          out.set(aggregateKey(rec), rec);
+          out.set(aggregateKeyOf(rec), rec);
         }
       }
     }
@@ -113,7 +116,7 @@ export class AggregatesTable {
   }
 
   /**
-   * Writes these records. `wasWaiting`: keys (`aggregateKey`) this transaction read with a status
+   * Writes these records. `wasWaiting`: keys (`aggregateKeyOf`) this transaction read with a status
    * other than `ok`. A record `ok` that was not waiting (nearly all of them) writes only its version
    * and `deleted` (the status columns keep what they hold: `ok` for a new row); the others write the
    * whole row and their `cqrs_sink_waiting` row (upserted, or deleted when `ok` again). The version
@@ -126,7 +129,7 @@ export class AggregatesTable {
     const narrow: AggregateRecord[] = [];
     const wide: AggregateRecord[] = [];
     for (const r of records) {
-      (r.status === 'ok' && !wasWaiting.has(aggregateKey(r)) ? narrow : wide).push(r);
+      (r.status === 'ok' && !wasWaiting.has(aggregateKeyOf(r)) ? narrow : wide).push(r);
     }
     // `deleted` before `version`: an assignment sees the columns assigned before it.
     const gated = `deleted = IF(VALUES(version) >= version, VALUES(deleted), deleted)`;

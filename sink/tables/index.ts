@@ -67,7 +67,6 @@ export function sinkTables(
   };
 }
 
-export { aggregateKey } from './aggregates.js';
 export { heldFromRow, type HeldRow, type HeldSummary } from './held.js';
 export type { AppliedEvent } from './seen-events.js';
 export type { VerifyRun } from './verify-runs.js';
