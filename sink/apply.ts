@@ -11,7 +11,6 @@ import { PipelineError } from '../schemas/errors.js';
 import { decodeRecord } from './decode.js';
 import { classifyError } from './mysql-errors.js';
 import {
-  aggregateKeyOf,
   planBatch,
   type Decoded,
   type HeldDecoded,
@@ -26,15 +25,16 @@ import {
   type Operation,
   type Projection,
 } from './projection.js';
-import type {
-  AggregateKey,
-  AggregateRecord,
-  DeadLetterPublisher,
-  Decision,
-  DecisionRecord,
-  HeldRecord,
-  ReadModelStore,
-  SinkTransaction,
+import {
+  aggregateKeyOf,
+  type AggregateKey,
+  type AggregateRecord,
+  type DeadLetterPublisher,
+  type Decision,
+  type DecisionRecord,
+  type HeldRecord,
+  type ReadModelStore,
+  type SinkTransaction,
 } from './ports.js';
 
 export type OutcomeCounts = Record<

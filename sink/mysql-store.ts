@@ -8,18 +8,18 @@ import mysql from 'mysql2/promise';
 import { PipelineError, isPipelineError } from '../schemas/errors.js';
 import { classifyError } from './mysql-errors.js';
 import { render, type Operation } from './projection.js';
-import { aggregateKeyOf } from './ports.js';
-import type {
-  AggregateKey,
-  AggregateRecord,
-  AggregateStatus,
-  Decision,
-  DecisionRecord,
-  HeldRecord,
-  OffsetStore,
-  PartitionOffset,
-  ReadModelStore,
-  SinkTransaction,
+import {
+  aggregateKeyOf,
+  type AggregateKey,
+  type AggregateRecord,
+  type AggregateStatus,
+  type Decision,
+  type DecisionRecord,
+  type HeldRecord,
+  type OffsetStore,
+  type PartitionOffset,
+  type ReadModelStore,
+  type SinkTransaction,
 } from './ports.js';
 import { chunks, quoteIdentifier } from './sql.js';
 import { sinkTables, type SinkTables, type VerifyRun } from './tables/index.js';

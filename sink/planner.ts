@@ -24,17 +24,15 @@ import { snapshotEventType } from '../schemas/catalog.js';
 import { REPAIR_HEADER } from '../schemas/envelope.js';
 import type { PipelineError } from '../schemas/errors.js';
 import type { DeliveredEvent } from './projection.js';
-import { aggregateKeyOf } from './ports.js';
-import type {
-  AggregateKey,
-  AggregateRecord,
-  DeadLetter,
-  Decision,
-  HeldKind,
-  HeldRecord,
+import {
+  aggregateKeyOf,
+  type AggregateKey,
+  type AggregateRecord,
+  type DeadLetter,
+  type Decision,
+  type HeldKind,
+  type HeldRecord,
 } from './ports.js';
-
-export { aggregateKeyOf };
 
 /** The raw record, as kept for holding and dead-lettering. */
 export interface RawRecord {
