@@ -13,7 +13,13 @@ import { MysqlStore } from './mysql-store.js';
 import type { Decoded } from './planner.js';
 import type { DeadLetterPublisher, HeldRecord, PartitionOffset } from './ports.js';
 import type { Projection } from './projection.js';
-import { sinkTables, REBUILT_SINK_TABLES, SINK_TABLES, type SinkTables } from './tables/index.js';
+import {
+  sinkTables,
+  KEPT_SINK_TABLES,
+  SINK_TABLES,
+  REBUILT_SINK_TABLES,
+  type SinkTables,
+} from './tables/index.js';
 import type { HeldSummary } from './tables/held.js';
 import type { AppliedEvent } from './tables/seen-events.js';
 import { createShadows, emptyTables, swapInShadows } from './tables/rebuild.js';
@@ -95,7 +101,7 @@ export class SinkAdmin {
   constructor(private readonly o: SinkAdminOptions) {
     this.group = o.group;
     const shadow = o.shadow ?? false;
-    this.physical = (t) => (shadow && t !== SINK_TABLES.decisions ? `${t}${SHADOW_SUFFIX}` : t);
+    this.physical = (t) => (shadow && !KEPT_SINK_TABLES.has(t) ? `${t}${SHADOW_SUFFIX}` : t);
     this.store = new MysqlStore({
       connection: o.connection,
       ...(o.poolSize !== undefined ? { poolSize: o.poolSize } : {}),

@@ -279,5 +279,16 @@ export const SINK_MIGRATIONS: MigrationSet = {
         `ALTER TABLE cqrs_sink_aggregates DROP INDEX by_status`,
       ],
     },
+    {
+      // Every batch looked up its event ids in the decisions table: thousands of parameters for a
+      // table that is nearly always empty. Sinks now keep the decisions in memory and read this
+      // one row per batch, raised in the transaction of every decision (sink/tables/decisions.ts).
+      version: 6,
+      name: 'decisions generation',
+      sql: [
+        `CREATE TABLE IF NOT EXISTS cqrs_sink_decisions_generation (
+           id TINYINT NOT NULL PRIMARY KEY, generation BIGINT NOT NULL) ENGINE=InnoDB`,
+      ],
+    },
   ],
 };

@@ -22,7 +22,7 @@ import {
   type SinkTransaction,
 } from './ports.js';
 import { chunks, quoteIdentifier } from './sql.js';
-import { sinkTables, type SinkTables, type VerifyRun } from './tables/index.js';
+import { DecisionsCache, sinkTables, type SinkTables, type VerifyRun } from './tables/index.js';
 
 export interface MysqlStoreOptions {
   /** A URL (the store owns the pool) or a pool it borrows. */
@@ -57,6 +57,8 @@ export class MysqlStore implements ReadModelStore, OffsetStore {
   private readonly lockWaitS: number;
   /** The sink's tables on the pool (outside transactions). */
   private readonly tables: SinkTables;
+  /** The operators' decisions, shared by this store's transactions. */
+  private readonly decisionsCache = new DecisionsCache();
 
   constructor(o: MysqlStoreOptions) {
     this.own = typeof o.connection === 'string';
@@ -116,7 +118,7 @@ export class MysqlStore implements ReadModelStore, OffsetStore {
         const c = conn;
         const query = async (sql: string, params: unknown[] = []): Promise<unknown[]> =>
           (await c.query(sql, params))[0] as unknown[];
-        const tx = new MysqlTransaction(conn, this.physical);
+        const tx = new MysqlTransaction(conn, this.physical, this.decisionsCache);
         const result = await fn(tx, query, tx.tables);
         if (commit) await conn.commit();
         else await conn.rollback();
@@ -239,6 +241,7 @@ class MysqlTransaction implements SinkTransaction {
   constructor(
     private readonly conn: mysql.PoolConnection,
     private readonly physical: (table: string) => string,
+    private readonly decisionsCache: DecisionsCache,
   ) {
     this.tables = sinkTables(conn, physical);
   }
@@ -302,7 +305,7 @@ class MysqlTransaction implements SinkTransaction {
   }
 
   decisions(eventIds: readonly string[]): Promise<Map<string, Decision>> {
-    return this.tables.decisions.of(eventIds);
+    return this.decisionsCache.of(this.tables.decisions, eventIds);
   }
 
   decide(records: readonly DecisionRecord[]): Promise<void> {

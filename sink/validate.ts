@@ -52,6 +52,7 @@ export function requiredTables(projections: readonly Projection[]): TableRequire
     { table: SINK_TABLES.held, columns: ['id', 'kind', 'event_id'], where },
     { table: SINK_TABLES.offsets, columns: ['consumer_group', 'next_offset'], where },
     { table: SINK_TABLES.decisions, columns: ['event_id', 'decision'], where },
+    { table: SINK_TABLES.decisionsGeneration, columns: ['id', 'generation'], where },
     ...projections.flatMap((p) => p.tables),
   ];
 }

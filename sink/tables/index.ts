@@ -5,7 +5,7 @@
  */
 import { quoteIdentifier, type Queryable } from '../sql.js';
 import { AGGREGATES_TABLE, AggregatesTable, WAITING_TABLE } from './aggregates.js';
-import { DECISIONS_TABLE, DecisionsTable } from './decisions.js';
+import { DECISIONS_GENERATION_TABLE, DECISIONS_TABLE, DecisionsTable } from './decisions.js';
 import { HELD_TABLE, HeldTable } from './held.js';
 import { OFFSETS_TABLE, OffsetsTable } from './offsets.js';
 import { SEEN_EVENTS_TABLE, SeenEventsTable } from './seen-events.js';
@@ -21,9 +21,17 @@ export const SINK_TABLES = {
   offsets: OFFSETS_TABLE,
   /** Operators' decisions about dead letters (drop, re-drive), by event id: kept across replays. */
   decisions: DECISIONS_TABLE,
+  /** One number, raised by every decision: sinks keep the decisions in memory (decisions.ts). */
+  decisionsGeneration: DECISIONS_GENERATION_TABLE,
   /** `cqrs-sync verify` runs and what each found (written by verify, read by status and /metrics). */
   verifyRuns: VERIFY_RUNS_TABLE,
 } as const;
+
+/** What a replay keeps, and a shadow sink shares with the live one: the operators' decisions. */
+export const KEPT_SINK_TABLES: ReadonlySet<string> = new Set([
+  SINK_TABLES.decisions,
+  SINK_TABLES.decisionsGeneration,
+]);
 
 /** What a replay empties and rebuilds: all the bookkeeping but the operators' decisions. */
 export const REBUILT_SINK_TABLES = [
@@ -61,12 +69,17 @@ export function sinkTables(
     ),
     held: new HeldTable(db, nameOf(SINK_TABLES.held)),
     offsets: new OffsetsTable(db, nameOf(SINK_TABLES.offsets)),
-    decisions: new DecisionsTable(db, nameOf(SINK_TABLES.decisions)),
+    decisions: new DecisionsTable(
+      db,
+      nameOf(SINK_TABLES.decisions),
+      nameOf(SINK_TABLES.decisionsGeneration),
+    ),
     verifyRuns: new VerifyRunsTable(db, nameOf(SINK_TABLES.verifyRuns)),
     nameOf,
   };
 }
 
+export { DecisionsCache } from './decisions.js';
 export { heldFromRow, type HeldRow, type HeldSummary } from './held.js';
 export type { AppliedEvent } from './seen-events.js';
 export type { VerifyRun } from './verify-runs.js';
